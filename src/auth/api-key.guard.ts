@@ -1,0 +1,63 @@
+import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AppConfig } from '../config/app-config.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { ApiKeysRepository } from '../institutions/api-keys.repository.js';
+import { constantTimeEquals, hashApiKey, isWellFormedApiKey } from './api-key-format.js';
+import { AuthenticatedRequest, PUBLIC_KEY, SCOPES_KEY } from './auth.decorators.js';
+import type { Principal } from './principal.js';
+import { ADMIN_SCOPES, InstitutionScope, Scope } from './scopes.js';
+
+const unauthenticated = () =>
+  new DomainError('UNAUTHENTICATED', 'Send "Authorization: Bearer <api key>"', {}, { 'www-authenticate': 'Bearer' });
+
+/**
+ * The one gate: every route declares either @Public() or the scopes it needs. Keys are
+ * looked up on every request (by hash, one indexed read), so a revoked key is refused
+ * from the next request on, whichever replica answers it.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly adminKeyHash?: Buffer;
+  private readonly operator: Principal = { kind: 'operator', scopes: new Set<Scope>(ADMIN_SCOPES) };
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly apiKeys: ApiKeysRepository,
+    @Inject(AppConfig) config: AppConfig,
+  ) {
+    if (config.ADMIN_API_KEY) this.adminKeyHash = hashApiKey(config.ADMIN_API_KEY);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const required = this.reflector.getAllAndOverride<Scope[] | undefined>(SCOPES_KEY, targets);
+    if (!required) throw new Error('route declares neither @Public() nor @RequireScopes()');
+
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const principal = await this.authenticate(request.headers.authorization);
+    if (!required.every((scope) => principal.scopes.has(scope as never))) {
+      throw new DomainError('FORBIDDEN_SCOPE', `This action needs the scope(s): ${required.join(', ')}`);
+    }
+    request.principal = principal;
+    return true;
+  }
+
+  private async authenticate(header: string | undefined): Promise<Principal> {
+    const match = /^Bearer ([!-~]{1,256})$/.exec(header ?? '');
+    if (!match) throw unauthenticated();
+    const hash = hashApiKey(match[1]);
+    if (this.adminKeyHash && constantTimeEquals(hash, this.adminKeyHash)) return this.operator;
+    if (!isWellFormedApiKey(match[1])) throw unauthenticated();
+    const key = await this.apiKeys.findActiveByHash(hash);
+    if (!key) throw unauthenticated();
+    return {
+      kind: 'institution',
+      institutionId: key.institutionId,
+      institutionCode: key.institutionCode,
+      apiKeyId: key.id,
+      scopes: new Set(key.scopes as InstitutionScope[]),
+    };
+  }
+}

@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { InstitutionsModule } from '../institutions/institutions.module.js';
+import { ApiKeyGuard } from './api-key.guard.js';
+
+@Module({
+  imports: [InstitutionsModule],
+  providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
+})
+export class AuthModule {}

@@ -1,0 +1,59 @@
+/**
+ * Every machine code the API answers with, its HTTP status and its title. Clients
+ * branch on `code`; these never change meaning. The OpenAPI document lists them.
+ */
+export const ERROR_CATALOGUE = {
+  MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  INVALID_IDEMPOTENCY_KEY: { status: 400, title: 'The Idempotency-Key header is malformed' },
+  UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
+  FORBIDDEN_SCOPE: { status: 403, title: 'The API key lacks the scope this action needs' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  INSTITUTION_EXISTS: { status: 409, title: 'An institution with this code already exists' },
+  ACCOUNT_LINKED_TO_OTHER_SUBJECT: {
+    status: 409,
+    title: 'The account is already linked to a different My Number',
+  },
+  SUBJECT_BIRTH_DATE_MISMATCH: {
+    status: 409,
+    title: 'This My Number is already held at this institution with another birth date',
+  },
+  LINKAGE_ALREADY_REVOKED: { status: 409, title: 'The linkage is already revoked' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    title: 'The Idempotency-Key was already used with a different request',
+  },
+  API_KEY_ALREADY_REVOKED: { status: 409, title: 'The API key is already revoked' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
+  VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
+  INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
+  INTERNAL_ERROR: { status: 500, title: 'Internal error' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/**
+ * Codes carried by individual field errors of a 422 (`errors[].code`). When every
+ * field error of a request has the same code, that code is also the problem's `code`.
+ */
+export const FIELD_ERROR_CODES = [
+  'REQUIRED',
+  'UNKNOWN_FIELD',
+  'INVALID_TYPE',
+  'INVALID_FORMAT',
+  'INVALID_VALUE',
+  'INVALID_MY_NUMBER',
+  'INVALID_KANA_NAME',
+  'INVALID_DATE',
+  'DATE_NOT_IN_PAST',
+  'DATE_IN_FUTURE',
+  'TOO_MANY',
+  'TOO_FEW',
+  'DUPLICATE',
+  'CONTAINS_MY_NUMBER',
+] as const;
+
+export type FieldErrorCode = (typeof FIELD_ERROR_CODES)[number];

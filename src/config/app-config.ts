@@ -1,0 +1,181 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+const SECRET_KEYS = new Set<string>();
+
+/** Marks a variable whose value must never be printed (config dumps, errors). */
+function Secret(): PropertyDecorator {
+  return (_target, key) => {
+    SECRET_KEYS.add(String(key));
+  };
+}
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : Number(value);
+
+/**
+ * Every environment variable the service reads, with its default and its rule.
+ * Loaded and validated once, before Nest boots; the README's configuration table
+ * is the reference for these.
+ */
+export class AppConfig {
+  /** `production` refuses generated keys and requires every secret to be set. */
+  @IsIn(['development', 'test', 'production'])
+  NODE_ENV: 'development' | 'test' | 'production' = 'development';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** Postgres; the database is created on start if it does not exist. */
+  @Secret()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/kouza_hub';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 20;
+
+  /** How long a request waits for a Postgres connection before answering 503. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  DATABASE_CONNECT_TIMEOUT_MS = 2000;
+
+  @Secret()
+  @Matches(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** BullMQ key prefix; keep the braces (a hash tag) when running on Redis Cluster. */
+  @IsString()
+  @Matches(/^[A-Za-z0-9:{}_-]{1,64}$/)
+  QUEUE_PREFIX = '{kouza-hub}';
+
+  /** The operator's key: accepted with every admin scope. Unset: no admin access. */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  @MinLength(24, { message: 'must be at least 24 characters' })
+  ADMIN_API_KEY?: string;
+
+  /** Inquiries: nodes that have not answered by then are `unreachable`. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  INQUIRY_DEADLINE_SECONDS = 120;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  /** Largest accepted request body; larger ones answer 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  BODY_LIMIT_BYTES = 65536;
+
+  /**
+   * Envelope-encryption master keys, `id:base64(32 bytes)` separated by commas.
+   * Outside production a missing value is generated into KEYS_FILE.
+   */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  MASTER_KEYS?: string;
+
+  /** Id (from MASTER_KEYS) that wraps new data keys; defaults to the first. */
+  @IsOptional()
+  @IsString()
+  MASTER_KEY_ACTIVE_ID?: string;
+
+  /** Blind-index HMAC keys, `version:base64(32 bytes)` separated by commas. */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  BLIND_INDEX_KEYS?: string;
+
+  /** Version (from BLIND_INDEX_KEYS) used for new rows; defaults to the highest. */
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  BLIND_INDEX_ACTIVE_VERSION?: number;
+
+  /** Where generated development keys are kept (never read in production). */
+  @IsString()
+  KEYS_FILE = '.keys/dev-keys.json';
+
+  /** How long an Idempotency-Key and its stored answer are kept. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  IDEMPOTENCY_TTL_HOURS = 24;
+
+  /** How often the worker seals new audit rows into the hash chain. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  AUDIT_SEAL_INTERVAL_MS = 1000;
+
+  get isProduction(): boolean {
+    return this.NODE_ENV === 'production';
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((message) =>
+      // class-validator messages start with the property name; never append the value.
+      message.startsWith(e.property) ? message : `${e.property} ${message}`,
+    ),
+  );
+}
+
+/** Reads and validates the configuration; throws a ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const known = Object.keys(new AppConfig());
+  const raw: Record<string, string> = {};
+  for (const key of [...known, 'ADMIN_API_KEY', 'MASTER_KEYS', 'MASTER_KEY_ACTIVE_ID', 'BLIND_INDEX_KEYS', 'BLIND_INDEX_ACTIVE_VERSION']) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, { whitelist: true });
+  if (errors.length > 0) throw new ConfigError(describe(errors));
+  return config;
+}
+
+/** The configuration with secrets replaced, for start-up logs. */
+export function describeConfig(config: AppConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    out[key] = SECRET_KEYS.has(key) ? '[secret]' : value;
+  }
+  return out;
+}

@@ -1,0 +1,12 @@
+import { Global, Module } from '@nestjs/common';
+import { BlindIndex } from './blind-index.js';
+import { DataKeysRepository } from './data-keys.repository.js';
+import { MyNumberCipher } from './my-number-cipher.js';
+
+/** Blind index and envelope encryption; KEY_MATERIAL is provided by the root module. */
+@Global()
+@Module({
+  providers: [BlindIndex, DataKeysRepository, MyNumberCipher],
+  exports: [BlindIndex, MyNumberCipher],
+})
+export class CryptoModule {}

@@ -1,0 +1,86 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
+import { KEY_MATERIAL } from './crypto.tokens.js';
+import { DataKeysRepository } from './data-keys.repository.js';
+import type { KeyMaterial } from './key-material.js';
+
+export interface EncryptedMyNumber {
+  dataKeyId: string;
+  ciphertext: Buffer;
+}
+
+/**
+ * Envelope encryption of My Numbers: each number is AES-256-GCM-encrypted under a data
+ * key; data keys are stored wrapped by a master key (AES-256-GCM too) and unwrapped
+ * into memory when first needed. The ciphertext is bound to its institution through
+ * the additional authenticated data, so it cannot be moved to another row's owner.
+ */
+@Injectable()
+export class MyNumberCipher implements OnModuleInit {
+  private activeDataKey?: { id: string; key: Buffer };
+  private readonly unwrapped = new Map<string, Buffer>();
+
+  constructor(
+    @Inject(KEY_MATERIAL) private readonly keys: KeyMaterial,
+    private readonly dataKeys: DataKeysRepository,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.ensureActiveDataKey();
+  }
+
+  async encrypt(myNumber: string, institutionId: string): Promise<EncryptedMyNumber> {
+    const dataKey = this.activeDataKey ?? (await this.ensureActiveDataKey());
+    return {
+      dataKeyId: dataKey.id,
+      ciphertext: aesGcmSeal(dataKey.key, Buffer.from(myNumber, 'ascii'), numberAad(institutionId)),
+    };
+  }
+
+  async decrypt(encrypted: EncryptedMyNumber, institutionId: string): Promise<string> {
+    const key = await this.dataKey(encrypted.dataKeyId);
+    return aesGcmOpen(key, encrypted.ciphertext, numberAad(institutionId)).toString('ascii');
+  }
+
+  private async ensureActiveDataKey(): Promise<{ id: string; key: Buffer }> {
+    const masterKeyId = this.keys.activeMasterKeyId;
+    let row = await this.dataKeys.findNewestActive(masterKeyId);
+    if (!row) {
+      const id = randomUUID();
+      const wrapped = aesGcmSeal(this.masterKey(masterKeyId), randomBytes(32), dataKeyAad(id));
+      row = await this.dataKeys.insertIfNoneActive({ id, master_key_id: masterKeyId, wrapped_key: wrapped });
+    }
+    const key = this.unwrap(row.id, row.master_key_id, row.wrapped_key);
+    this.activeDataKey = { id: row.id, key };
+    return this.activeDataKey;
+  }
+
+  private async dataKey(id: string): Promise<Buffer> {
+    const cached = this.unwrapped.get(id);
+    if (cached) return cached;
+    const row = await this.dataKeys.findById(id);
+    if (!row) throw new Error(`data key ${id} not found`);
+    return this.unwrap(row.id, row.master_key_id, row.wrapped_key);
+  }
+
+  private unwrap(id: string, masterKeyId: string, wrapped: Buffer): Buffer {
+    const key = aesGcmOpen(this.masterKey(masterKeyId), wrapped, dataKeyAad(id));
+    this.unwrapped.set(id, key);
+    return key;
+  }
+
+  private masterKey(id: string): Buffer {
+    const key = this.keys.masterKeys.get(id);
+    if (!key) throw new Error(`master key ${id} is not configured`);
+    return key;
+  }
+}
+
+function numberAad(institutionId: string): Buffer {
+  return Buffer.from(`kouza-hub:my-number:${institutionId}`, 'utf8');
+}
+
+function dataKeyAad(dataKeyId: string): Buffer {
+  return Buffer.from(`kouza-hub:data-key:${dataKeyId}`, 'utf8');
+}

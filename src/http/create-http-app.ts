@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule, AppModuleOptions } from '../app.module.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { ProblemFilter, sendProblem, toProblem } from '../common/errors/problem.filter.js';
+import { ProblemDto } from '../common/openapi/problem.dto.js';
+import { containsMyNumberLike } from '../common/my-number/my-number.js';
+import { createValidationPipe } from '../common/validation/validation.pipe.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** A UUID without a 12-digit run, so that log redaction never mangles it. */
+function newRequestId(): string {
+  for (;;) {
+    const id = randomUUID();
+    if (!containsMyNumberLike(id)) return id;
+  }
+}
+
+/**
+ * Builds the HTTP application exactly as production runs it; main.ts and the e2e
+ * tests both call this.
+ */
+export async function createHttpApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    logger: false,
+    bodyLimit: options.config.BODY_LIMIT_BYTES,
+    // A caller's X-Request-Id is kept when it is harmless; it is echoed in answers.
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) && !containsMyNumberLike(given)
+        ? given
+        : newRequestId();
+    },
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(options), adapter, {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new ProblemFilter());
+  app.enableShutdownHooks();
+
+  const fastify = app.getHttpAdapter().getInstance();
+  const metrics = app.get(MetricsService);
+  // JSON only: anything else with a body is refused before parsing.
+  fastify.addHook('onRequest', async (request, reply) => {
+    const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
+    const type = request.headers['content-type'] ?? '';
+    if (hasBody && !/^application\/json\s*(;|$)/i.test(type)) {
+      sendProblem(reply, toProblem(new DomainError('UNSUPPORTED_MEDIA_TYPE'), request.id));
+      return reply;
+    }
+  });
+  fastify.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('kouza-hub')
+      .setDescription(
+        'Deposit-account numbering: attach My Numbers to accounts; find at which institutions a depositor holds accounts. ' +
+          'Errors are application/problem+json with a stable `code`.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An institution API key, or the operator key' })
+      .build(),
+    { extraModels: [ProblemDto] },
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { AuditActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
+import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
+import { DomainError, notFound } from '../common/errors/domain-error.js';
+import { isUuid } from '../common/ids.js';
+import { ApiKeyRecord, ApiKeysRepository } from './api-keys.repository.js';
+import type { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto.js';
+import type { CreateInstitutionDto } from './dto/institution.dto.js';
+import { Institution, InstitutionsRepository } from './institutions.repository.js';
+
+@Injectable()
+export class InstitutionsService {
+  constructor(
+    private readonly db: DataSource,
+    private readonly institutions: InstitutionsRepository,
+    private readonly apiKeys: ApiKeysRepository,
+    private readonly audit: AuditService,
+  ) {}
+
+  create(dto: CreateInstitutionDto, actor: AuditActor): Promise<Institution> {
+    return this.db.transaction(async (tx) => {
+      const institution = await this.institutions.insert(tx, {
+        id: randomUUID(),
+        code: dto.code,
+        name: dto.name,
+        webhookUrl: dto.webhookUrl ?? null,
+      });
+      if (!institution) throw new DomainError('INSTITUTION_EXISTS', `Institution ${dto.code} already exists`);
+      await this.audit.record(tx, actor, {
+        action: 'institution.create',
+        resourceType: 'institution',
+        resourceId: institution.id,
+        details: { code: institution.code },
+      });
+      return institution;
+    });
+  }
+
+  list(): Promise<Institution[]> {
+    return this.institutions.list();
+  }
+
+  async get(code: string): Promise<Institution> {
+    const institution = await this.institutions.findByCode(code);
+    if (!institution) throw notFound(`Institution ${code}`);
+    return institution;
+  }
+
+  async createApiKey(code: string, dto: CreateApiKeyDto, actor: AuditActor): Promise<CreatedApiKeyDto> {
+    const institution = await this.get(code);
+    const key = generateApiKey();
+    const record = await this.db.transaction(async (tx) => {
+      const inserted = await this.apiKeys.insert(tx, {
+        id: randomUUID(),
+        institutionId: institution.id,
+        name: dto.name,
+        hash: hashApiKey(key),
+        prefix: apiKeyPrefix(key),
+        scopes: dto.scopes,
+      });
+      await this.audit.record(tx, actor, {
+        action: 'api-key.create',
+        resourceType: 'api-key',
+        resourceId: inserted.id,
+        details: { institutionCode: code, scopes: dto.scopes },
+      });
+      return inserted;
+    });
+    return { ...toApiKeyDto(record), key };
+  }
+
+  async listApiKeys(code: string): Promise<ApiKeyDto[]> {
+    const institution = await this.get(code);
+    return (await this.apiKeys.listForInstitution(institution.id)).map(toApiKeyDto);
+  }
+
+  async revokeApiKey(code: string, id: string, actor: AuditActor): Promise<ApiKeyDto> {
+    const institution = await this.get(code);
+    if (!isUuid(id) || !(await this.apiKeys.findForInstitution(institution.id, id))) throw notFound('API key');
+    const revoked = await this.db.transaction(async (tx) => {
+      const row = await this.apiKeys.revoke(tx, institution.id, id);
+      if (!row) throw new DomainError('API_KEY_ALREADY_REVOKED');
+      await this.audit.record(tx, actor, {
+        action: 'api-key.revoke',
+        resourceType: 'api-key',
+        resourceId: id,
+        details: { institutionCode: code },
+      });
+      return row;
+    });
+    return toApiKeyDto(revoked);
+  }
+}
+
+function toApiKeyDto(record: ApiKeyRecord): ApiKeyDto {
+  return {
+    id: record.id,
+    name: record.name,
+    prefix: record.prefix,
+    scopes: record.scopes,
+    createdAt: record.createdAt,
+    revokedAt: record.revokedAt,
+  };
+}

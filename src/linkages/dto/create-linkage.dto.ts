@@ -1,0 +1,132 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsDefined,
+  IsIn,
+  IsObject,
+  IsString,
+  Matches,
+  ValidateNested,
+} from 'class-validator';
+import {
+  HasNoMyNumber,
+  IsCalendarDate,
+  IsIsoDateTime,
+  IsKanaName,
+  IsMyNumber,
+  IsNotInFuture,
+  IsPastDate,
+  withCode,
+} from '../../common/validation/validators.js';
+import { ACCOUNT_TYPES, accountKey, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS } from '../linkage.types.js';
+import type { AccountType } from '../linkage.types.js';
+
+export const MAX_ACCOUNTS_PER_REQUEST = 100;
+
+const BRANCH_CODE = /^[0-9]{3}$/;
+const OPERATOR_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+
+export class SubjectDto {
+  @ApiProperty({ example: '123456789018', description: '12 digits with check digit; never returned, never stored in clear' })
+  @IsDefined()
+  @IsMyNumber()
+  myNumber: string;
+
+  @ApiProperty({ example: 'ヤマダ タロウ', description: 'Full-width katakana or Zengin half-width; stored in Zengin half-width form' })
+  @IsDefined()
+  @IsKanaName()
+  nameKana: string;
+
+  @ApiProperty({ example: '1980-04-01', format: 'date' })
+  @IsDefined()
+  @IsCalendarDate()
+  @IsPastDate()
+  birthDate: string;
+}
+
+export class AccountDto {
+  @ApiProperty({ example: '001', description: '3-digit branch code' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
+  branchCode: string;
+
+  @ApiProperty({ enum: ACCOUNT_TYPES })
+  @IsIn(ACCOUNT_TYPES)
+  accountType: AccountType;
+
+  @ApiProperty({ example: '0012345', description: '7 digits, zero-padded' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(/^[0-9]{7}$/, withCode('INVALID_FORMAT', { message: 'accountNumber must be 7 digits (zero-padded)' }))
+  accountNumber: string;
+}
+
+export class VerificationDto {
+  @ApiProperty({ enum: NUMBER_DOCUMENTS, description: 'How the number was confirmed' })
+  @IsIn(NUMBER_DOCUMENTS)
+  numberDocument: string;
+
+  @ApiProperty({ enum: IDENTITY_DOCUMENTS, description: 'How the identity was confirmed' })
+  @IsIn(IDENTITY_DOCUMENTS)
+  identityDocument: string;
+}
+
+export class CreateLinkageDto {
+  @ApiProperty({ example: '001', description: 'Branch where the teller acts' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
+  branchCode: string;
+
+  @ApiProperty({ example: 'T0042', description: "The teller's id, for the audit trail" })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(OPERATOR_ID, withCode('INVALID_FORMAT', { message: 'operatorId must be 1-64 of A-Z a-z 0-9 . _ @ -' }))
+  @HasNoMyNumber()
+  operatorId: string;
+
+  @ApiProperty({ type: SubjectDto })
+  @IsDefined()
+  @IsObject(withCode('INVALID_TYPE'))
+  @ValidateNested()
+  @Type(() => SubjectDto)
+  subject: SubjectDto;
+
+  @ApiProperty({ type: [AccountDto], minItems: 1, maxItems: MAX_ACCOUNTS_PER_REQUEST })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_ACCOUNTS_PER_REQUEST)
+  @ArrayUnique((a: AccountDto) => (a && typeof a === 'object' ? accountKey(a) : a), {
+    message: 'accounts must not list the same account twice',
+  })
+  @ValidateNested({ each: true })
+  @Type(() => AccountDto)
+  accounts: AccountDto[];
+
+  @ApiProperty({ type: VerificationDto })
+  @IsDefined()
+  @IsObject(withCode('INVALID_TYPE'))
+  @ValidateNested()
+  @Type(() => VerificationDto)
+  verification: VerificationDto;
+
+  @ApiProperty({ example: '2026-04-01T10:15:00+09:00', description: 'When the depositor consented; not in the future' })
+  @IsDefined()
+  @IsIsoDateTime()
+  @IsNotInFuture()
+  consentAt: string;
+}
+
+export class OperatorDto {
+  @ApiProperty({ example: '001' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
+  branchCode: string;
+
+  @ApiProperty({ example: 'T0042' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(OPERATOR_ID, withCode('INVALID_FORMAT', { message: 'operatorId must be 1-64 of A-Z a-z 0-9 . _ @ -' }))
+  @HasNoMyNumber()
+  operatorId: string;
+}

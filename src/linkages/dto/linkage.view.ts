@@ -1,0 +1,85 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { ACCOUNT_TYPES, REVOCATION_REASONS } from '../linkage.types.js';
+
+export class SubjectView {
+  @ApiProperty({ format: 'uuid', description: "The depositor's record at this institution" })
+  id: string;
+
+  @ApiProperty({ example: '********9018' })
+  myNumberMasked: string;
+
+  @ApiProperty({ example: 'ﾔﾏﾀﾞ ﾀﾛｳ', description: 'Zengin half-width form' })
+  nameKana: string;
+
+  @ApiProperty({ example: '1980-04-01', format: 'date' })
+  birthDate: string;
+}
+
+export class RevocationView {
+  @ApiProperty({ enum: REVOCATION_REASONS })
+  reason: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  note: string | null;
+
+  @ApiProperty()
+  branchCode: string;
+
+  @ApiProperty()
+  operatorId: string;
+
+  @ApiProperty()
+  revokedAt: Date;
+}
+
+export class LinkedAccountView {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  branchCode: string;
+
+  @ApiProperty({ enum: ACCOUNT_TYPES })
+  accountType: string;
+
+  @ApiProperty()
+  accountNumber: string;
+
+  @ApiProperty({ enum: ['active', 'revoked'] })
+  status: string;
+
+  @ApiProperty()
+  createdAt: Date;
+}
+
+export class AttachedAccountView extends LinkedAccountView {
+  @ApiProperty({ description: 'True when the account was already linked to this number (nothing new was created)' })
+  alreadyLinked: boolean;
+}
+
+export class AttachmentView {
+  @ApiProperty({ format: 'uuid', description: 'The attachment: this act of numbering, with its verification and consent' })
+  id: string;
+
+  @ApiProperty({ type: SubjectView })
+  subject: SubjectView;
+
+  @ApiProperty({ type: [AttachedAccountView] })
+  linkages: AttachedAccountView[];
+}
+
+export class LinkageView extends LinkedAccountView {
+  @ApiProperty({ format: 'uuid' })
+  attachmentId: string;
+
+  @ApiProperty({ type: SubjectView })
+  subject: SubjectView;
+
+  @ApiProperty({ type: RevocationView, nullable: true })
+  revocation: RevocationView | null;
+}
+
+export class LinkageListView {
+  @ApiProperty({ type: [LinkageView] })
+  items: LinkageView[];
+}

@@ -1,0 +1,43 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import pino, { type DestinationStream } from 'pino';
+import { AppConfig } from '../config/app-config.js';
+import { redactingDestination } from './redacting-destination.js';
+
+export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
+
+/**
+ * pino for the API (request logs) and the worker. Headers are not logged but for
+ * a few harmless ones; every line is redacted on output.
+ */
+@Module({})
+export class LoggingModule {
+  static forRoot(destination?: DestinationStream): DynamicModule {
+    return LoggerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        pinoHttp: [
+          {
+            level: config.LOG_LEVEL,
+            base: { service: 'kouza-hub' },
+            timestamp: pino.stdTimeFunctions.isoTime,
+            genReqId: (req: { id?: unknown }) => String(req.id),
+            customLogLevel: (_req: unknown, res: { statusCode: number }, err?: unknown) =>
+              err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+            serializers: {
+              req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+                id: req.id,
+                method: req.method,
+                url: req.url,
+                remoteAddress: req.remoteAddress,
+              }),
+              res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+            },
+            redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.myNumber'], censor: '[redacted]' },
+          },
+          redactingDestination(destination ?? pino.destination({ dest: 1, sync: false })),
+        ],
+      }),
+    });
+  }
+}

@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** The process's Prometheus registry and the metrics the code updates. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'kouza_http_requests_total',
+    help: 'HTTP requests answered, by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'kouza_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method and route template',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly linkagesCreated = new Counter({
+    name: 'kouza_linkages_created_total',
+    help: 'Account linkages created (already-linked accounts not counted)',
+    labelNames: ['institution'] as const,
+    registers: [this.registry],
+  });
+
+  readonly linkagesRevoked = new Counter({
+    name: 'kouza_linkages_revoked_total',
+    help: 'Account linkages revoked',
+    labelNames: ['institution'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditRowsSealed = new Counter({
+    name: 'kouza_audit_rows_sealed_total',
+    help: 'Audit rows sealed into the hash chain',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'kouza_' });
+  }
+}

@@ -1,0 +1,25 @@
+import type { JobsOptions } from 'bullmq';
+
+/**
+ * Every queue, job name and job option in one place. Job payloads carry ids only,
+ * never personal data: Redis is not where My Numbers live.
+ */
+export enum QueueName {
+  Maintenance = 'maintenance',
+}
+
+export enum JobName {
+  SealAudit = 'audit.seal',
+}
+
+export const JOB_SCHEDULERS = {
+  /** Seals new audit rows into the hash chain. */
+  auditSeal: { id: 'audit-seal', name: JobName.SealAudit },
+} as const;
+
+/** Retention: enough history to debug, bounded so Redis does not grow. */
+export const MAINTENANCE_JOB_OPTIONS: JobsOptions = {
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 1000 },
+  attempts: 1,
+};

@@ -1,0 +1,30 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
+import { AuditModule } from '../audit/audit.module.js';
+import { AppConfig } from '../config/app-config.js';
+import { CoreModule } from '../core/core.module.js';
+import type { KeyMaterial } from '../crypto/key-material.js';
+import { DatabaseModule } from '../database/database.module.js';
+import { LoggingModule } from '../logging/logging.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { QueueModule } from '../queue/queue.module.js';
+import { MaintenanceProcessor } from './maintenance.processor.js';
+
+/** The worker process: queue processors over the same feature modules, no HTTP. */
+@Module({})
+export class WorkerModule {
+  static register(options: { config: AppConfig; keys: KeyMaterial; logDestination?: DestinationStream }): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        CoreModule.register(options.config, options.keys),
+        LoggingModule.forRoot(options.logDestination),
+        DatabaseModule.forRoot('kouza-hub-worker'),
+        MetricsModule,
+        QueueModule,
+        AuditModule,
+      ],
+      providers: [MaintenanceProcessor],
+    };
+  }
+}
