@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { loadConfig } from '../config/app-config.js';
+import { KeyMaterialError, loadKeyMaterial } from './key-material.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'kouza-hub-keys-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let fileCount = 0;
+/** A key file path that does not exist yet, in a directory that does not exist either. */
+const freshKeysFile = () => join(tmp, `run-${++fileCount}`, 'nested', 'dev-keys.json');
+
+const b64 = (key: Buffer) => key.toString('base64');
+const m1 = randomBytes(32);
+const m2 = randomBytes(32);
+const b1 = randomBytes(32);
+const b2 = randomBytes(32);
+const VALID = { MASTER_KEYS: `m1:${b64(m1)},m2:${b64(m2)}`, BLIND_INDEX_KEYS: `1:${b64(b1)},2:${b64(b2)}` };
+
+describe('loadKeyMaterial', () => {
+  let warn: jest.Mock<(message: string) => void>;
+  beforeEach(() => {
+    warn = jest.fn<(message: string) => void>();
+  });
+
+  const load = (env: NodeJS.ProcessEnv) => loadKeyMaterial(loadConfig(env), warn);
+  const loadError = (env: NodeJS.ProcessEnv): KeyMaterialError => {
+    try {
+      load(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(KeyMaterialError);
+      return error as KeyMaterialError;
+    }
+    throw new Error('expected loadKeyMaterial to throw');
+  };
+
+  describe('outside production, with no keys in the environment', () => {
+    it('generates a key file, warns, and reads the same keys on the next call', () => {
+      const KEYS_FILE = freshKeysFile();
+      const first = load({ NODE_ENV: 'development', KEYS_FILE });
+
+      expect(first.generated).toBe(true);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining(KEYS_FILE));
+      expect(first.masterKeys.size).toBe(1);
+      expect(first.masterKeys.get(first.activeMasterKeyId)).toHaveLength(32);
+      expect(first.blindIndexKeys.get(first.activeBlindIndexVersion)).toHaveLength(32);
+
+      const second = load({ NODE_ENV: 'development', KEYS_FILE });
+      expect(second.activeMasterKeyId).toBe(first.activeMasterKeyId);
+      expect(second.masterKeys).toEqual(first.masterKeys);
+      expect(second.activeBlindIndexVersion).toBe(first.activeBlindIndexVersion);
+      expect(second.blindIndexKeys).toEqual(first.blindIndexKeys);
+    });
+
+    it('writes the key file readable by its owner only (0600)', () => {
+      const KEYS_FILE = freshKeysFile();
+      load({ NODE_ENV: 'test', KEYS_FILE });
+      expect(statSync(KEYS_FILE).mode & 0o777).toBe(0o600);
+    });
+
+    it('marks the generated keys so that production can recognise them', () => {
+      const KEYS_FILE = freshKeysFile();
+      load({ NODE_ENV: 'test', KEYS_FILE });
+      const file = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
+      expect(file.MASTER_KEYS).toMatch(/^[^:,]+:dev\./);
+      expect(file.BLIND_INDEX_KEYS).toMatch(/^\d+:dev\./);
+    });
+
+    it('generates different keys for different files', () => {
+      const a = load({ NODE_ENV: 'test', KEYS_FILE: freshKeysFile() });
+      const b = load({ NODE_ENV: 'test', KEYS_FILE: freshKeysFile() });
+      expect(a.masterKeys.get(a.activeMasterKeyId)).not.toEqual(b.masterKeys.get(b.activeMasterKeyId));
+    });
+  });
+
+  it('uses the keys of the environment as given, without a file or a warning', () => {
+    const KEYS_FILE = freshKeysFile();
+    const sut = load({ NODE_ENV: 'development', KEYS_FILE, ...VALID });
+    expect(sut.generated).toBe(false);
+    expect(sut.masterKeys).toEqual(new Map([['m1', m1], ['m2', m2]]));
+    expect(sut.blindIndexKeys).toEqual(new Map([[1, b1], [2, b2]]));
+    expect(warn).not.toHaveBeenCalled();
+    expect(() => statSync(KEYS_FILE)).toThrow();
+  });
+
+  describe('in production', () => {
+    it.each([
+      [{}, ['MASTER_KEYS', 'BLIND_INDEX_KEYS']],
+      [{ BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }, ['MASTER_KEYS']],
+      [{ MASTER_KEYS: VALID.MASTER_KEYS }, ['BLIND_INDEX_KEYS']],
+    ])('without keys %j it refuses to start, naming what is missing', (keys, missing) => {
+      const KEYS_FILE = freshKeysFile();
+      const error = loadError({ NODE_ENV: 'production', KEYS_FILE, ...keys });
+      for (const name of missing) expect(error.message).toContain(name);
+      expect(() => statSync(KEYS_FILE)).toThrow(); // nothing generated
+    });
+
+    it('refuses keys copied from the generated development file', () => {
+      const KEYS_FILE = freshKeysFile();
+      load({ NODE_ENV: 'development', KEYS_FILE });
+      const dev = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as { MASTER_KEYS: string; BLIND_INDEX_KEYS: string };
+
+      expect(loadError({ NODE_ENV: 'production', MASTER_KEYS: dev.MASTER_KEYS, BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }).message)
+        .toMatch(/MASTER_KEYS.*generated/);
+      expect(loadError({ NODE_ENV: 'production', MASTER_KEYS: VALID.MASTER_KEYS, BLIND_INDEX_KEYS: dev.BLIND_INDEX_KEYS }).message)
+        .toMatch(/BLIND_INDEX_KEYS.*generated/);
+    });
+
+    it('accepts real keys', () => {
+      const sut = load({ NODE_ENV: 'production', ...VALID });
+      expect(sut.generated).toBe(false);
+      expect(sut.masterKeys.size).toBe(2);
+    });
+  });
+
+  describe('refuses malformed key lists with a message naming the variable', () => {
+    const short = b64(randomBytes(16));
+    it.each([
+      ['MASTER_KEYS', 'an entry without a colon', { MASTER_KEYS: b64(m1) }, /MASTER_KEYS.*id:base64key/],
+      ['MASTER_KEYS', 'an entry with an empty id', { MASTER_KEYS: `:${b64(m1)}` }, /MASTER_KEYS.*id:base64key/],
+      ['MASTER_KEYS', 'a 16-byte key', { MASTER_KEYS: `m1:${short}` }, /MASTER_KEYS.*m1.*32 bytes/],
+      ['MASTER_KEYS', 'a 33-byte key', { MASTER_KEYS: `m1:${b64(randomBytes(33))}` }, /MASTER_KEYS.*32 bytes/],
+      ['MASTER_KEYS', 'a duplicate id', { MASTER_KEYS: `m1:${b64(m1)},m1:${b64(m2)}` }, /MASTER_KEYS.*m1.*twice/],
+      ['MASTER_KEYS', 'only separators', { MASTER_KEYS: ' , ,' }, /MASTER_KEYS.*no key/],
+      ['BLIND_INDEX_KEYS', 'an entry without a colon', { BLIND_INDEX_KEYS: b64(b1) }, /BLIND_INDEX_KEYS.*id:base64key/],
+      ['BLIND_INDEX_KEYS', 'a short key', { BLIND_INDEX_KEYS: `1:${short}` }, /BLIND_INDEX_KEYS.*32 bytes/],
+      ['BLIND_INDEX_KEYS', 'a duplicate version', { BLIND_INDEX_KEYS: `1:${b64(b1)},1:${b64(b2)}` }, /BLIND_INDEX_KEYS.*1.*twice/],
+      ['BLIND_INDEX_KEYS', 'version 0', { BLIND_INDEX_KEYS: `0:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+      ['BLIND_INDEX_KEYS', 'version 32768', { BLIND_INDEX_KEYS: `32768:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+      ['BLIND_INDEX_KEYS', 'a negative version', { BLIND_INDEX_KEYS: `-1:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+      ['BLIND_INDEX_KEYS', 'a fractional version', { BLIND_INDEX_KEYS: `1.5:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+      ['BLIND_INDEX_KEYS', 'a non-numeric version', { BLIND_INDEX_KEYS: `v1:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+    ])('%s: %s', (_name, _case, override, message) => {
+      const error = loadError({ NODE_ENV: 'production', ...VALID, ...override });
+      expect(error.message).toMatch(message);
+    });
+
+    it('never puts the key itself in the message', () => {
+      const secret = b64(randomBytes(31));
+      expect(loadError({ NODE_ENV: 'production', ...VALID, MASTER_KEYS: `m1:${secret}` }).message).not.toContain(secret);
+    });
+  });
+
+  describe('active key selection', () => {
+    it('defaults to the first master key listed and the highest blind-index version', () => {
+      const sut = load({
+        NODE_ENV: 'production',
+        MASTER_KEYS: `m2:${b64(m2)},m1:${b64(m1)}`,
+        BLIND_INDEX_KEYS: `2:${b64(b2)},7:${b64(b1)},3:${b64(b1)}`,
+      });
+      expect(sut.activeMasterKeyId).toBe('m2');
+      expect(sut.activeBlindIndexVersion).toBe(7);
+    });
+
+    it('follows MASTER_KEY_ACTIVE_ID and BLIND_INDEX_ACTIVE_VERSION', () => {
+      const sut = load({ NODE_ENV: 'production', ...VALID, MASTER_KEY_ACTIVE_ID: 'm2', BLIND_INDEX_ACTIVE_VERSION: '1' });
+      expect(sut.activeMasterKeyId).toBe('m2');
+      expect(sut.activeBlindIndexVersion).toBe(1);
+    });
+
+    it('refuses a MASTER_KEY_ACTIVE_ID naming no key', () => {
+      expect(loadError({ NODE_ENV: 'production', ...VALID, MASTER_KEY_ACTIVE_ID: 'm9' }).message).toMatch(/MASTER_KEY_ACTIVE_ID/);
+    });
+
+    it('refuses a BLIND_INDEX_ACTIVE_VERSION naming no key', () => {
+      expect(loadError({ NODE_ENV: 'production', ...VALID, BLIND_INDEX_ACTIVE_VERSION: '3' }).message).toMatch(
+        /BLIND_INDEX_ACTIVE_VERSION/,
+      );
+    });
+  });
+});

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import type { DataKeyRow, DataKeysRepository } from './data-keys.repository.js';
+import type { KeyMaterial } from './key-material.js';
+import { MyNumberCipher } from './my-number-cipher.js';
+
+/** The data_keys table in memory, with the repository's methods. */
+class FakeDataKeys {
+  readonly rows: Array<DataKeyRow & { retired: boolean }> = [];
+
+  async findNewestActive(masterKeyId: string): Promise<DataKeyRow | undefined> {
+    return this.rows.filter((r) => r.master_key_id === masterKeyId && !r.retired).at(-1);
+  }
+
+  async findById(id: string): Promise<DataKeyRow | undefined> {
+    return this.rows.find((r) => r.id === id);
+  }
+
+  async insertIfNoneActive(row: DataKeyRow): Promise<DataKeyRow> {
+    const existing = await this.findNewestActive(row.master_key_id);
+    if (existing) return existing;
+    this.rows.push({ ...row, wrapped_key: Buffer.from(row.wrapped_key), retired: false });
+    return row;
+  }
+}
+
+function keyMaterial(masterKeys: Record<string, Buffer>, activeMasterKeyId: string): KeyMaterial {
+  return {
+    masterKeys: new Map(Object.entries(masterKeys)),
+    activeMasterKeyId,
+    blindIndexKeys: new Map([[1, randomBytes(32)]]),
+    activeBlindIndexVersion: 1,
+    generated: false,
+  };
+}
+
+const NUMBER = '123456789018';
+const INSTITUTION = '7b0c2b1e-0000-4000-8000-000000000001';
+const OTHER_INSTITUTION = '7b0c2b1e-0000-4000-8000-000000000002';
+
+describe('MyNumberCipher', () => {
+  const m1 = randomBytes(32);
+  const m2 = randomBytes(32);
+  let repo: FakeDataKeys;
+  const cipher = (keys: KeyMaterial) => new MyNumberCipher(keys, repo as unknown as DataKeysRepository);
+
+  beforeEach(() => {
+    repo = new FakeDataKeys();
+  });
+
+  it('decrypts what it encrypted', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    await sut.onModuleInit();
+    const encrypted = await sut.encrypt(NUMBER, INSTITUTION);
+    await expect(sut.decrypt(encrypted, INSTITUTION)).resolves.toBe(NUMBER);
+  });
+
+  it('works without onModuleInit, creating one data key wrapped by the active master key', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    const a = await sut.encrypt(NUMBER, INSTITUTION);
+    const b = await sut.encrypt('621498320257', INSTITUTION);
+    expect(repo.rows).toHaveLength(1);
+    expect(repo.rows[0].master_key_id).toBe('m1');
+    expect(a.dataKeyId).toBe(repo.rows[0].id);
+    expect(b.dataKeyId).toBe(repo.rows[0].id);
+    await expect(sut.decrypt(b, INSTITUTION)).resolves.toBe('621498320257');
+  });
+
+  it('stores the data key wrapped, never in clear', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    await sut.onModuleInit();
+    expect(repo.rows[0].wrapped_key.length).toBeGreaterThan(32);
+  });
+
+  it('another process (same table, same keys) decrypts what this one encrypted', async () => {
+    const keys = keyMaterial({ m1 }, 'm1');
+    const encrypted = await cipher(keys).encrypt(NUMBER, INSTITUTION);
+    const other = cipher(keys);
+    await expect(other.decrypt(encrypted, INSTITUTION)).resolves.toBe(NUMBER);
+    await other.onModuleInit();
+    expect(repo.rows).toHaveLength(1); // it reuses the active data key
+  });
+
+  it('does not put the number in the ciphertext, and encrypts the same number differently each time', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    const a = await sut.encrypt(NUMBER, INSTITUTION);
+    const b = await sut.encrypt(NUMBER, INSTITUTION);
+    expect(a.ciphertext.includes(Buffer.from(NUMBER, 'ascii'))).toBe(false);
+    expect(a.ciphertext.toString('latin1')).not.toContain(NUMBER);
+    expect(a.ciphertext.equals(b.ciphertext)).toBe(false);
+  });
+
+  it('binds the ciphertext to its institution', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    const encrypted = await sut.encrypt(NUMBER, INSTITUTION);
+    await expect(sut.decrypt(encrypted, OTHER_INSTITUTION)).rejects.toThrow();
+  });
+
+  it('refuses a ciphertext presented with another data key id', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    const encrypted = await sut.encrypt(NUMBER, INSTITUTION);
+    await expect(sut.decrypt({ ...encrypted, dataKeyId: 'no-such-key' }, INSTITUTION)).rejects.toThrow();
+  });
+
+  it('refuses a tampered ciphertext', async () => {
+    const sut = cipher(keyMaterial({ m1 }, 'm1'));
+    const encrypted = await sut.encrypt(NUMBER, INSTITUTION);
+    const ciphertext = Buffer.from(encrypted.ciphertext);
+    ciphertext[ciphertext.length - 1] ^= 1;
+    await expect(sut.decrypt({ ...encrypted, ciphertext }, INSTITUTION)).rejects.toThrow();
+  });
+
+  describe('master key rotation', () => {
+    it('keeps old ciphertexts readable and encrypts new ones under a new data key', async () => {
+      const before = cipher(keyMaterial({ m1 }, 'm1'));
+      const old = await before.encrypt(NUMBER, INSTITUTION);
+
+      const after = cipher(keyMaterial({ m1, m2 }, 'm2'));
+      await after.onModuleInit();
+      const fresh = await after.encrypt('621498320257', INSTITUTION);
+
+      expect(fresh.dataKeyId).not.toBe(old.dataKeyId);
+      expect(repo.rows.find((r) => r.id === fresh.dataKeyId)?.master_key_id).toBe('m2');
+      await expect(after.decrypt(old, INSTITUTION)).resolves.toBe(NUMBER);
+      await expect(after.decrypt(fresh, INSTITUTION)).resolves.toBe('621498320257');
+    });
+
+    it('cannot decrypt once the master key that wrapped the data key is removed', async () => {
+      const old = await cipher(keyMaterial({ m1 }, 'm1')).encrypt(NUMBER, INSTITUTION);
+      const sut = cipher(keyMaterial({ m2 }, 'm2'));
+      await sut.onModuleInit();
+      await expect(sut.decrypt(old, INSTITUTION)).rejects.toThrow();
+    });
+
+    it('cannot unwrap a data key under a different key of the same id', async () => {
+      const old = await cipher(keyMaterial({ m1 }, 'm1')).encrypt(NUMBER, INSTITUTION);
+      const sut = cipher(keyMaterial({ m1: randomBytes(32) }, 'm1'));
+      await expect(sut.decrypt(old, INSTITUTION)).rejects.toThrow();
+    });
+  });
+});

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import request from 'supertest';
+import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
+import { loadKeyMaterial } from '../../../src/crypto/key-material.js';
+import { createHttpApp } from '../../../src/http/create-http-app.js';
+import { WorkerModule } from '../../../src/worker/worker.module.js';
+import { LogCapture } from './log-capture.js';
+import { createTestDatabase, TestDatabase } from './test-database.js';
+
+export const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
+
+export interface TestInstitution {
+  id: string;
+  code: string;
+  key: string;
+  auth: { Authorization: string };
+}
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  http: ReturnType<typeof request>;
+  config: AppConfig;
+  db: TestDatabase;
+  logs: LogCapture;
+  env: Record<string, string>;
+  admin: { Authorization: string };
+  createInstitution(code: string, scopes?: string[]): Promise<TestInstitution>;
+  startWorker(): Promise<INestApplicationContext>;
+  close(): Promise<void>;
+}
+
+const ALL_SCOPES = ['linkages:write', 'linkages:read', 'inquiries:write', 'inquiries:read', 'history:read'];
+
+export function testKeysEnv(): Record<string, string> {
+  return {
+    MASTER_KEYS: `test-master-1:${randomBytes(32).toString('base64')}`,
+    BLIND_INDEX_KEYS: `1:${randomBytes(32).toString('base64')}`,
+  };
+}
+
+/**
+ * The real HTTP app on a fresh database, with the real Redis (own queue prefix),
+ * logs captured. `env` overrides configuration (e.g. a proxied DATABASE_URL).
+ */
+export async function startTestApp(options: { env?: Record<string, string>; database?: TestDatabase } = {}): Promise<TestApp> {
+  const db = options.database ?? (await createTestDatabase());
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    DATABASE_URL: db.url,
+    ADMIN_API_KEY: ADMIN_KEY,
+    QUEUE_PREFIX: `{e2e-${db.name}}`,
+    LOG_LEVEL: 'info',
+    AUDIT_SEAL_INTERVAL_MS: '100',
+    ...testKeysEnv(),
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  const keys = loadKeyMaterial(config, () => undefined);
+  const logs = new LogCapture();
+  const app = await createHttpApp({ config, keys, logDestination: logs });
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  const http = request(app.getHttpServer());
+  const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
+  const workers: INestApplicationContext[] = [];
+
+  return {
+    app,
+    http,
+    config,
+    db,
+    logs,
+    env,
+    admin,
+    async createInstitution(code, scopes = ALL_SCOPES) {
+      const created = await http.post('/v1/institutions').set(admin).send({ code, name: `Bank ${code}` }).expect(201);
+      const key = await http.post(`/v1/institutions/${code}/api-keys`).set(admin).send({ name: 'teller', scopes }).expect(201);
+      return { id: created.body.id, code, key: key.body.key, auth: { Authorization: `Bearer ${key.body.key}` } };
+    },
+    async startWorker() {
+      const worker = await NestFactory.createApplicationContext(
+        WorkerModule.register({ config, keys, logDestination: logs }),
+        { logger: false },
+      );
+      await worker.init();
+      workers.push(worker);
+      return worker;
+    },
+    async close() {
+      for (const worker of workers) await worker.close();
+      await app.close();
+      if (!options.database) await db.drop();
+    },
+  };
+}
+
+/** A valid attachment request; `overrides` replace top-level fields. */
+export function linkageBody(myNumber: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    branchCode: '001',
+    operatorId: 'T0042',
+    subject: { myNumber, nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01' },
+    accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }],
+    verification: { numberDocument: 'my-number-card', identityDocument: 'my-number-card' },
+    consentAt: new Date(Date.now() - 60_000).toISOString(),
+    ...overrides,
+  };
+}
+
+export async function eventually<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

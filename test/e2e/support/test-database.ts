@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../../../src/config/app-config.js';
+import { dropDatabase } from '../../../src/database/ensure-database.js';
+import { migrate } from '../../../src/database/migrate.js';
+
+export const POSTGRES_SERVER_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** A direct connection, for looking at what the service wrote. */
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+/** A fresh database per test file, migrated exactly as `npm start` does. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `kouza_e2e_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const url = `${POSTGRES_SERVER_URL}/${name}`;
+  await migrate(loadConfig({ DATABASE_URL: url }));
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      await dropDatabase(url);
+    },
+  };
+}
