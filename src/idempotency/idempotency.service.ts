@@ -12,6 +12,10 @@ export type IdempotencyOutcome = { kind: 'proceed' } | { kind: 'replay'; status:
 
 /** JSON with object keys sorted, so that the same request always hashes the same. */
 export function canonicalJson(value: unknown): string {
+  if (value === undefined) return 'null'; // as JSON.stringify writes it inside arrays
+  if (value && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return canonicalJson((value as { toJSON: () => unknown }).toJSON());
+  }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -1,6 +1,7 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import type { ValidationError } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
+import { containsMyNumberLike } from '../my-number/my-number.js';
 import { FieldError, ValidationFailed } from '../errors/domain-error.js';
 
 /** Codes for class-validator's built-in constraints (ours carry theirs in `context`). */
@@ -50,8 +51,11 @@ function joinPath(parent: string, property: string): string {
 export function toFieldErrors(errors: ValidationError[], parent = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
-    const path = joinPath(parent, error.property);
     const constraints = Object.keys(error.constraints ?? {});
+    // An unknown field's name is the caller's text: it may itself be a My Number.
+    const unknownField = constraints.includes('whitelistValidation');
+    const property = containsMyNumberLike(error.property) ? '[redacted]' : error.property;
+    const path = unknownField ? (parent ? `${parent}.${property}` : property) : joinPath(parent, property);
     if (constraints.length > 0) {
       // One error per field: the most basic thing wrong with it (missing before
       // malformed before out of range), so a caller fixes one thing at a time.

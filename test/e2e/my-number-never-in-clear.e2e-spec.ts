@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
+import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+
+/**
+ * Sends My Numbers through every endpoint, in valid and invalid requests, then looks
+ * for any of them, in clear, in every column of every table, in every captured log
+ * line and in every Redis key and value the service wrote.
+ */
+describe('a My Number is never stored, logged, queued or returned in clear', () => {
+  let t: TestApp;
+  let bank: TestInstitution;
+  const sent: string[] = [];
+  const responses: string[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { LOG_LEVEL: 'debug' } });
+    await t.startWorker();
+    bank = await t.createInstitution('0005');
+    const record = (res: { text: string; headers: Record<string, unknown> }) => responses.push(res.text + JSON.stringify(res.headers));
+    const number = (seed: number) => {
+      const n = validMyNumber(seed);
+      sent.push(n);
+      return n;
+    };
+    const wrong = (seed: number) => {
+      const n = invalidMyNumber(seed);
+      sent.push(n);
+      return n;
+    };
+
+    // Valid attachments, a replay, a re-link, a conflict.
+    const created = await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'k1').send(linkageBody(number(111))).expect(201);
+    record(created);
+    record(await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'k1').send(linkageBody(sent[0])));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(sent[0])));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(number(222))));
+    // Invalid requests carrying numbers in every place a caller could put one.
+    record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(wrong(333))));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send({ ...linkageBody(number(444)), consentAt: 'tomorrow' }));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send({ ...linkageBody(number(555)), extra: number(556) }));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(number(666), { operatorId: number(667) })));
+    record(await t.http.post('/v1/linkages').set(bank.auth).set('content-type', 'application/json').send(`{"subject":{"myNumber":"${number(777)}"`));
+    record(await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', number(778)).send(linkageBody(number(779))));
+    record(await t.http.post('/v1/linkages').set(bank.auth).set('X-Request-Id', number(780)).send(linkageBody(number(781))));
+    record(await t.http.post('/v1/linkages').set({ Authorization: `Bearer ${number(888)}` }).send(linkageBody(number(889))));
+    record(await t.http.get(`/v1/linkages/${number(990)}`).set(bank.auth));
+    record(await t.http.get('/v1/linkages').query({ branchCode: '001', accountType: 'ordinary', accountNumber: number(991) }).set(bank.auth));
+    record(await t.http.get('/v1/linkages').query({ branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }).set(bank.auth).set('X-Operator-Id', number(992)));
+    const linkageId = created.body.linkages[0].id;
+    record(await t.http.get(`/v1/linkages/${linkageId}`).set(bank.auth));
+    record(await t.http.post(`/v1/linkages/${linkageId}/revocation`).set(bank.auth).send({ reason: 'other', note: number(993), branchCode: '001', operatorId: 'T1' }));
+    record(await t.http.post(`/v1/linkages/${linkageId}/revocation`).set(bank.auth).send({ reason: 'other', branchCode: '001', operatorId: 'T1' }));
+    record(await t.http.post('/v1/institutions').set(t.admin).send({ code: '0006', name: `Bank ${number(994)}` }));
+    record(await t.http.post('/v1/institutions/0005/api-keys').set(t.admin).send({ name: number(995), scopes: ['linkages:read'] }));
+    record(await t.http.get('/v1/audit/verification').set(t.admin));
+    record(await t.http.get(`/v1/nope/${number(996)}`));
+
+    // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
+    await eventually(
+      async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
+      (sealed) => sealed > 0,
+    );
+  });
+  afterAll(() => t.close());
+
+  it('the requests really carried the numbers and the service really answered them', () => {
+    expect(sent.length).toBeGreaterThan(20);
+    expect(responses.length).toBe(22);
+    expect(t.logs.lines.length).toBeGreaterThan(20);
+  });
+
+  it('no response body or header contains one', () => {
+    for (const response of responses) for (const n of sent) expect(response).not.toContain(n);
+  });
+
+  it('no column of any table contains one', async () => {
+    const tables = await t.db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+    expect(tables.rows.map((r) => r.tablename)).toEqual(expect.arrayContaining(['subjects', 'linkages', 'audit_events', 'idempotency_keys']));
+    let rows = 0;
+    for (const { tablename } of tables.rows) {
+      // Every column as text, and bytea columns also decoded as if they held ASCII.
+      const { rows: data } = await t.db.pool.query(`SELECT t::text AS line FROM ${tablename} t`);
+      const columns = await t.db.pool.query(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND data_type = 'bytea'`,
+        [tablename],
+      );
+      for (const { column_name } of columns.rows) {
+        const { rows: bytes } = await t.db.pool.query(`SELECT encode(${column_name}, 'escape') AS line FROM ${tablename}`);
+        data.push(...bytes);
+      }
+      rows += data.length;
+      for (const { line } of data) for (const n of sent) expect(String(line)).not.toContain(n);
+    }
+    expect(rows).toBeGreaterThan(10);
+  });
+
+  it('no log line contains one', () => {
+    const logs = t.logs.text;
+    for (const n of sent) expect(logs).not.toContain(n);
+  });
+
+  it('no Redis key or value the service wrote contains one', async () => {
+    const redis = new Redis(t.config.REDIS_URL);
+    try {
+      const keys = await redis.keys(`${t.config.QUEUE_PREFIX}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      let dump = keys.join('\n');
+      for (const key of keys) {
+        const type = await redis.type(key);
+        if (type === 'string') dump += await redis.get(key);
+        else if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key));
+        else if (type === 'list') dump += JSON.stringify(await redis.lrange(key, 0, -1));
+        else if (type === 'set') dump += JSON.stringify(await redis.smembers(key));
+        else if (type === 'zset') dump += JSON.stringify(await redis.zrange(key, 0, -1));
+        else if (type === 'stream') dump += JSON.stringify(await redis.xrange(key, '-', '+'));
+      }
+      for (const n of sent) expect(dump).not.toContain(n);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
