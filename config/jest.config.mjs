@@ -4,13 +4,14 @@ import { base, projectRoot } from './jest.base.mjs';
 // real Postgres and Redis (each e2e file creates and drops its own database).
 export default {
   rootDir: projectRoot,
+  // e2e files boot the app on a fresh database; each test stays well under this.
+  testTimeout: 60_000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     {
       ...base,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
-      testTimeout: 60_000,
     },
   ],
 };

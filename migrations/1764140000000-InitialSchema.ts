@@ -150,12 +150,10 @@ export class InitialSchema1764140000000 implements MigrationInterface {
           USING ERRCODE = 'insufficient_privilege';
       END
       $$`);
+    // Statement-level, so that even a statement touching no row is refused.
     for (const table of ['audit_events', 'audit_chain']) {
       await q.query(`
-        CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
-          FOR EACH ROW EXECUTE FUNCTION refuse_audit_mutation()`);
-      await q.query(`
-        CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table}
+        CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ${table}
           FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_mutation()`);
     }
   }

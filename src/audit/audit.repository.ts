@@ -66,7 +66,8 @@ export class AuditRepository {
 
   async chainHead(executor: SqlExecutor): Promise<ChainLink | undefined> {
     const rows: ChainLink[] = await executor.query(
-      `SELECT seq::text AS seq, event_id::text AS event_id, prev_hash, hash FROM audit_chain ORDER BY seq DESC LIMIT 1`,
+      `SELECT c.seq::text AS seq, c.event_id::text AS event_id, c.prev_hash, c.hash
+         FROM audit_chain c ORDER BY c.seq DESC LIMIT 1`,
     );
     return rows[0];
   }

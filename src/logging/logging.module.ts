@@ -4,7 +4,21 @@ import pino, { type DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config.js';
 import { redactingDestination } from './redacting-destination.js';
 
-export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
+/**
+ * Errors as logged: what and where, never the query parameters a driver error
+ * carries (ciphertexts, blind indexes, names).
+ */
+export function serializeError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const e = err as Error & { code?: unknown; query?: unknown; driverError?: { code?: unknown } };
+  return {
+    type: e.name,
+    message: e.message,
+    code: e.code ?? e.driverError?.code,
+    query: typeof e.query === 'string' ? e.query.replace(/\s+/g, ' ').slice(0, 500) : undefined,
+    stack: e.stack,
+  };
+}
 
 /**
  * pino for the API (request logs) and the worker. Headers are not logged but for
@@ -32,6 +46,7 @@ export class LoggingModule {
                 remoteAddress: req.remoteAddress,
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+              err: serializeError,
             },
             redact: { paths: ['req.headers', 'res.headers', '*.authorization', '*.myNumber'], censor: '[redacted]' },
           },

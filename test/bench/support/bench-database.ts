@@ -1,0 +1,44 @@
+import 'reflect-metadata';
+import pg from 'pg';
+import { loadConfig } from '../../../src/config/app-config.js';
+import { dropDatabase, ensureDatabase } from '../../../src/database/ensure-database.js';
+import { migrate } from '../../../src/database/migrate.js';
+
+export interface BenchDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh database on the server of DATABASE_URL (or the service's default), with
+ * the service's migrations applied by the service's own code.
+ */
+export async function createBenchDatabase(name: string): Promise<BenchDatabase> {
+  const url = new URL(loadConfig(process.env).DATABASE_URL);
+  url.pathname = `/${name}`;
+  const databaseUrl = url.toString();
+  // Never benchmark (and later drop) a database that someone else created.
+  if (!(await ensureDatabase(databaseUrl))) throw new Error(`database ${name} already exists`);
+  const database = { name, url: databaseUrl, drop: () => dropDatabase(databaseUrl) };
+  try {
+    await migrate(loadConfig({ ...process.env, DATABASE_URL: databaseUrl }));
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+  return database;
+}
+
+/**
+ * A pg pool that survives its idle connections being cut: pool.end() resolves before
+ * the server has closed them, so the final DROP DATABASE ... WITH (FORCE) can still
+ * terminate one, and an unhandled pool 'error' would crash the run.
+ */
+export function openPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', (error) => {
+    if (!pool.ending) process.stderr.write(`pg pool: ${error.message}\n`);
+  });
+  return pool;
+}

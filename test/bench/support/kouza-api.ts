@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../../src/config/app-config.js';
+import { cleanup } from './cleanup.js';
+import { REPO_ROOT } from './report.js';
+import { findFreePort, postJson, startService, type ServiceProcess } from './service-process.js';
+
+export interface BenchApi {
+  process: ServiceProcess;
+  adminKey: string;
+  /** DATABASE_POOL_SIZE as the API resolved it, for baselines of the same size. */
+  poolSize: number;
+  nodeArgs: string[];
+}
+
+/**
+ * The API as `npm run start:api` runs it (dist/src/main.js), on a port from 3900 on,
+ * with a random admin key and development keys in a temp file. LOG_LEVEL=warn: at
+ * info, one log line per request would dominate the measurement. Extra node flags
+ * (e.g. --cpu-prof) come from BENCH_API_NODE_ARGS. Stopped by the cleanup.
+ */
+export async function startBenchApi(databaseUrl: string): Promise<BenchApi> {
+  const tmp = mkdtempSync(join(tmpdir(), 'kouza-bench-'));
+  cleanup.add('remove the temp directory', () => rmSync(tmp, { recursive: true, force: true }));
+  const adminKey = randomBytes(24).toString('base64url');
+  const port = await findFreePort(3900);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'development', // generated keys (KEYS_FILE) are refused in production
+    DATABASE_URL: databaseUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_API_KEY: adminKey,
+    LOG_LEVEL: 'warn',
+    KEYS_FILE: join(tmp, 'keys.json'),
+  };
+  const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const api = await startService({ label: 'api', script: join(REPO_ROOT, 'dist/src/main.js'), env, port, nodeArgs });
+  cleanup.add('stop the API', () => api.stop());
+  return { process: api, adminKey, poolSize: loadConfig(env).DATABASE_POOL_SIZE, nodeArgs };
+}
+
+/** Registers an institution and returns a new API key of it with `scopes`. */
+export async function createInstitutionKey(api: BenchApi, code: string, scopes: string[]): Promise<string> {
+  const base = api.process.baseUrl;
+  await postJson(`${base}/v1/institutions`, { code, name: `Bench ${code}` }, api.adminKey);
+  const { key } = await postJson<{ key: string }>(`${base}/v1/institutions/${code}/api-keys`, { name: 'bench', scopes }, api.adminKey);
+  return key;
+}

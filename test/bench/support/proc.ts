@@ -1,0 +1,129 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** A `VmRSS`/`VmHWM` line of /proc/<pid>/status in kB; undefined once the process is gone. */
+export function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Peak RSS over an interval: VmHWM is the peak over the whole life of the process,
+ * so a per-phase peak has to be sampled.
+ */
+export function sampleRss(pid: number, intervalMs = 100): { stop(): number } {
+  let peakKb = readStatusKb(pid, 'VmRSS') ?? 0;
+  const timer = setInterval(() => {
+    peakKb = Math.max(peakKb, readStatusKb(pid, 'VmRSS') ?? 0);
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peakKb, readStatusKb(pid, 'VmRSS') ?? 0);
+    },
+  };
+}
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** user + system CPU seconds of a process (fields 14 and 15 of /proc/<pid>/stat). */
+function cpuSeconds(pid: number | string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces: count fields after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds per Postgres process that works for `database`: its client backends
+ * (the process title names the database) and the server's own background processes
+ * (WAL writer, checkpointer...). Backends of other databases, e.g. tests running
+ * meanwhile, are left out.
+ */
+function postgresCpuSeconds(database: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const isClientBackend = /\(\d+\)|\[local\]/.test(title);
+      if (isClientBackend && !title.includes(` ${database} `)) continue;
+      const seconds = cpuSeconds(pid);
+      if (seconds !== undefined) out.set(pid, seconds);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/**
+ * Busy CPU seconds of the whole machine (first line of /proc/stat; idle and iowait
+ * left out, steal counted: time the hypervisor gave to others is lost to us too).
+ */
+function machineBusySeconds(): number {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / ticksPerSecond();
+}
+
+/** Percent of one core over the interval (100 × cores = the whole machine). */
+export interface CpuShare {
+  apiPct?: number;
+  postgresPct: number;
+  benchPct: number;
+  /** Everything else, kernel work included: a high value means something else was running. */
+  otherPct: number;
+}
+
+/** CPU used by the API child, Postgres and this process between start and stop. */
+export function measureCpu(opts: { database: string; apiPid?: number }): { stop(): CpuShare } {
+  const started = performance.now();
+  const api = opts.apiPid !== undefined ? cpuSeconds(opts.apiPid) : undefined;
+  const pg = postgresCpuSeconds(opts.database);
+  const self = process.cpuUsage();
+  const machine = machineBusySeconds();
+  return {
+    stop() {
+      const wall = (performance.now() - started) / 1000;
+      const pct = (seconds: number) => (100 * seconds) / wall;
+      let pgSeconds = 0;
+      // Backends started meanwhile count from zero.
+      for (const [pid, seconds] of postgresCpuSeconds(opts.database)) pgSeconds += seconds - (pg.get(pid) ?? 0);
+      const selfUsage = process.cpuUsage(self);
+      const apiNow = opts.apiPid !== undefined ? cpuSeconds(opts.apiPid) : undefined;
+      const apiSeconds = api !== undefined && apiNow !== undefined ? apiNow - api : undefined;
+      const benchSeconds = (selfUsage.user + selfUsage.system) / 1e6;
+      const otherSeconds = machineBusySeconds() - machine - (apiSeconds ?? 0) - pgSeconds - benchSeconds;
+      return {
+        apiPct: apiSeconds !== undefined ? pct(apiSeconds) : undefined,
+        postgresPct: pct(pgSeconds),
+        benchPct: pct(benchSeconds),
+        otherPct: pct(Math.max(0, otherSeconds)),
+      };
+    },
+  };
+}
