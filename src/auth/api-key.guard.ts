@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AppConfig } from '../config/app-config.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { ApiKeysRepository } from '../institutions/api-keys.repository.js';
+import { ApiKeyCache } from '../institutions/api-key-cache.js';
 import { constantTimeEquals, hashApiKey, isWellFormedApiKey } from './api-key-format.js';
 import { AuthenticatedRequest, PUBLIC_KEY, SCOPES_KEY } from './auth.decorators.js';
 import type { Principal } from './principal.js';
@@ -13,8 +14,7 @@ const unauthenticated = () =>
 
 /**
  * The one gate: every route declares either @Public() or the scopes it needs. Keys are
- * looked up on every request (by hash, one indexed read), so a revoked key is refused
- * from the next request on, whichever replica answers it.
+ * found by hash, in the cache (which revocations empty at once) or by one indexed read.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -24,6 +24,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysRepository,
+    private readonly cache: ApiKeyCache,
     @Inject(AppConfig) config: AppConfig,
   ) {
     if (config.ADMIN_API_KEY) this.adminKeyHash = hashApiKey(config.ADMIN_API_KEY);
@@ -50,8 +51,14 @@ export class ApiKeyGuard implements CanActivate {
     const hash = hashApiKey(match[1]);
     if (this.adminKeyHash && constantTimeEquals(hash, this.adminKeyHash)) return this.operator;
     if (!isWellFormedApiKey(match[1])) throw unauthenticated();
-    const key = await this.apiKeys.findActiveByHash(hash);
-    if (!key) throw unauthenticated();
+    const cacheKey = hash.toString('base64');
+    let key = this.cache.get(cacheKey);
+    if (!key) {
+      const generation = this.cache.generation;
+      key = await this.apiKeys.findActiveByHash(hash);
+      if (!key) throw unauthenticated();
+      this.cache.set(cacheKey, key, generation);
+    }
     return {
       kind: 'institution',
       institutionId: key.institutionId,

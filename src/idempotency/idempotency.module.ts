@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import { IdempotencyRepository } from './idempotency.repository.js';
 import { IdempotencyService } from './idempotency.service.js';
 
 @Module({
-  providers: [IdempotencyRepository, IdempotencyService],
+  providers: [IdempotencyService],
   exports: [IdempotencyService],
 })
 export class IdempotencyModule {}

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { API_KEY_REVOKED_CHANNEL } from './api-key-cache.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
 
 export interface ApiKeyRecord {
@@ -63,7 +64,10 @@ export class ApiKeysRepository {
     return rows[0];
   }
 
-  /** Revokes an active key; undefined when it was already revoked. */
+  /**
+   * Revokes an active key and announces it (NOTIFY is delivered at commit) so that
+   * every API process drops it from its cache; undefined when it was already revoked.
+   */
   async revoke(executor: SqlExecutor, institutionId: string, id: string): Promise<ApiKeyRecord | undefined> {
     const [rows] = await executor.query(
       `UPDATE api_keys SET revoked_at = now()
@@ -71,6 +75,8 @@ export class ApiKeysRepository {
         RETURNING ${COLUMNS}`,
       [institutionId, id],
     );
-    return (rows as ApiKeyRecord[])[0];
+    const revoked = (rows as ApiKeyRecord[])[0];
+    if (revoked) await executor.query(`SELECT pg_notify($1, $2)`, [API_KEY_REVOKED_CHANNEL, id]);
+    return revoked;
   }
 }

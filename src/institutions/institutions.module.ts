@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { ApiKeyCache } from './api-key-cache.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 import { InstitutionsController } from './institutions.controller.js';
 import { InstitutionsRepository } from './institutions.repository.js';
@@ -8,7 +9,7 @@ import { InstitutionsService } from './institutions.service.js';
 @Module({
   imports: [AuditModule],
   controllers: [InstitutionsController],
-  providers: [InstitutionsRepository, ApiKeysRepository, InstitutionsService],
-  exports: [ApiKeysRepository, InstitutionsRepository],
+  providers: [InstitutionsRepository, ApiKeysRepository, ApiKeyCache, InstitutionsService],
+  exports: [ApiKeysRepository, ApiKeyCache, InstitutionsRepository],
 })
 export class InstitutionsModule {}

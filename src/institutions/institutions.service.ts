@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
+import { ApiKeyCache } from './api-key-cache.js';
 import { ApiKeyRecord, ApiKeysRepository } from './api-keys.repository.js';
 import type { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto.js';
 import type { CreateInstitutionDto } from './dto/institution.dto.js';
@@ -18,6 +19,7 @@ export class InstitutionsService {
     private readonly institutions: InstitutionsRepository,
     private readonly apiKeys: ApiKeysRepository,
     private readonly audit: AuditService,
+    private readonly cache: ApiKeyCache,
   ) {}
 
   create(dto: CreateInstitutionDto, actor: AuditActor): Promise<Institution> {
@@ -91,6 +93,8 @@ export class InstitutionsService {
       });
       return row;
     });
+    // Other API processes drop it when the NOTIFY arrives; this one, before answering.
+    this.cache.evict(id);
     return toApiKeyDto(revoked);
   }
 }

@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type pg from 'pg';
 import { DataSource } from 'typeorm';
 import type { BlindIndexValue } from '../crypto/blind-index.js';
+import { PG_POOL } from '../database/database.module.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
 import type { AccountRef, RevocationReason } from './linkage.types.js';
 
@@ -30,9 +33,6 @@ export interface LinkageRow {
 
 export type LinkageWithSubject = LinkageRow & { subject: SubjectRow };
 
-const SUBJECT_COLUMNS = `s.id, to_char(s.birth_date, 'YYYY-MM-DD') AS "birthDate", s.name_kana AS "nameKana",
-  s.data_key_id AS "dataKeyId", s.my_number_ciphertext AS ciphertext`;
-
 const LINKAGE_COLUMNS = `l.id, l.attachment_id AS "attachmentId", l.subject_id AS "subjectId",
   l.branch_code AS "branchCode", l.account_type AS "accountType", l.account_number AS "accountNumber",
   l.status, l.created_at AS "createdAt", l.revoked_at AS "revokedAt", l.revocation_reason AS "revocationReason",
@@ -43,18 +43,6 @@ const WITH_SUBJECT = `${LINKAGE_COLUMNS},
   s.id AS "s_id", to_char(s.birth_date, 'YYYY-MM-DD') AS "s_birthDate", s.name_kana AS "s_nameKana",
   s.data_key_id AS "s_dataKeyId", s.my_number_ciphertext AS "s_ciphertext"`;
 
-/** $1 attachment id, $2 institution id, $3 subject id, $4..$7 linkage ids and accounts as arrays. */
-const INSERT_LINKAGES = `
-  INSERT INTO linkages AS l (id, institution_id, subject_id, attachment_id, branch_code, account_type, account_number)
-  SELECT a.id, $2, $3, $1, a.branch_code, a.account_type, a.account_number
-    FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) AS a (id, branch_code, account_type, account_number)
-  ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING
-  RETURNING ${LINKAGE_COLUMNS}`;
-
-function linkageArrays(ids: string[], accounts: AccountRef[]): unknown[] {
-  return [ids, accounts.map((a) => a.branchCode), accounts.map((a) => a.accountType), accounts.map((a) => a.accountNumber)];
-}
-
 function withSubject(row: Record<string, any>): LinkageWithSubject {
   const { s_id, s_birthDate, s_nameKana, s_dataKeyId, s_ciphertext, ...linkage } = row;
   return {
@@ -63,123 +51,108 @@ function withSubject(row: Record<string, any>): LinkageWithSubject {
   };
 }
 
+export interface AttachInput {
+  institutionId: string;
+  apiKeyId: string;
+  requestId: string;
+  idempotencyKey?: string;
+  /** HMACs of the request under each key version held, the active one first. */
+  fingerprints: Buffer[];
+  subjectId: string;
+  indexes: BlindIndexValue[];
+  ciphertext: Buffer;
+  dataKeyId: string;
+  nameKana: string;
+  birthDate: string;
+  attachmentId: string;
+  branchCode: string;
+  operatorId: string;
+  numberDocument: string;
+  identityDocument: string;
+  consentAt: string;
+  accounts: AccountRef[];
+}
+
+/** What `kouza_attach` returns (and stores as the idempotent answer). */
+export interface AttachOutcome {
+  attachmentId: string;
+  subject: { id: string; nameKana: string; birthDate: string };
+  linkages: Array<{
+    id: string;
+    branchCode: string;
+    accountType: string;
+    accountNumber: string;
+    status: 'active';
+    createdAt: string;
+    alreadyLinked: boolean;
+  }>;
+  created: number;
+  replayed?: true;
+}
+
+const ATTACH_REFUSALS = new Set(['IDEMPOTENCY_KEY_REUSED', 'SUBJECT_BIRTH_DATE_MISMATCH', 'ACCOUNT_LINKED_TO_OTHER_SUBJECT']);
+export type AttachRefusalCode = 'IDEMPOTENCY_KEY_REUSED' | 'SUBJECT_BIRTH_DATE_MISMATCH' | 'ACCOUNT_LINKED_TO_OTHER_SUBJECT';
+
+export class AttachRefusal extends Error {
+  constructor(
+    readonly code: AttachRefusalCode,
+    readonly account?: AccountRef,
+  ) {
+    super(code);
+  }
+}
+
 /** All SQL about subjects, attachments and linkages. */
 @Injectable()
 export class LinkagesRepository {
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
+  ) {}
 
   /**
-   * The institution's record of this number, found by any blind-index version held
-   * (rows written before a key rotation keep their old version until re-indexed).
+   * The whole attachment in one call to `kouza_attach` (see its migration), as a
+   * named prepared statement. Throws `AttachRefusal` for the refusals it raises.
    */
-  async findSubject(executor: SqlExecutor, institutionId: string, indexes: BlindIndexValue[]): Promise<SubjectRow | undefined> {
-    const rows: SubjectRow[] = await executor.query(
-      `SELECT ${SUBJECT_COLUMNS} FROM subjects s
-        WHERE s.institution_id = $1
-          AND (s.blind_index_version, s.blind_index) IN (SELECT * FROM unnest($2::smallint[], $3::bytea[]))
-        LIMIT 1`,
-      [institutionId, indexes.map((i) => i.version), indexes.map((i) => i.digest)],
-    );
-    return rows[0];
-  }
-
-  /**
-   * Inserts the subject, or, when a concurrent request inserted it first, returns
-   * that row (the unique key is the blind index at the active version).
-   */
-  async insertSubject(
-    executor: SqlExecutor,
-    row: {
-      id: string;
-      institutionId: string;
-      index: BlindIndexValue;
-      dataKeyId: string;
-      ciphertext: Buffer;
-      nameKana: string;
-      birthDate: string;
-    },
-  ): Promise<SubjectRow & { inserted: boolean }> {
-    const rows: Array<SubjectRow & { inserted: boolean }> = await executor.query(
-      `INSERT INTO subjects AS s (id, institution_id, blind_index_version, blind_index, my_number_ciphertext,
-                                  data_key_id, name_kana, birth_date)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (institution_id, blind_index_version, blind_index) DO UPDATE SET updated_at = s.updated_at
-       RETURNING ${SUBJECT_COLUMNS}, (s.xmax = 0) AS inserted`,
-      [row.id, row.institutionId, row.index.version, row.index.digest, row.ciphertext, row.dataKeyId, row.nameKana, row.birthDate],
-    );
-    return rows[0];
-  }
-
-  async updateSubjectName(executor: SqlExecutor, subjectId: string, nameKana: string): Promise<void> {
-    await executor.query(`UPDATE subjects SET name_kana = $2, updated_at = now() WHERE id = $1`, [subjectId, nameKana]);
-  }
-
-  /**
-   * Records the attachment and links every account not already linked, in one
-   * statement. Accounts that already have an active linkage are skipped (the unique
-   * index decides, also against concurrent requests); the caller looks them up.
-   */
-  async insertAttachmentAndLinkages(
-    executor: SqlExecutor,
-    attachment: {
-      id: string;
-      institutionId: string;
-      subjectId: string;
-      branchCode: string;
-      operatorId: string;
-      apiKeyId: string;
-      numberDocument: string;
-      identityDocument: string;
-      consentAt: string;
-    },
-    linkageIds: string[],
-    accounts: AccountRef[],
-  ): Promise<LinkageRow[]> {
-    return executor.query(
-      `WITH attachment AS (
-         INSERT INTO attachments (id, institution_id, subject_id, branch_code, operator_id, api_key_id,
-                                  number_document, identity_document, consent_at)
-         VALUES ($1, $2, $3, $8, $9, $10, $11, $12, $13)
-       )
-       ${INSERT_LINKAGES}`,
-      [
-        attachment.id,
-        attachment.institutionId,
-        attachment.subjectId,
-        ...linkageArrays(linkageIds, accounts),
-        attachment.branchCode,
-        attachment.operatorId,
-        attachment.apiKeyId,
-        attachment.numberDocument,
-        attachment.identityDocument,
-        attachment.consentAt,
-      ],
-    );
-  }
-
-  /** Links accounts to an attachment already recorded (the retry path of a race). */
-  async insertLinkages(
-    executor: SqlExecutor,
-    owner: { institutionId: string; subjectId: string; attachmentId: string },
-    linkageIds: string[],
-    accounts: AccountRef[],
-  ): Promise<LinkageRow[]> {
-    return executor.query(INSERT_LINKAGES, [
-      owner.attachmentId,
-      owner.institutionId,
-      owner.subjectId,
-      ...linkageArrays(linkageIds, accounts),
-    ]);
-  }
-
-  async findActiveByAccounts(executor: SqlExecutor, institutionId: string, accounts: AccountRef[]): Promise<LinkageRow[]> {
-    return executor.query(
-      `SELECT ${LINKAGE_COLUMNS} FROM linkages l
-        JOIN unnest($2::text[], $3::text[], $4::text[]) AS a (branch_code, account_type, account_number)
-          ON l.branch_code = a.branch_code AND l.account_type = a.account_type AND l.account_number = a.account_number
-        WHERE l.institution_id = $1 AND l.status = 'active'`,
-      [institutionId, accounts.map((a) => a.branchCode), accounts.map((a) => a.accountType), accounts.map((a) => a.accountNumber)],
-    );
+  async attach(input: AttachInput): Promise<AttachOutcome> {
+    try {
+      const { rows } = await this.pool.query({
+        name: 'kouza_attach',
+        text: `SELECT kouza_attach($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                                   $19, $20, $21, $22) AS result`,
+        values: [
+          input.institutionId,
+          input.apiKeyId,
+          input.requestId,
+          input.idempotencyKey ?? null,
+          input.fingerprints,
+          input.subjectId,
+          input.indexes.map((i) => i.version),
+          input.indexes.map((i) => i.digest),
+          input.ciphertext,
+          input.dataKeyId,
+          input.nameKana,
+          input.birthDate,
+          input.attachmentId,
+          input.branchCode,
+          input.operatorId,
+          input.numberDocument,
+          input.identityDocument,
+          input.consentAt,
+          input.accounts.map(() => randomUUID()),
+          input.accounts.map((a) => a.branchCode),
+          input.accounts.map((a) => a.accountType),
+          input.accounts.map((a) => a.accountNumber),
+        ],
+      });
+      return rows[0].result as AttachOutcome;
+    } catch (error) {
+      const e = error as { code?: string; message?: string; detail?: string };
+      if (e.code === 'P0001' && e.message && ATTACH_REFUSALS.has(e.message)) {
+        throw new AttachRefusal(e.message as AttachRefusalCode, e.detail ? JSON.parse(e.detail) : undefined);
+      }
+      throw error;
+    }
   }
 
   async findById(institutionId: string, id: string): Promise<LinkageWithSubject | undefined> {

@@ -1,0 +1,164 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * `kouza_attach`: the whole attachment (idempotency claim, subject, attachment record,
+ * linkages, audit row, stored answer) in one call, so that the hot path is one round
+ * trip and one implicit transaction, with the plans cached by PL/pgSQL.
+ *
+ * Refusals raise `P0001` with the API error code as the message (and, for conflicts,
+ * the account as JSON in DETAIL); the caller maps them to problem+json. A raised
+ * error undoes everything the call wrote.
+ *
+ * The My Number never reaches the database: the caller passes its blind indexes (one
+ * per key version held, the active one first) and its ciphertext.
+ */
+export class AttachFunction1764140000001 implements MigrationInterface {
+  name = 'AttachFunction1764140000001';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+CREATE FUNCTION kouza_attach(
+  p_institution_id    uuid,
+  p_api_key_id        uuid,
+  p_request_id        text,
+  p_idempotency_key   text,
+  p_fingerprints      bytea[],
+  p_subject_id        uuid,
+  p_bi_versions       smallint[],
+  p_bi_digests        bytea[],
+  p_ciphertext        bytea,
+  p_data_key_id       uuid,
+  p_name_kana         text,
+  p_birth_date        date,
+  p_attachment_id     uuid,
+  p_branch_code       text,
+  p_operator_id       text,
+  p_number_document   text,
+  p_identity_document text,
+  p_consent_at        timestamptz,
+  p_linkage_ids       uuid[],
+  p_account_branches  text[],
+  p_account_types     text[],
+  p_account_numbers   text[]
+) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_stored       record;
+  v_subject      subjects%ROWTYPE;
+  v_name_changed boolean := false;
+  v_attempt      int := 0;
+  v_linkages     jsonb;
+  v_conflict     jsonb;
+  v_missing      int;
+  v_created      int;
+  v_result       jsonb;
+BEGIN
+  -- A concurrent request with the same key waits here until the first one commits.
+  IF p_idempotency_key IS NOT NULL THEN
+    INSERT INTO idempotency_keys (institution_id, idempotency_key, request_fingerprint)
+    VALUES (p_institution_id, p_idempotency_key, p_fingerprints[1])
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+      SELECT request_fingerprint, response_body INTO v_stored
+        FROM idempotency_keys
+       WHERE institution_id = p_institution_id AND idempotency_key = p_idempotency_key;
+      IF NOT (v_stored.request_fingerprint = ANY (p_fingerprints)) OR v_stored.response_body IS NULL THEN
+        RAISE EXCEPTION 'IDEMPOTENCY_KEY_REUSED';
+      END IF;
+      RETURN v_stored.response_body || '{"replayed": true}'::jsonb;
+    END IF;
+  END IF;
+
+  -- The depositor's record at this institution, under any blind-index version held.
+  SELECT * INTO v_subject FROM subjects
+   WHERE institution_id = p_institution_id
+     AND (blind_index_version, blind_index) IN (SELECT * FROM unnest(p_bi_versions, p_bi_digests))
+   LIMIT 1;
+  IF NOT FOUND THEN
+    INSERT INTO subjects (id, institution_id, blind_index_version, blind_index, my_number_ciphertext,
+                          data_key_id, name_kana, birth_date)
+    VALUES (p_subject_id, p_institution_id, p_bi_versions[1], p_bi_digests[1], p_ciphertext,
+            p_data_key_id, p_name_kana, p_birth_date)
+    ON CONFLICT (institution_id, blind_index_version, blind_index) DO NOTHING
+    RETURNING * INTO v_subject;
+    IF NOT FOUND THEN -- created meanwhile by a concurrent request
+      SELECT * INTO v_subject FROM subjects
+       WHERE institution_id = p_institution_id
+         AND blind_index_version = p_bi_versions[1] AND blind_index = p_bi_digests[1];
+    END IF;
+  END IF;
+  IF v_subject.birth_date <> p_birth_date THEN
+    RAISE EXCEPTION 'SUBJECT_BIRTH_DATE_MISMATCH';
+  END IF;
+  IF v_subject.name_kana <> p_name_kana THEN
+    UPDATE subjects SET name_kana = p_name_kana, updated_at = now() WHERE id = v_subject.id;
+    v_name_changed := true;
+  END IF;
+
+  INSERT INTO attachments (id, institution_id, subject_id, branch_code, operator_id, api_key_id,
+                           number_document, identity_document, consent_at)
+  VALUES (p_attachment_id, p_institution_id, v_subject.id, p_branch_code, p_operator_id, p_api_key_id,
+          p_number_document, p_identity_document, p_consent_at);
+
+  -- Link what is free; an account already active stays as it is (the partial unique
+  -- index decides, also against concurrent requests). A conflicting linkage revoked
+  -- between the insert and the look-up leaves the account free: try again.
+  LOOP
+    v_attempt := v_attempt + 1;
+    INSERT INTO linkages (id, institution_id, subject_id, attachment_id, branch_code, account_type, account_number)
+    SELECT a.id, p_institution_id, v_subject.id, p_attachment_id, a.branch, a.type, a.number
+      FROM unnest(p_linkage_ids, p_account_branches, p_account_types, p_account_numbers) AS a (id, branch, type, number)
+    ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING;
+
+    SELECT jsonb_agg(jsonb_build_object(
+             'id', l.id, 'branchCode', a.branch, 'accountType', a.type, 'accountNumber', a.number,
+             'status', l.status, 'createdAt', l.created_at,
+             'alreadyLinked', l.attachment_id <> p_attachment_id) ORDER BY a.ord),
+           count(*) FILTER (WHERE l.id IS NULL),
+           count(*) FILTER (WHERE l.attachment_id = p_attachment_id),
+           (array_agg(jsonb_build_object('branchCode', a.branch, 'accountType', a.type, 'accountNumber', a.number))
+              FILTER (WHERE l.subject_id <> v_subject.id))[1]
+      INTO v_linkages, v_missing, v_created, v_conflict
+      FROM unnest(p_account_branches, p_account_types, p_account_numbers) WITH ORDINALITY AS a (branch, type, number, ord)
+      LEFT JOIN linkages l
+        ON l.institution_id = p_institution_id AND l.branch_code = a.branch
+       AND l.account_type = a.type AND l.account_number = a.number AND l.status = 'active';
+
+    IF v_conflict IS NOT NULL THEN
+      RAISE EXCEPTION 'ACCOUNT_LINKED_TO_OTHER_SUBJECT' USING DETAIL = v_conflict::text;
+    END IF;
+    EXIT WHEN v_missing = 0;
+    IF v_attempt >= 3 THEN
+      RAISE EXCEPTION 'accounts neither linkable nor linked after % attempts', v_attempt USING ERRCODE = 'serialization_failure';
+    END IF;
+  END LOOP;
+
+  INSERT INTO audit_events (institution_id, actor_type, api_key_id, branch_code, operator_id, request_id,
+                            action, resource_type, resource_id, subject_id, details)
+  VALUES (p_institution_id, 'institution', p_api_key_id, p_branch_code, p_operator_id, p_request_id,
+          'linkage.attach', 'attachment', p_attachment_id, v_subject.id,
+          jsonb_build_object(
+            'linkageIds', (SELECT jsonb_agg(x -> 'id') FROM jsonb_array_elements(v_linkages) x),
+            'created', v_created,
+            'alreadyLinked', jsonb_array_length(v_linkages) - v_created,
+            'numberDocument', p_number_document,
+            'identityDocument', p_identity_document,
+            'nameChanged', v_name_changed));
+
+  v_result := jsonb_build_object(
+    'attachmentId', p_attachment_id,
+    'subject', jsonb_build_object('id', v_subject.id, 'nameKana', p_name_kana, 'birthDate', p_birth_date),
+    'linkages', v_linkages,
+    'created', v_created);
+  IF p_idempotency_key IS NOT NULL THEN
+    UPDATE idempotency_keys SET response_status = 201, response_body = v_result
+     WHERE institution_id = p_institution_id AND idempotency_key = p_idempotency_key;
+  END IF;
+  RETURN v_result;
+END
+$fn$`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION IF EXISTS kouza_attach(uuid, uuid, text, text, bytea[], uuid, smallint[], bytea[], bytea, uuid, text, date, uuid, text, text, text, text, timestamptz, uuid[], text[], text[], text[])`);
+  }
+}
