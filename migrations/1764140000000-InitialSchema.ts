@@ -14,7 +14,7 @@ export class InitialSchema1764140000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE institutions (
         id          uuid PRIMARY KEY,
-        code        char(4) NOT NULL UNIQUE CHECK (code ~ '^[0-9]{4}$'),
+        code        text NOT NULL UNIQUE CHECK (code ~ '^[0-9]{4}$'),
         name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
         webhook_url text,
         created_at  timestamptz NOT NULL DEFAULT now()
@@ -66,7 +66,7 @@ export class InitialSchema1764140000000 implements MigrationInterface {
         id                uuid PRIMARY KEY,
         institution_id    uuid NOT NULL REFERENCES institutions (id),
         subject_id        uuid NOT NULL REFERENCES subjects (id),
-        branch_code       char(3) NOT NULL,
+        branch_code       text NOT NULL,
         operator_id       text NOT NULL,
         api_key_id        uuid,
         number_document   text NOT NULL,
@@ -82,16 +82,16 @@ export class InitialSchema1764140000000 implements MigrationInterface {
         institution_id      uuid NOT NULL REFERENCES institutions (id),
         subject_id          uuid NOT NULL REFERENCES subjects (id),
         attachment_id       uuid NOT NULL REFERENCES attachments (id),
-        branch_code         char(3) NOT NULL CHECK (branch_code ~ '^[0-9]{3}$'),
+        branch_code         text NOT NULL CHECK (branch_code ~ '^[0-9]{3}$'),
         account_type        text NOT NULL CHECK (account_type IN ('ordinary', 'current', 'savings', 'other')),
-        account_number      char(7) NOT NULL CHECK (account_number ~ '^[0-9]{7}$'),
+        account_number      text NOT NULL CHECK (account_number ~ '^[0-9]{7}$'),
         status              text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
         created_at          timestamptz NOT NULL DEFAULT now(),
         revoked_at          timestamptz,
         revocation_reason   text,
         revocation_note     text,
         revoked_by_operator text,
-        revoked_at_branch   char(3),
+        revoked_at_branch   text,
         CHECK ((status = 'revoked') = (revoked_at IS NOT NULL))
       )`);
     // One active linkage per account; revoked rows stay as history.

@@ -119,9 +119,12 @@ BEGIN
               FILTER (WHERE l.subject_id <> v_subject.id))[1]
       INTO v_linkages, v_missing, v_created, v_conflict
       FROM unnest(p_account_branches, p_account_types, p_account_numbers) WITH ORDINALITY AS a (branch, type, number, ord)
-      LEFT JOIN linkages l
-        ON l.institution_id = p_institution_id AND l.branch_code = a.branch
-       AND l.account_type = a.type AND l.account_number = a.number AND l.status = 'active';
+      -- LIMIT 1 keeps this a probe of the unique index per account, whatever the statistics.
+      LEFT JOIN LATERAL (
+        SELECT * FROM linkages x
+         WHERE x.institution_id = p_institution_id AND x.branch_code = a.branch
+           AND x.account_type = a.type AND x.account_number = a.number AND x.status = 'active'
+         LIMIT 1) l ON true;
 
     IF v_conflict IS NOT NULL THEN
       RAISE EXCEPTION 'ACCOUNT_LINKED_TO_OTHER_SUBJECT' USING DETAIL = v_conflict::text;
