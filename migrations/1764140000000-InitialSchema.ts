@@ -47,25 +47,27 @@ export class InitialSchema1764140000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE subjects (
         id                   uuid PRIMARY KEY,
-        institution_id       uuid NOT NULL REFERENCES institutions (id),
+        institution_id       uuid NOT NULL,
         blind_index_version  smallint NOT NULL,
         blind_index          bytea NOT NULL CHECK (length(blind_index) = 32),
         my_number_ciphertext bytea NOT NULL,
-        data_key_id          uuid NOT NULL REFERENCES data_keys (id),
+        data_key_id          uuid NOT NULL,
         name_kana            text NOT NULL,
         birth_date           date NOT NULL,
         created_at           timestamptz NOT NULL DEFAULT now(),
-        updated_at           timestamptz NOT NULL DEFAULT now(),
-        UNIQUE (institution_id, blind_index_version, blind_index)
+        updated_at           timestamptz NOT NULL DEFAULT now()
       )`);
-    // Location inquiries look a number up across every hosted institution at once.
-    await q.query(`CREATE INDEX subjects_blind_index ON subjects (blind_index_version, blind_index)`);
+    // One record per number and institution; led by the blind index so that the same
+    // index serves location inquiries across every hosted institution at once.
+    await q.query(`
+      CREATE UNIQUE INDEX subjects_blind_index
+        ON subjects (blind_index_version, blind_index, institution_id)`);
 
     await q.query(`
       CREATE TABLE attachments (
         id                uuid PRIMARY KEY,
-        institution_id    uuid NOT NULL REFERENCES institutions (id),
-        subject_id        uuid NOT NULL REFERENCES subjects (id),
+        institution_id    uuid NOT NULL,
+        subject_id        uuid NOT NULL,
         branch_code       text NOT NULL,
         operator_id       text NOT NULL,
         api_key_id        uuid,
@@ -79,9 +81,9 @@ export class InitialSchema1764140000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE linkages (
         id                  uuid PRIMARY KEY,
-        institution_id      uuid NOT NULL REFERENCES institutions (id),
-        subject_id          uuid NOT NULL REFERENCES subjects (id),
-        attachment_id       uuid NOT NULL REFERENCES attachments (id),
+        institution_id      uuid NOT NULL,
+        subject_id          uuid NOT NULL,
+        attachment_id       uuid NOT NULL,
         branch_code         text NOT NULL CHECK (branch_code ~ '^[0-9]{3}$'),
         account_type        text NOT NULL CHECK (account_type IN ('ordinary', 'current', 'savings', 'other')),
         account_number      text NOT NULL CHECK (account_number ~ '^[0-9]{7}$'),
@@ -150,6 +152,24 @@ export class InitialSchema1764140000000 implements MigrationInterface {
           USING ERRCODE = 'insufficient_privilege';
       END
       $$`);
+    // subjects, attachments and linkages carry no foreign keys: the referential checks
+    // cost a third of the attachment's database time, and one function (kouza_attach)
+    // writes them from rows it has just read or written in the same transaction.
+    // What the keys would protect, orphaned rows, cannot arise because the parents
+    // are never deleted: the database refuses it.
+    await q.query(`
+      CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION '% rows are never deleted (% refused)', TG_TABLE_NAME, TG_OP
+          USING ERRCODE = 'insufficient_privilege';
+      END
+      $$`);
+    for (const table of ['institutions', 'data_keys', 'subjects', 'attachments', 'linkages']) {
+      await q.query(`
+        CREATE TRIGGER ${table}_no_delete BEFORE DELETE OR TRUNCATE ON ${table}
+          FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete()`);
+    }
+
     // Statement-level, so that even a statement touching no row is refused.
     for (const table of ['audit_events', 'audit_chain']) {
       await q.query(`
@@ -173,5 +193,6 @@ export class InitialSchema1764140000000 implements MigrationInterface {
       await q.query(`DROP TABLE IF EXISTS ${table}`);
     }
     await q.query(`DROP FUNCTION IF EXISTS refuse_audit_mutation()`);
+    await q.query(`DROP FUNCTION IF EXISTS refuse_delete()`);
   }
 }

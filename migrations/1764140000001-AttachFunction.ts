@@ -69,9 +69,15 @@ BEGIN
   END IF;
 
   -- The depositor's record at this institution, under any blind-index version held.
-  SELECT * INTO v_subject FROM subjects
-   WHERE institution_id = p_institution_id
-     AND (blind_index_version, blind_index) IN (SELECT * FROM unnest(p_bi_versions, p_bi_digests))
+  -- One probe of the unique index per key version (written so that PL/pgSQL's cached
+  -- generic plan cannot turn it into a scan of the institution's subjects).
+  SELECT s.* INTO v_subject
+    FROM unnest(p_bi_versions, p_bi_digests) WITH ORDINALITY AS k (version, digest, ord)
+    CROSS JOIN LATERAL (
+      SELECT * FROM subjects x
+       WHERE x.institution_id = p_institution_id AND x.blind_index_version = k.version AND x.blind_index = k.digest
+       LIMIT 1) s
+   ORDER BY k.ord
    LIMIT 1;
   IF NOT FOUND THEN
     INSERT INTO subjects (id, institution_id, blind_index_version, blind_index, my_number_ciphertext,

@@ -74,7 +74,7 @@ export class InstitutionsController {
   @RequireScopes('admin:api-keys')
   @ApiOperation({ summary: 'Revoke an API key', description: 'Refused from the next request on.' })
   @ApiOkResponse({ type: ApiKeyDto })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'API_KEY_ALREADY_REVOKED')
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'API_KEY_ALREADY_REVOKED', 'MALFORMED_JSON')
   revokeApiKey(
     @Param() params: ApiKeyParams,
     @CurrentPrincipal() principal: Principal,

@@ -8,7 +8,9 @@ import { ProblemDto } from './problem.dto.js';
  * its title, so /docs lists every code a client may meet.
  */
 export function ApiProblems(...codes: ErrorCode[]): MethodDecorator & ClassDecorator {
-  const all: ErrorCode[] = [...new Set<ErrorCode>([...codes, 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'])];
+  // A route that reads a body can also meet the body parser's refusals.
+  const body: ErrorCode[] = codes.includes('MALFORMED_JSON') ? ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] : [];
+  const all: ErrorCode[] = [...new Set<ErrorCode>([...codes, ...body, 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'])];
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of all) {
     const status = ERROR_CATALOGUE[code].status;
