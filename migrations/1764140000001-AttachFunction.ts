@@ -68,28 +68,30 @@ BEGIN
     END IF;
   END IF;
 
-  -- The depositor's record at this institution, under any blind-index version held.
-  -- One probe of the unique index per key version (written so that PL/pgSQL's cached
-  -- generic plan cannot turn it into a scan of the institution's subjects).
-  SELECT s.* INTO v_subject
-    FROM unnest(p_bi_versions, p_bi_digests) WITH ORDINALITY AS k (version, digest, ord)
-    CROSS JOIN LATERAL (
-      SELECT * FROM subjects x
-       WHERE x.institution_id = p_institution_id AND x.blind_index_version = k.version AND x.blind_index = k.digest
-       LIMIT 1) s
-   ORDER BY k.ord
-   LIMIT 1;
-  IF NOT FOUND THEN
+  -- The depositor's record at this institution. With one blind-index key version (no
+  -- rotation under way) the insert finds or creates it in one statement; otherwise
+  -- every version held is probed first.
+  IF cardinality(p_bi_versions) > 1 THEN
+    SELECT s.* INTO v_subject
+      FROM unnest(p_bi_versions, p_bi_digests) WITH ORDINALITY AS k (version, digest, ord)
+      CROSS JOIN LATERAL (
+        SELECT * FROM subjects x
+         WHERE x.institution_id = p_institution_id AND x.blind_index_version = k.version AND x.blind_index = k.digest
+         LIMIT 1) s
+     ORDER BY k.ord
+     LIMIT 1;
+  END IF;
+  IF v_subject.id IS NULL THEN
     INSERT INTO subjects (id, institution_id, blind_index_version, blind_index, my_number_ciphertext,
                           data_key_id, name_kana, birth_date)
     VALUES (p_subject_id, p_institution_id, p_bi_versions[1], p_bi_digests[1], p_ciphertext,
             p_data_key_id, p_name_kana, p_birth_date)
     ON CONFLICT (institution_id, blind_index_version, blind_index) DO NOTHING
     RETURNING * INTO v_subject;
-    IF NOT FOUND THEN -- created meanwhile by a concurrent request
+    IF NOT FOUND THEN -- already there, or created meanwhile by a concurrent request
       SELECT * INTO v_subject FROM subjects
-       WHERE institution_id = p_institution_id
-         AND blind_index_version = p_bi_versions[1] AND blind_index = p_bi_digests[1];
+       WHERE blind_index_version = p_bi_versions[1] AND blind_index = p_bi_digests[1]
+         AND institution_id = p_institution_id;
     END IF;
   END IF;
   IF v_subject.birth_date <> p_birth_date THEN
@@ -106,14 +108,34 @@ BEGIN
           p_number_document, p_identity_document, p_consent_at);
 
   -- Link what is free; an account already active stays as it is (the partial unique
-  -- index decides, also against concurrent requests). A conflicting linkage revoked
-  -- between the insert and the look-up leaves the account free: try again.
-  LOOP
-    v_attempt := v_attempt + 1;
+  -- index decides, also against concurrent requests). Usually every account is new
+  -- and the insert alone answers.
+  WITH inserted AS (
     INSERT INTO linkages (id, institution_id, subject_id, attachment_id, branch_code, account_type, account_number)
     SELECT a.id, p_institution_id, v_subject.id, p_attachment_id, a.branch, a.type, a.number
       FROM unnest(p_linkage_ids, p_account_branches, p_account_types, p_account_numbers) AS a (id, branch, type, number)
-    ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING;
+    ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING
+    RETURNING id, branch_code, account_type, account_number, status, created_at)
+  SELECT jsonb_agg(jsonb_build_object(
+           'id', l.id, 'branchCode', l.branch_code, 'accountType', l.account_type, 'accountNumber', l.account_number,
+           'status', l.status, 'createdAt', l.created_at, 'alreadyLinked', false) ORDER BY a.ord),
+         count(*)
+    INTO v_linkages, v_created
+    FROM inserted l
+    JOIN unnest(p_account_branches, p_account_types, p_account_numbers) WITH ORDINALITY AS a (branch, type, number, ord)
+      ON l.branch_code = a.branch AND l.account_type = a.type AND l.account_number = a.number;
+
+  -- Some accounts were already linked: to this subject (fine) or to another (refused).
+  -- A conflicting linkage revoked between the insert and the look-up leaves the
+  -- account free: try again.
+  WHILE v_created < cardinality(p_account_branches) LOOP
+    v_attempt := v_attempt + 1;
+    IF v_attempt > 1 THEN
+      INSERT INTO linkages (id, institution_id, subject_id, attachment_id, branch_code, account_type, account_number)
+      SELECT a.id, p_institution_id, v_subject.id, p_attachment_id, a.branch, a.type, a.number
+        FROM unnest(p_linkage_ids, p_account_branches, p_account_types, p_account_numbers) AS a (id, branch, type, number)
+      ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING;
+    END IF;
 
     SELECT jsonb_agg(jsonb_build_object(
              'id', l.id, 'branchCode', a.branch, 'accountType', a.type, 'accountNumber', a.number,

@@ -1,18 +1,48 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
+import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
-import { loadStartupSettings } from './config/bootstrap.js';
 import { describeConfig } from './config/app-config.js';
+import { loadStartupSettings } from './config/bootstrap.js';
 import { assertSchemaIsCurrent } from './database/schema-check.js';
 import { createHttpApp } from './http/create-http-app.js';
-import { Logger } from 'nestjs-pino';
 
-/** The API process (`npm run start:api`). */
+/**
+ * The API process (`npm run start:api`). With API_PROCESSES > 1 this process only
+ * supervises that many API processes sharing the port, replacing any that dies.
+ */
 async function main(): Promise<void> {
   const { config, keys } = loadStartupSettings('api');
+  if (config.API_PROCESSES > 1 && cluster.isPrimary) {
+    superviseApiProcesses(config.API_PROCESSES);
+    return;
+  }
   const app = await createHttpApp({ config, keys });
   await assertSchemaIsCurrent(app.get(DataSource));
   await app.listen({ port: config.PORT, host: config.HOST });
-  app.get(Logger).log({ config: describeConfig(config), generatedKeys: keys.generated }, `API listening on ${config.HOST}:${config.PORT}`);
+  app.get(Logger).log(
+    { config: describeConfig(config), generatedKeys: keys.generated },
+    `API listening on ${config.HOST}:${config.PORT}`,
+  );
+}
+
+function superviseApiProcesses(count: number): void {
+  let stopping = false;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    process.stderr.write(`kouza-hub api: process ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    setTimeout(() => cluster.fork(), 1000);
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      stopping = true;
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    });
+  }
 }
 
 main().catch((error: unknown) => {

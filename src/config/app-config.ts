@@ -44,6 +44,16 @@ export class AppConfig {
   @IsString()
   HOST = '0.0.0.0';
 
+  /**
+   * API processes sharing the port (node:cluster): a Node process uses one core, so
+   * a machine with spare cores runs more than one. 1 = no cluster.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  API_PROCESSES = 1;
+
   /** Postgres; the database is created on start if it does not exist. */
   @Secret()
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })

@@ -92,7 +92,7 @@ export async function run(): Promise<void> {
   const api = await startBenchApi(db.url);
   console.log(
     `run: concurrency ${settings.concurrencies.join(', ')}; ${settings.durationS} s each after ${settings.warmupS} s warm-up; ` +
-      `database ${db.name}; API pool ${api.poolSize} connections, baseline pool min(${api.poolSize}, concurrency)`,
+      `database ${db.name}; API: ${api.processes} process(es) × ${api.poolSize} connections (API_PROCESSES, DATABASE_POOL_SIZE); baseline: one connection per concurrent loop`,
   );
   console.log('API started with LOG_LEVEL=warn: at info, one log line per request would dominate the measurement.\n');
 
@@ -131,7 +131,8 @@ export async function run(): Promise<void> {
     ...levelOptions,
     label: 'baseline',
     driver: (concurrency) => {
-      const pool = openPool(db.url, Math.min(api.poolSize, concurrency));
+      // The raw baseline at its own best: each concurrent loop holds its own connection.
+      const pool = openPool(db.url, concurrency);
       const operation = baselineAttachment(pool, institutionId, () => ++account);
       return { run: (durationS) => runLoops({ concurrency, durationS, operation }), close: () => pool.end() };
     },

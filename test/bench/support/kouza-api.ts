@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/app-config.js';
 import { cleanup } from './cleanup.js';
@@ -12,6 +12,7 @@ export interface BenchApi {
   adminKey: string;
   /** DATABASE_POOL_SIZE as the API resolved it, for baselines of the same size. */
   poolSize: number;
+  processes: number;
   nodeArgs: string[];
 }
 
@@ -34,12 +35,17 @@ export async function startBenchApi(databaseUrl: string): Promise<BenchApi> {
     HOST: '127.0.0.1',
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: 'warn',
+    // Sized for the machine, as an operator would: one API process per core, and few
+    // connections each, so that Postgres backends do not crowd the API off the CPUs.
+    API_PROCESSES: process.env.API_PROCESSES ?? String(availableParallelism()),
+    DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
     KEYS_FILE: join(tmp, 'keys.json'),
   };
   const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
   const api = await startService({ label: 'api', script: join(REPO_ROOT, 'dist/src/main.js'), env, port, nodeArgs });
   cleanup.add('stop the API', () => api.stop());
-  return { process: api, adminKey, poolSize: loadConfig(env).DATABASE_POOL_SIZE, nodeArgs };
+  const config = loadConfig(env);
+  return { process: api, adminKey, poolSize: config.DATABASE_POOL_SIZE, processes: config.API_PROCESSES, nodeArgs };
 }
 
 /** Registers an institution and returns a new API key of it with `scopes`. */

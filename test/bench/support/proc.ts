@@ -11,21 +11,49 @@ export function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | un
   }
 }
 
+/** A process and all its descendants (the API may run several processes: API_PROCESSES). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    for (const child of children ? children.split(/\s+/).map(Number) : []) out.push(...processTree(child));
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** The field summed over a process tree (RSS of a multi-process service). */
+export function readTreeKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  const values = processTree(pid).map((p) => readStatusKb(p, field)).filter((v): v is number => v !== undefined);
+  return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
+}
+
 /**
  * Peak RSS over an interval: VmHWM is the peak over the whole life of the process,
  * so a per-phase peak has to be sampled.
  */
 export function sampleRss(pid: number, intervalMs = 100): { stop(): number } {
-  let peakKb = readStatusKb(pid, 'VmRSS') ?? 0;
+  let peakKb = readTreeKb(pid, 'VmRSS') ?? 0;
   const timer = setInterval(() => {
-    peakKb = Math.max(peakKb, readStatusKb(pid, 'VmRSS') ?? 0);
+    peakKb = Math.max(peakKb, readTreeKb(pid, 'VmRSS') ?? 0);
   }, intervalMs);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peakKb, readStatusKb(pid, 'VmRSS') ?? 0);
+      return Math.max(peakKb, readTreeKb(pid, 'VmRSS') ?? 0);
     },
   };
+}
+
+/** CPU seconds of a process tree, by pid. */
+function treeCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of processTree(pid)) {
+    const seconds = cpuSeconds(p);
+    if (seconds !== undefined) out.set(p, seconds);
+  }
+  return out;
 }
 
 let clockTicks: number | undefined;
@@ -102,7 +130,7 @@ export interface CpuShare {
 /** CPU used by the API child, Postgres and this process between start and stop. */
 export function measureCpu(opts: { database: string; apiPid?: number }): { stop(): CpuShare } {
   const started = performance.now();
-  const api = opts.apiPid !== undefined ? cpuSeconds(opts.apiPid) : undefined;
+  const api = opts.apiPid !== undefined ? treeCpuSeconds(opts.apiPid) : undefined;
   const pg = postgresCpuSeconds(opts.database);
   const self = process.cpuUsage();
   const machine = machineBusySeconds();
@@ -114,8 +142,11 @@ export function measureCpu(opts: { database: string; apiPid?: number }): { stop(
       // Backends started meanwhile count from zero.
       for (const [pid, seconds] of postgresCpuSeconds(opts.database)) pgSeconds += seconds - (pg.get(pid) ?? 0);
       const selfUsage = process.cpuUsage(self);
-      const apiNow = opts.apiPid !== undefined ? cpuSeconds(opts.apiPid) : undefined;
-      const apiSeconds = api !== undefined && apiNow !== undefined ? apiNow - api : undefined;
+      let apiSeconds: number | undefined;
+      if (opts.apiPid !== undefined && api) {
+        apiSeconds = 0;
+        for (const [pid, seconds] of treeCpuSeconds(opts.apiPid)) apiSeconds += seconds - (api.get(pid) ?? 0);
+      }
       const benchSeconds = (selfUsage.user + selfUsage.system) / 1e6;
       const otherSeconds = machineBusySeconds() - machine - (apiSeconds ?? 0) - pgSeconds - benchSeconds;
       return {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { readStatusKb } from './proc.js';
+import { readTreeKb } from './proc.js';
 
 /** The first port from `from` on that nothing listens on (other runs may hold some). */
 export async function findFreePort(from = 3900, host = '127.0.0.1'): Promise<number> {
@@ -52,7 +52,7 @@ export async function startService(opts: {
     stop() {
       stopped ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return undefined;
-        const hwmKb = readStatusKb(child.pid!, 'VmHWM');
+        const hwmKb = readTreeKb(child.pid!, 'VmHWM');
         child.kill('SIGTERM');
         const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await exited;
