@@ -8,12 +8,9 @@ import {
   IsDefined,
   IsIn,
   IsObject,
-  IsString,
-  Matches,
   ValidateNested,
 } from 'class-validator';
 import {
-  HasNoMyNumber,
   IsCalendarDate,
   IsIsoDateTime,
   IsKanaName,
@@ -22,13 +19,12 @@ import {
   IsPastDate,
   withCode,
 } from '../../common/validation/validators.js';
+import { IsAccountNumber, IsBranchCode, IsOperatorId } from './field-rules.js';
 import { ACCOUNT_TYPES, accountKey, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS } from '../linkage.types.js';
 import type { AccountType } from '../linkage.types.js';
 
 export const MAX_ACCOUNTS_PER_REQUEST = 100;
 
-const BRANCH_CODE = /^[0-9]{3}$/;
-const OPERATOR_ID = /^[A-Za-z0-9._@-]{1,64}$/;
 
 export class SubjectDto {
   @ApiProperty({ example: '123456789018', description: '12 digits with check digit; never returned, never stored in clear' })
@@ -50,8 +46,7 @@ export class SubjectDto {
 
 export class AccountDto {
   @ApiProperty({ example: '001', description: '3-digit branch code' })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
+  @IsBranchCode()
   branchCode: string;
 
   @ApiProperty({ enum: ACCOUNT_TYPES })
@@ -59,8 +54,7 @@ export class AccountDto {
   accountType: AccountType;
 
   @ApiProperty({ example: '0012345', description: '7 digits, zero-padded' })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(/^[0-9]{7}$/, withCode('INVALID_FORMAT', { message: 'accountNumber must be 7 digits (zero-padded)' }))
+  @IsAccountNumber()
   accountNumber: string;
 }
 
@@ -76,14 +70,11 @@ export class VerificationDto {
 
 export class CreateLinkageDto {
   @ApiProperty({ example: '001', description: 'Branch where the teller acts' })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
+  @IsBranchCode()
   branchCode: string;
 
   @ApiProperty({ example: 'T0042', description: "The teller's id, for the audit trail" })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(OPERATOR_ID, withCode('INVALID_FORMAT', { message: 'operatorId must be 1-64 of A-Z a-z 0-9 . _ @ -' }))
-  @HasNoMyNumber()
+  @IsOperatorId()
   operatorId: string;
 
   @ApiProperty({ type: SubjectDto })
@@ -116,17 +107,4 @@ export class CreateLinkageDto {
   @IsIsoDateTime()
   @IsNotInFuture()
   consentAt: string;
-}
-
-export class OperatorDto {
-  @ApiProperty({ example: '001' })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(BRANCH_CODE, withCode('INVALID_FORMAT', { message: 'branchCode must be 3 digits' }))
-  branchCode: string;
-
-  @ApiProperty({ example: 'T0042' })
-  @IsString(withCode('INVALID_TYPE'))
-  @Matches(OPERATOR_ID, withCode('INVALID_FORMAT', { message: 'operatorId must be 1-64 of A-Z a-z 0-9 . _ @ -' }))
-  @HasNoMyNumber()
-  operatorId: string;
 }
