@@ -70,7 +70,8 @@ interface KeySettings {
 
 function generatedKeySettings(): KeySettings {
   const key = () => GENERATED_PREFIX + randomBytes(KEY_BYTES).toString('base64');
-  return { MASTER_KEYS: `dev-master-1:${key()}`, BLIND_INDEX_KEYS: `1:${key()}` };
+  // A unique id, so that keys generated elsewhere are never taken for these.
+  return { MASTER_KEYS: `dev-${randomBytes(4).toString('hex')}:${key()}`, BLIND_INDEX_KEYS: `1:${key()}` };
 }
 
 /**

@@ -131,5 +131,11 @@ describe('MyNumberCipher', () => {
       const sut = cipher(keyMaterial({ m1: randomBytes(32) }, 'm1'));
       await expect(sut.decrypt(old, INSTITUTION)).rejects.toThrow();
     });
+
+    it('refuses to start with a key of the right id that is not the key the database was written with', async () => {
+      await cipher(keyMaterial({ m1 }, 'm1')).onModuleInit();
+      const sut = cipher(keyMaterial({ m1: randomBytes(32) }, 'm1'));
+      await expect(sut.onModuleInit()).rejects.toThrow(/master key "m1" does not unwrap data key/);
+    });
   });
 });

@@ -3,7 +3,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
 import { KEY_MATERIAL } from './crypto.tokens.js';
 import { DataKeysRepository } from './data-keys.repository.js';
-import type { KeyMaterial } from './key-material.js';
+import { KeyMaterialError, type KeyMaterial } from './key-material.js';
 
 export interface EncryptedMyNumber {
   dataKeyId: string;
@@ -65,7 +65,14 @@ export class MyNumberCipher implements OnModuleInit {
   }
 
   private unwrap(id: string, masterKeyId: string, wrapped: Buffer): Buffer {
-    const key = aesGcmOpen(this.masterKey(masterKeyId), wrapped, dataKeyAad(id));
+    let key: Buffer;
+    try {
+      key = aesGcmOpen(this.masterKey(masterKeyId), wrapped, dataKeyAad(id));
+    } catch {
+      throw new KeyMaterialError(
+        `master key "${masterKeyId}" does not unwrap data key ${id}: the configured key is not the one this database was written with`,
+      );
+    }
     this.unwrapped.set(id, key);
     return key;
   }
