@@ -22,6 +22,7 @@ CREATE FUNCTION kouza_attach(
   p_api_key_id        uuid,
   p_request_id        text,
   p_idempotency_key   text,
+  p_idempotency_ttl   interval,
   p_fingerprints      bytea[],
   p_subject_id        uuid,
   p_bi_versions       smallint[],
@@ -53,10 +54,14 @@ DECLARE
   v_result       jsonb;
 BEGIN
   -- A concurrent request with the same key waits here until the first one commits.
+  -- A key older than its time to live is claimed afresh.
   IF p_idempotency_key IS NOT NULL THEN
-    INSERT INTO idempotency_keys (institution_id, idempotency_key, request_fingerprint)
+    INSERT INTO idempotency_keys AS k (institution_id, idempotency_key, request_fingerprint)
     VALUES (p_institution_id, p_idempotency_key, p_fingerprints[1])
-    ON CONFLICT DO NOTHING;
+    ON CONFLICT (institution_id, idempotency_key) DO UPDATE
+       SET request_fingerprint = EXCLUDED.request_fingerprint, created_at = now(),
+           response_status = NULL, response_body = NULL
+     WHERE k.created_at < now() - p_idempotency_ttl;
     IF NOT FOUND THEN
       SELECT request_fingerprint, response_body INTO v_stored
         FROM idempotency_keys
@@ -190,6 +195,6 @@ $fn$`);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP FUNCTION IF EXISTS kouza_attach(uuid, uuid, text, text, bytea[], uuid, smallint[], bytea[], bytea, uuid, text, date, uuid, text, text, text, text, timestamptz, uuid[], text[], text[], text[])`);
+    await q.query(`DROP FUNCTION IF EXISTS kouza_attach(uuid, uuid, text, text, interval, bytea[], uuid, smallint[], bytea[], bytea, uuid, text, date, uuid, text, text, text, text, timestamptz, uuid[], text[], text[], text[])`);
   }
 }

@@ -56,6 +56,7 @@ export interface AttachInput {
   apiKeyId: string;
   requestId: string;
   idempotencyKey?: string;
+  idempotencyTtlHours: number;
   /** HMACs of the request under each key version held, the active one first. */
   fingerprints: Buffer[];
   subjectId: string;
@@ -118,13 +119,14 @@ export class LinkagesRepository {
     try {
       const { rows } = await this.pool.query({
         name: 'kouza_attach',
-        text: `SELECT kouza_attach($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                                   $19, $20, $21, $22) AS result`,
+        text: `SELECT kouza_attach($1, $2, $3, $4, make_interval(hours => $5), $6, $7, $8, $9, $10, $11, $12, $13,
+                                   $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) AS result`,
         values: [
           input.institutionId,
           input.apiKeyId,
           input.requestId,
           input.idempotencyKey ?? null,
+          input.idempotencyTtlHours,
           input.fingerprints,
           input.subjectId,
           input.indexes.map((i) => i.version),

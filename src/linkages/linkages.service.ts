@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { InstitutionPrincipal } from '../auth/principal.js';
+import { AppConfig } from '../config/app-config.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
 import { normalizeKanaName } from '../common/kana/kana-name.js';
@@ -34,6 +35,7 @@ export class LinkagesService {
     private readonly idempotency: IdempotencyService,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    @Inject(AppConfig) private readonly config: AppConfig,
   ) {}
 
   /**
@@ -57,6 +59,7 @@ export class LinkagesService {
         apiKeyId: caller.apiKeyId,
         requestId: actor.requestId ?? '',
         idempotencyKey,
+        idempotencyTtlHours: this.config.IDEMPOTENCY_TTL_HOURS,
         fingerprints: idempotencyKey ? this.idempotency.fingerprints('POST /v1/linkages', dto) : [],
         subjectId: randomUUID(),
         indexes: this.blindIndex.computeAll(myNumber),

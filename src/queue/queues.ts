@@ -10,11 +10,14 @@ export enum QueueName {
 
 export enum JobName {
   SealAudit = 'audit.seal',
+  PurgeIdempotencyKeys = 'idempotency.purge',
 }
 
 export const JOB_SCHEDULERS = {
   /** Seals new audit rows into the hash chain. */
   auditSeal: { id: 'audit-seal', name: JobName.SealAudit },
+  /** Drops Idempotency-Key answers past IDEMPOTENCY_TTL_HOURS. */
+  idempotencyPurge: { id: 'idempotency-purge', name: JobName.PurgeIdempotencyKeys, everyMs: 10 * 60_000 },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */

@@ -4,7 +4,10 @@ import type { Job, Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { AuditSealer } from '../audit/audit-sealer.js';
 import { AppConfig } from '../config/app-config.js';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+
+const PURGE_BATCH = 5000;
 import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
 
 /** Periodic housekeeping; one job at a time per worker. */
@@ -15,6 +18,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly sealer: AuditSealer,
     private readonly metrics: MetricsService,
+    private readonly idempotency: IdempotencyRepository,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -28,6 +32,11 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
       { every: this.config.AUDIT_SEAL_INTERVAL_MS },
       { name: JOB_SCHEDULERS.auditSeal.name, opts: MAINTENANCE_JOB_OPTIONS },
     );
+    await this.queue.upsertJobScheduler(
+      JOB_SCHEDULERS.idempotencyPurge.id,
+      { every: JOB_SCHEDULERS.idempotencyPurge.everyMs },
+      { name: JOB_SCHEDULERS.idempotencyPurge.name, opts: MAINTENANCE_JOB_OPTIONS },
+    );
   }
 
   async process(job: Job): Promise<unknown> {
@@ -40,6 +49,16 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
           this.logger.info({ sealed, head: await this.sealer.headSummary() }, 'audit rows sealed');
         }
         return { sealed };
+      }
+      case JobName.PurgeIdempotencyKeys: {
+        let purged = 0;
+        let batch: number;
+        do {
+          batch = await this.idempotency.purgeOlderThan(this.config.IDEMPOTENCY_TTL_HOURS, PURGE_BATCH);
+          purged += batch;
+        } while (batch === PURGE_BATCH);
+        if (purged > 0) this.logger.info({ purged }, 'expired idempotency keys purged');
+        return { purged };
       }
       default:
         throw new Error(`unknown maintenance job ${job.name}`);

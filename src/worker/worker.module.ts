@@ -5,6 +5,7 @@ import { AppConfig } from '../config/app-config.js';
 import { CoreModule } from '../core/core.module.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
 import { DatabaseModule } from '../database/database.module.js';
+import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { QueueModule } from '../queue/queue.module.js';
@@ -23,6 +24,7 @@ export class WorkerModule {
         MetricsModule,
         QueueModule,
         AuditModule,
+        IdempotencyModule,
       ],
       providers: [MaintenanceProcessor],
     };

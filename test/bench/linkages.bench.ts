@@ -44,8 +44,8 @@ const BASELINE_SCHEMA = `
     id uuid PRIMARY KEY, institution_id uuid NOT NULL, blind_index bytea NOT NULL,
     my_number_ciphertext bytea NOT NULL, name_kana text NOT NULL, birth_date date NOT NULL);
   CREATE TABLE bench_linkages (
-    id uuid PRIMARY KEY, subject_id uuid NOT NULL, branch_code char(3) NOT NULL,
-    account_type text NOT NULL, account_number char(7) NOT NULL);
+    id uuid PRIMARY KEY, subject_id uuid NOT NULL, branch_code text NOT NULL,
+    account_type text NOT NULL, account_number text NOT NULL);
   CREATE UNIQUE INDEX bench_linkages_account ON bench_linkages (branch_code, account_type, account_number);`;
 
 /** `accountSeq` runs across levels: an account is never inserted twice. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+import { IdempotencyRepository } from '../../src/idempotency/idempotency.repository.js';
 
 describe('linkages', () => {
   let t: TestApp;
@@ -217,6 +218,24 @@ describe('linkages', () => {
       const b = await t.http.post('/v1/linkages').set(other.auth).set('Idempotency-Key', 'shared-key').send(body).expect(201);
       expect(b.body.id).not.toBe(a.body.id);
       expect(b.headers['idempotent-replayed']).toBeUndefined();
+    });
+
+    it('a key past its time to live is a new key, and the worker purges expired keys', async () => {
+      const body = linkageBody(nextNumber(), { accounts: [nextAccount()] });
+      await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'key-expiring').send(body).expect(201);
+      const age = (hours: number) =>
+        t.db.pool.query(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1) WHERE idempotency_key = $2`, [hours, 'key-expiring']);
+      await age(t.config.IDEMPOTENCY_TTL_HOURS + 1);
+      const other = linkageBody(nextNumber(), { accounts: [nextAccount()] });
+      const fresh = await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'key-expiring').send(other).expect(201);
+      expect(fresh.headers['idempotent-replayed']).toBeUndefined();
+
+      await age(t.config.IDEMPOTENCY_TTL_HOURS + 1);
+      const worker = await t.startWorker();
+      const purged = await worker.get(IdempotencyRepository).purgeOlderThan(t.config.IDEMPOTENCY_TTL_HOURS, 100);
+      expect(purged).toBeGreaterThanOrEqual(1);
+      const left = await t.db.pool.query(`SELECT 1 FROM idempotency_keys WHERE idempotency_key = 'key-expiring'`);
+      expect(left.rowCount).toBe(0);
     });
 
     it('a malformed key → 400 INVALID_IDEMPOTENCY_KEY', async () => {
