@@ -4,7 +4,7 @@ import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
 import { createBenchDatabase, openPool } from './support/bench-database.js';
 import { cleanup } from './support/cleanup.js';
 import { createInstitutionKey, startBenchApi } from './support/kouza-api.js';
-import { bestLevel, runLevels } from './support/levels.js';
+import { bestLevel, runLevels, type Level } from './support/levels.js';
 import { runHttpLoad, runLoops } from './support/load.js';
 import { describeMachine, fmt, machineInfo, printTable, timestamp, writeResults } from './support/report.js';
 import { benchSettings } from './support/settings.js';
@@ -100,15 +100,36 @@ export async function run(): Promise<void> {
   const key = await createInstitutionKey(api, INSTITUTION_CODE, ['linkages:write']);
   const body = newAttachmentBody();
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
-  const levelOptions = { concurrencies: settings.concurrencies, durationS: settings.durationS, warmupS: settings.warmupS, database: db.name };
-  const { levels: service, totalOk: serviceOk } = await runLevels({
-    ...levelOptions,
-    label: 'service',
-    servicePid: api.process.pid,
-    driver: (connections) => ({
-      run: (durationS) => runHttpLoad({ url: api.process.baseUrl, method: 'POST', path: '/v1/linkages', headers, body, connections, durationS }),
-    }),
+  const levelOptions = { durationS: settings.durationS, warmupS: settings.warmupS, database: db.name };
+  const serviceDriver = (connections: number) => ({
+    run: (durationS: number) =>
+      runHttpLoad({ url: api.process.baseUrl, method: 'POST', path: '/v1/linkages', headers, body, connections, durationS }),
   });
+
+  // --- The baseline: the same two inserts per transaction, straight through pg ---
+  await admin.query(BASELINE_SCHEMA);
+  const institutionId = randomUUID();
+  let account = 0;
+  const baselineDriver = (concurrency: number) => {
+    // The raw baseline at its own best: each concurrent loop holds its own connection,
+    // up to 64 (Postgres's default max_connections is 100).
+    const pool = openPool(db.url, Math.min(concurrency, 64));
+    const operation = baselineAttachment(pool, institutionId, () => ++account);
+    return { run: (durationS: number) => runLoops({ concurrency, durationS, operation }), close: () => pool.end() };
+  };
+
+  // Service and baseline take turns at each concurrency, so that both see the machine
+  // in the same state (its speed drifts over minutes on shared hardware).
+  const service: Level[] = [];
+  const baseline: Level[] = [];
+  let serviceOk = 0;
+  for (const concurrency of settings.concurrencies) {
+    const s = await runLevels({ ...levelOptions, concurrencies: [concurrency], label: 'service', servicePid: api.process.pid, driver: serviceDriver });
+    service.push(...s.levels);
+    serviceOk += s.totalOk;
+    const b = await runLevels({ ...levelOptions, concurrencies: [concurrency], label: 'baseline', driver: baselineDriver });
+    baseline.push(...b.levels);
+  }
   const apiHwmKb = await api.process.stop();
 
   // Each 2xx must have created its own subject, attachment and linkage; requests cut
@@ -122,22 +143,6 @@ export async function run(): Promise<void> {
   if (!(counts.subjects === counts.attachments && counts.attachments === counts.linkages && counts.linkages >= serviceOk)) {
     throw new Error(`rows do not match one new subject and linkage per 2xx (${serviceOk}): ${JSON.stringify(counts)}`);
   }
-
-  // --- The baseline: the same two inserts per transaction, straight through pg ---
-  await admin.query(BASELINE_SCHEMA);
-  const institutionId = randomUUID();
-  let account = 0;
-  const { levels: baseline } = await runLevels({
-    ...levelOptions,
-    label: 'baseline',
-    driver: (concurrency) => {
-      // The raw baseline at its own best: each concurrent loop holds its own connection,
-      // up to 64 (Postgres's default max_connections is 100).
-      const pool = openPool(db.url, Math.min(concurrency, 64));
-      const operation = baselineAttachment(pool, institutionId, () => ++account);
-      return { run: (durationS) => runLoops({ concurrency, durationS, operation }), close: () => pool.end() };
-    },
-  });
 
   // --- Results ---
   console.log(`\nAttachments per second and latency (ms); peak RSS of the API process sampled every 100 ms\n`);
