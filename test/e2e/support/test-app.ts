@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
 import { loadKeyMaterial } from '../../../src/crypto/key-material.js';
@@ -93,8 +94,24 @@ export async function startTestApp(options: { env?: Record<string, string>; data
       for (const worker of workers) await worker.close();
       await app.close();
       if (!options.database) await db.drop();
+      await deleteRedisKeys(config.REDIS_URL, config.QUEUE_PREFIX);
     },
   };
+}
+
+/** Removes what a test's queues left in Redis (scheduled jobs, their history). */
+async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A valid attachment request; `overrides` replace top-level fields. */
