@@ -192,9 +192,20 @@ BEGIN
   RETURN v_result;
 END
 $fn$`);
+
+    // The fast path (a single statement, see LinkagesRepository) calls this when the
+    // attachment is not the simple case it handles: the raise undoes what the statement
+    // wrote, and the caller goes through kouza_attach instead.
+    await q.query(`
+CREATE FUNCTION kouza_attach_fallback() RETURNS boolean LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'ATTACH_FALLBACK' USING ERRCODE = 'KH001';
+END
+$fn$`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION IF EXISTS kouza_attach_fallback()`);
     await q.query(`DROP FUNCTION IF EXISTS kouza_attach(uuid, uuid, text, text, interval, bytea[], uuid, smallint[], bytea[], bytea, uuid, text, date, uuid, text, text, text, text, timestamptz, uuid[], text[], text[], text[])`);
   }
 }

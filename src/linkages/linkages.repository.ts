@@ -91,6 +91,59 @@ export interface AttachOutcome {
   replayed?: true;
 }
 
+/** Raised by `kouza_attach_fallback()`: the single statement met a case it leaves to `kouza_attach`. */
+const FALLBACK_SQLSTATE = 'KH001';
+
+/**
+ * A new depositor with new accounts, as one statement: every CTE writes, and the
+ * final SELECT raises (undoing them all) unless the subject and every account were
+ * inserted. Writes the same rows, audit row included, as `kouza_attach` does.
+ */
+const ATTACH_NEW = `
+  WITH subject AS (
+    INSERT INTO subjects (id, institution_id, blind_index_version, blind_index, my_number_ciphertext,
+                          data_key_id, name_kana, birth_date)
+    VALUES ($4, $1, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (institution_id, blind_index_version, blind_index) DO NOTHING
+    RETURNING id, name_kana, birth_date),
+  attachment AS (
+    INSERT INTO attachments (id, institution_id, subject_id, branch_code, operator_id, api_key_id,
+                             number_document, identity_document, consent_at)
+    SELECT $11, $1, subject.id, $12, $13, $2, $14, $15, $16 FROM subject
+    RETURNING id),
+  linked AS (
+    INSERT INTO linkages (id, institution_id, subject_id, attachment_id, branch_code, account_type, account_number)
+    SELECT a.id, $1, subject.id, $11, a.branch, a.type, a.number
+      FROM subject, unnest($17::uuid[], $18::text[], $19::text[], $20::text[]) AS a (id, branch, type, number)
+    ON CONFLICT (institution_id, branch_code, account_type, account_number) WHERE status = 'active' DO NOTHING
+    RETURNING id, branch_code, account_type, account_number, status, created_at),
+  result AS (
+    SELECT jsonb_agg(jsonb_build_object(
+             'id', l.id, 'branchCode', l.branch_code, 'accountType', l.account_type,
+             'accountNumber', l.account_number, 'status', l.status, 'createdAt', l.created_at,
+             'alreadyLinked', false) ORDER BY a.ord) AS linkages,
+           count(*)::int AS created
+      FROM linked l
+      JOIN unnest($18::text[], $19::text[], $20::text[]) WITH ORDINALITY AS a (branch, type, number, ord)
+        ON l.branch_code = a.branch AND l.account_type = a.type AND l.account_number = a.number),
+  audit AS (
+    INSERT INTO audit_events (institution_id, actor_type, api_key_id, branch_code, operator_id, request_id,
+                              action, resource_type, resource_id, subject_id, details)
+    SELECT $1, 'institution', $2, $12, $13, $3, 'linkage.attach', 'attachment', $11, subject.id,
+           jsonb_build_object(
+             'linkageIds', (SELECT jsonb_agg(x -> 'id') FROM jsonb_array_elements(result.linkages) x),
+             'created', result.created, 'alreadyLinked', 0,
+             'numberDocument', $14::text, 'identityDocument', $15::text, 'nameChanged', false)
+      FROM subject, result)
+  SELECT CASE WHEN (SELECT count(*) FROM subject) = 0 OR result.created < cardinality($18::text[])
+              THEN kouza_attach_fallback() END AS fallback,
+         jsonb_build_object(
+           'attachmentId', $11::uuid,
+           'subject', (SELECT jsonb_build_object('id', id, 'nameKana', name_kana, 'birthDate', birth_date) FROM subject),
+           'linkages', result.linkages,
+           'created', result.created) AS result
+    FROM result`;
+
 const ATTACH_REFUSALS = new Set(['IDEMPOTENCY_KEY_REUSED', 'SUBJECT_BIRTH_DATE_MISMATCH', 'ACCOUNT_LINKED_TO_OTHER_SUBJECT']);
 export type AttachRefusalCode = 'IDEMPOTENCY_KEY_REUSED' | 'SUBJECT_BIRTH_DATE_MISMATCH' | 'ACCOUNT_LINKED_TO_OTHER_SUBJECT';
 
@@ -112,10 +165,57 @@ export class LinkagesRepository {
   ) {}
 
   /**
-   * The whole attachment in one call to `kouza_attach` (see its migration), as a
-   * named prepared statement. Throws `AttachRefusal` for the refusals it raises.
+   * The attachment, in one database round trip and one implicit transaction.
+   *
+   * The usual case (no Idempotency-Key, one blind-index key version, a depositor and
+   * accounts new to this institution) is a single statement of data-modifying CTEs.
+   * Anything else (the depositor is known, an account is already linked, a concurrent
+   * request got there first) makes that statement raise and undo itself, and the
+   * attachment goes through `kouza_attach` (see its migration), which handles every
+   * case. Throws `AttachRefusal` for the refusals that function raises.
    */
   async attach(input: AttachInput): Promise<AttachOutcome> {
+    if (!input.idempotencyKey && input.indexes.length === 1) {
+      try {
+        return await this.attachNew(input);
+      } catch (error) {
+        if ((error as { code?: string }).code !== FALLBACK_SQLSTATE) throw error;
+      }
+    }
+    return this.attachAnyCase(input);
+  }
+
+  private async attachNew(input: AttachInput): Promise<AttachOutcome> {
+    const { rows } = await this.pool.query({
+      name: 'kouza_attach_new',
+      text: ATTACH_NEW,
+      values: [
+        input.institutionId,
+        input.apiKeyId,
+        input.requestId,
+        input.subjectId,
+        input.indexes[0].version,
+        input.indexes[0].digest,
+        input.ciphertext,
+        input.dataKeyId,
+        input.nameKana,
+        input.birthDate,
+        input.attachmentId,
+        input.branchCode,
+        input.operatorId,
+        input.numberDocument,
+        input.identityDocument,
+        input.consentAt,
+        input.accounts.map(() => randomUUID()),
+        input.accounts.map((a) => a.branchCode),
+        input.accounts.map((a) => a.accountType),
+        input.accounts.map((a) => a.accountNumber),
+      ],
+    });
+    return rows[0].result as AttachOutcome;
+  }
+
+  private async attachAnyCase(input: AttachInput): Promise<AttachOutcome> {
     try {
       const { rows } = await this.pool.query({
         name: 'kouza_attach',
