@@ -91,6 +91,29 @@ export interface AttachOutcome {
   replayed?: true;
 }
 
+/**
+ * The parameters both attachment statements end with, in this order: the subject's
+ * ciphertext, data key, name and birth date, then the attachment and its accounts.
+ */
+function attachmentValues(input: AttachInput): unknown[] {
+  return [
+    input.ciphertext,
+    input.dataKeyId,
+    input.nameKana,
+    input.birthDate,
+    input.attachmentId,
+    input.branchCode,
+    input.operatorId,
+    input.numberDocument,
+    input.identityDocument,
+    input.consentAt,
+    input.accounts.map(() => randomUUID()),
+    input.accounts.map((a) => a.branchCode),
+    input.accounts.map((a) => a.accountType),
+    input.accounts.map((a) => a.accountNumber),
+  ];
+}
+
 /** Raised by `kouza_attach_fallback()`: the single statement met a case it leaves to `kouza_attach`. */
 const FALLBACK_SQLSTATE = 'KH001';
 
@@ -196,20 +219,7 @@ export class LinkagesRepository {
         input.subjectId,
         input.indexes[0].version,
         input.indexes[0].digest,
-        input.ciphertext,
-        input.dataKeyId,
-        input.nameKana,
-        input.birthDate,
-        input.attachmentId,
-        input.branchCode,
-        input.operatorId,
-        input.numberDocument,
-        input.identityDocument,
-        input.consentAt,
-        input.accounts.map(() => randomUUID()),
-        input.accounts.map((a) => a.branchCode),
-        input.accounts.map((a) => a.accountType),
-        input.accounts.map((a) => a.accountNumber),
+        ...attachmentValues(input),
       ],
     });
     return rows[0].result as AttachOutcome;
@@ -231,20 +241,7 @@ export class LinkagesRepository {
           input.subjectId,
           input.indexes.map((i) => i.version),
           input.indexes.map((i) => i.digest),
-          input.ciphertext,
-          input.dataKeyId,
-          input.nameKana,
-          input.birthDate,
-          input.attachmentId,
-          input.branchCode,
-          input.operatorId,
-          input.numberDocument,
-          input.identityDocument,
-          input.consentAt,
-          input.accounts.map(() => randomUUID()),
-          input.accounts.map((a) => a.branchCode),
-          input.accounts.map((a) => a.accountType),
-          input.accounts.map((a) => a.accountNumber),
+          ...attachmentValues(input),
         ],
       });
       return rows[0].result as AttachOutcome;
