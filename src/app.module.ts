@@ -8,7 +8,9 @@ import { CoreModule } from './core/core.module.js';
 import { CryptoModule } from './crypto/crypto.module.js';
 import type { KeyMaterial } from './crypto/key-material.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DisastersModule } from './disasters/disasters.module.js';
 import { HealthModule } from './health/health.module.js';
+import { InquiriesModule } from './inquiries/inquiries.module.js';
 import { InstitutionsModule } from './institutions/institutions.module.js';
 import { LinkagesModule } from './linkages/linkages.module.js';
 import { LoggingModule } from './logging/logging.module.js';
@@ -40,6 +42,8 @@ export class AppModule {
         AuthModule,
         InstitutionsModule,
         LinkagesModule,
+        DisastersModule,
+        InquiriesModule,
         HealthModule,
       ],
       controllers: [AuditController, MetricsController],

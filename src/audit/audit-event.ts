@@ -7,7 +7,13 @@ export type AuditAction =
   | 'institution.create'
   | 'api-key.create'
   | 'api-key.revoke'
-  | 'audit.verify';
+  | 'audit.verify'
+  | 'disaster-declaration.create'
+  | 'inquiry.create'
+  | 'inquiry.read'
+  | 'inquiry.subject-located'
+  | 'inquiry.complete'
+  | 'linkage.holder-reported-deceased';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -145,6 +145,63 @@ export class AppConfig {
   @Min(50)
   AUDIT_SEAL_INTERVAL_MS = 1000;
 
+  /** Most queries one message to a peer node carries (inquiries admitted together). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  PEER_BATCH_SIZE = 100;
+
+  /** How long a new inquiry waits for others to travel with it. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(5000)
+  PEER_BATCH_WAIT_MS = 50;
+
+  /** Tries per peer node and fan-out, with exponential backoff from PEER_RETRY_BACKOFF_MS. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  PEER_RETRY_ATTEMPTS = 4;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  PEER_RETRY_BACKOFF_MS = 1000;
+
+  /** After this, a node that has not answered is unreachable for the inquiry (retries stop). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PEER_NODE_DEADLINE_SECONDS = 60;
+
+  /** Peer messages in flight per worker process. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  PEER_CONCURRENCY = 256;
+
+  /** How often a worker reconciles Postgres with the queue (deadlines, lost jobs). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  RECONCILE_INTERVAL_MS = 5000;
+
+  /** How long a worker's job lock lasts; a killed worker's jobs are taken over after it. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  JOB_LOCK_DURATION_MS = 30_000;
+
+  /** Inquiry results (the account lists) are purged this many days after the inquiry is final. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  INQUIRY_RESULT_RETENTION_DAYS = 90;
+
   get isProduction(): boolean {
     return this.NODE_ENV === 'production';
   }

@@ -167,6 +167,13 @@ export class LinkagesService {
               revokedAt: row.revokedAt!,
             }
           : null,
+      holderDeceased: row.holderReportedDeceasedAt
+        ? {
+            reportedAt: row.holderReportedDeceasedAt,
+            dateOfDeath: row.holderDateOfDeath!,
+            inquiryId: row.deceasedInquiryId!,
+          }
+        : null,
     };
   }
 

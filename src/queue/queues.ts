@@ -6,11 +6,20 @@ import type { JobsOptions } from 'bullmq';
  */
 export enum QueueName {
   Maintenance = 'maintenance',
+  /** Admission of queued inquiries into fan-outs, hosted answers, and each fan-out's completion. */
+  Inquiries = 'inquiries',
+  /** One job per peer node and fan-out: a single message carrying every query for that node. */
+  PeerQueries = 'peer-queries',
 }
 
 export enum JobName {
   SealAudit = 'audit.seal',
   PurgeIdempotencyKeys = 'idempotency.purge',
+  PurgeInquiryResults = 'inquiry.purge-results',
+  AdmitInquiries = 'inquiries.admit',
+  FanoutHosted = 'fanout.hosted',
+  FanoutNode = 'fanout.node',
+  FanoutFinish = 'fanout.finish',
 }
 
 export const JOB_SCHEDULERS = {
@@ -18,6 +27,8 @@ export const JOB_SCHEDULERS = {
   auditSeal: { id: 'audit-seal', name: JobName.SealAudit },
   /** Drops Idempotency-Key answers past IDEMPOTENCY_TTL_HOURS. */
   idempotencyPurge: { id: 'idempotency-purge', name: JobName.PurgeIdempotencyKeys, everyMs: 10 * 60_000 },
+  /** Empties inquiry account lists past INQUIRY_RESULT_RETENTION_DAYS. */
+  inquiryResultsPurge: { id: 'inquiry-results-purge', name: JobName.PurgeInquiryResults, everyMs: 60 * 60_000 },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */

@@ -29,6 +29,11 @@ export const ERROR_CATALOGUE = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
   INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
+  NO_ACTIVE_DISASTER_DECLARATION: {
+    status: 422,
+    title: "No active disaster declaration covers the depositor's municipality",
+  },
+  UNKNOWN_INSTITUTION: { status: 422, title: 'A target institution is neither hosted here nor behind a registered peer' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -32,6 +32,17 @@ export class RevocationView {
   revokedAt: Date;
 }
 
+export class HolderDeceasedView {
+  @ApiProperty({ description: 'When an inheritance inquiry reported the holder deceased' })
+  reportedAt: Date;
+
+  @ApiProperty({ format: 'date', example: '2026-10-01' })
+  dateOfDeath: string;
+
+  @ApiProperty({ format: 'uuid', description: 'The inheritance inquiry that reported it' })
+  inquiryId: string;
+}
+
 export class LinkedAccountView {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -77,6 +88,9 @@ export class LinkageView extends LinkedAccountView {
 
   @ApiProperty({ type: RevocationView, nullable: true })
   revocation: RevocationView | null;
+
+  @ApiProperty({ type: HolderDeceasedView, nullable: true, description: 'Set when an inheritance inquiry found this account' })
+  holderDeceased: HolderDeceasedView | null;
 }
 
 export class LinkageListView {
