@@ -55,7 +55,10 @@ export class Inquiries1764140000004 implements MigrationInterface {
         target_codes           text[] NOT NULL,
         -- No targets named: every known institution was asked (a fast path for the fan-out).
         targets_all            boolean NOT NULL,
+        -- The fan-out now carrying the inquiry, and when it began (the reconciler looks
+        -- for fan-outs that Redis has lost).
         fanout_id              uuid,
+        fanout_started_at      timestamptz,
         rejection_reason       text,
         deadline_at            timestamptz NOT NULL,
         created_at             timestamptz NOT NULL DEFAULT now(),
