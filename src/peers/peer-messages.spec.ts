@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { EnvelopeError } from './envelope.js';
-import { parseLocationAnswerMessage, parseLocationQueryMessage } from './peer-messages.js';
+import { newMessageId, parseLocationAnswerMessage, parseLocationQueryMessage } from './peer-messages.js';
 
 const VALID_NUMBER = '123456789018';
 const OTHER_VALID_NUMBER = '621498320257';
@@ -9,7 +9,7 @@ const query = () => ({
   typ: 'location-query',
   iss: 'node-a',
   aud: 'node-b',
-  jti: '7f2c1d3e-0000-4000-8000-000000000001',
+  jti: '7f2c1d3e-0000-4000-8000-00000000a001',
   iat: 1_800_000_000,
   exp: 1_800_000_060,
   purpose: 'inheritance',
@@ -26,7 +26,7 @@ const answer = () => ({
   jti: 'a-1',
   iat: 1_800_000_001,
   exp: 1_800_000_061,
-  inReplyTo: '7f2c1d3e-0000-4000-8000-000000000001',
+  inReplyTo: '7f2c1d3e-0000-4000-8000-00000000a001',
   answers: [
     {
       ref: 'inq-1',
@@ -72,6 +72,8 @@ describe('parseLocationQueryMessage', () => {
     ['a bad check digit', (m) => (m.queries[0].myNumber = '123456789019'), /\$\.queries\[0\]\.myNumber/],
     ['an 11-digit number', (m) => (m.queries[0].myNumber = '12345678901'), /\$\.queries\[0\]\.myNumber/],
     ['a numeric myNumber', (m) => (m.queries[0].myNumber = 123456789018), /\$\.queries\[0\]\.myNumber/],
+    ['a jti holding a 12-digit run', (m) => (m.jti = VALID_NUMBER), /\$\.jti/],
+    ['a ref of 129 characters', (m) => (m.queries[1].ref = 'r'.repeat(129)), /\$\.queries\[1\]\.ref/],
     ['a missing ref', (m) => delete m.queries[1].ref, /\$\.queries\[1\]\.ref is required/],
     ['a repeated ref', (m) => (m.queries[1].ref = 'inq-1'), /ref must not repeat/],
     ['a string deceased', (m) => (m.queries[0].deceased = 'true'), /\$\.queries\[0\]\.deceased/],
@@ -79,6 +81,12 @@ describe('parseLocationQueryMessage', () => {
     const m = query();
     mutate(m);
     expect(refusal(() => parseLocationQueryMessage(m))).toMatch(message);
+  });
+
+  it('accepts a ref holding a run of 12 digits (it is never stored as it is)', () => {
+    const m = query();
+    m.queries[1].ref = `inq-${OTHER_VALID_NUMBER}`;
+    expect(parseLocationQueryMessage(m).queries[1].ref).toBe(m.queries[1].ref);
   });
 
   it('never repeats a value in its refusal (a value may be a My Number)', () => {
@@ -100,6 +108,7 @@ describe('parseLocationAnswerMessage', () => {
   });
 
   it.each<[string, Mutation, RegExp]>([
+    ['an inReplyTo holding a 12-digit run', (m) => (m.inReplyTo = `x${VALID_NUMBER}`), /\$\.inReplyTo/],
     ['a missing inReplyTo', (m) => delete m.inReplyTo, /\$\.inReplyTo is required/],
     ['a missing exp', (m) => delete m.exp, /\$\.exp is required/],
     ['an unknown member', (m) => (m.balance = 1), /\$\.balance is not allowed/],
@@ -117,5 +126,13 @@ describe('parseLocationAnswerMessage', () => {
     const m = answer();
     mutate(m);
     expect(refusal(() => parseLocationAnswerMessage(m))).toMatch(message);
+  });
+});
+
+describe('newMessageId', () => {
+  it('draws distinct ids that pass as a jti', () => {
+    const ids = Array.from({ length: 500 }, newMessageId);
+    expect(new Set(ids).size).toBe(500);
+    for (const jti of ids) expect(() => parseLocationQueryMessage({ ...query(), jti })).not.toThrow();
   });
 });

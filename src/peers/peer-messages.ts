@@ -1,4 +1,5 @@
-import { isValidMyNumber } from '../common/my-number/my-number.js';
+import { randomUUID } from 'node:crypto';
+import { containsMyNumberLike, isValidMyNumber } from '../common/my-number/my-number.js';
 import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN } from '../linkages/dto/field-rules.js';
 import { ACCOUNT_TYPES, type AccountType } from '../linkages/linkage.types.js';
 import { EnvelopeError, NODE_ID_PATTERN } from './envelope.js';
@@ -62,7 +63,6 @@ export const MAX_QUERIES_PER_MESSAGE = 1000;
 const MAX_ACCOUNTS_PER_INSTITUTION = 1000;
 /** Institutions behind one node that an answer may list for one query. */
 const MAX_INSTITUTIONS_PER_ANSWER = 2000;
-/** jti, inReplyTo and ref: 1-128 visible ASCII characters. */
 const TOKEN = /^[\x21-\x7e]{1,128}$/;
 export const INSTITUTION_CODE_PATTERN = /^[0-9]{4}$/;
 
@@ -95,6 +95,29 @@ function matching(value: unknown, path: string, pattern: RegExp, rule: string): 
   return value;
 }
 
+/** A ref: 1-128 visible ASCII characters, chosen by the querying node. */
+const ref = (value: unknown, path: string) => matching(value, path, TOKEN, 'must be 1-128 visible ASCII characters');
+
+/**
+ * jti and inReplyTo: as a ref, and without a run of 12 digits, since a seen jti is
+ * stored as it is and the database must never hold anything that may be a My Number.
+ * (Senders redraw such an id; see newMessageId.)
+ */
+function messageId(value: unknown, path: string): string {
+  const rule = 'must be 1-128 visible ASCII characters without a run of 12 digits';
+  const text = matching(value, path, TOKEN, rule);
+  if (containsMyNumberLike(text)) invalid(path, rule);
+  return text;
+}
+
+/** A random message id (a UUID), redrawn in the rare case it holds a run of 12 digits. */
+export function newMessageId(): string {
+  for (;;) {
+    const id = randomUUID();
+    if (!containsMyNumberLike(id)) return id;
+  }
+}
+
 function numericDate(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) invalid(path, 'must be a NumericDate (seconds)');
   return value;
@@ -112,7 +135,7 @@ function header(value: unknown, typ: string, extra: readonly string[]) {
     obj,
     iss: matching(obj.iss, '$.iss', NODE_ID_PATTERN, 'must be a node id'),
     aud: matching(obj.aud, '$.aud', NODE_ID_PATTERN, 'must be a node id'),
-    jti: matching(obj.jti, '$.jti', TOKEN, 'must be 1-128 visible ASCII characters'),
+    jti: messageId(obj.jti, '$.jti'),
     iat: numericDate(obj.iat, '$.iat'),
     exp: numericDate(obj.exp, '$.exp'),
   };
@@ -126,7 +149,7 @@ export function parseLocationQueryMessage(value: unknown): LocationQueryMessage 
     const path = `$.queries[${i}]`;
     const q = object(item, path, ['ref', 'myNumber'], ['deceased']);
     const query: LocationQuery = {
-      ref: matching(q.ref, `${path}.ref`, TOKEN, 'must be 1-128 visible ASCII characters'),
+      ref: ref(q.ref, `${path}.ref`),
       myNumber: isValidMyNumber(q.myNumber) ? q.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
     };
     if ('deceased' in q) {
@@ -163,7 +186,7 @@ function parseInstitution(item: unknown, path: string): LocatedInstitution {
 /** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-answer. */
 export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessage {
   const { obj, iss, aud, jti, iat, exp } = header(value, 'location-answer', ['inReplyTo', 'answers']);
-  const inReplyTo = matching(obj.inReplyTo, '$.inReplyTo', TOKEN, 'must be 1-128 visible ASCII characters');
+  const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
   const answers = array(obj.answers, '$.answers', 0, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationAnswer => {
     const path = `$.answers[${i}]`;
     const answer = object(item, path, ['ref', 'institutions']);
@@ -171,7 +194,7 @@ export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessag
       parseInstitution(inst, `${path}.institutions[${j}]`),
     );
     unique(institutions.map((inst) => inst.code), `${path}.institutions[].code`);
-    return { ref: matching(answer.ref, `${path}.ref`, TOKEN, 'must be 1-128 visible ASCII characters'), institutions };
+    return { ref: ref(answer.ref, `${path}.ref`), institutions };
   });
   unique(answers.map((a) => a.ref), '$.answers[].ref');
   return { typ: 'location-answer', iss, aud, jti, iat, exp, inReplyTo, answers };
