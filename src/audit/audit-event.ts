@@ -13,7 +13,10 @@ export type AuditAction =
   | 'inquiry.read'
   | 'inquiry.subject-located'
   | 'inquiry.complete'
-  | 'linkage.holder-reported-deceased';
+  | 'linkage.holder-reported-deceased'
+  | 'peer.register'
+  | 'peer.disable'
+  | 'peer.location.answered';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -9,13 +9,13 @@ import { DatabaseModule } from '../database/database.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { PeersModule } from '../peers/peers.module.js';
 import { QueueModule } from '../queue/queue.module.js';
 import { FanoutCache } from '../inquiries/fanout/fanout-cache.js';
 import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { FanoutService } from '../inquiries/fanout/fanout.service.js';
 import { InquiryAdmission } from '../inquiries/fanout/inquiry-admission.js';
 import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
-import { PeersModule } from '../peers/peers.module.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
 /** The worker process: queue processors over the same feature modules, no HTTP. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { FlowProducer, Worker } from 'bullmq';
-import type { FlowChildJob, Job } from 'bullmq';
+import type { FlowJob, Job } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
@@ -10,6 +10,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { HostedLocations } from '../../locations/hosted-locations.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { PeerClient, PeerUnreachableError } from '../../peers/peer-client.js';
+import type { PeerNode } from '../../peers/peer-client.js';
 import { PeersRepository } from '../../peers/peers.repository.js';
 import { bullmqConnection } from '../../queue/bullmq-connection.js';
 import { JobName, QueueName } from '../../queue/queues.js';
@@ -31,6 +32,9 @@ export interface NodeJobData extends FanoutJobData {
   /** Epoch ms when the fan-out began: the per-node deadline counts from it. */
   startedAt: number;
 }
+
+/** How long registered peers are cached; a change reaches fan-outs after at most this. */
+const PEER_CACHE_MS = 5000;
 
 /** The requesting institution acts in every audit row of its inquiry. */
 function requesterActor(inquiry: FanoutInquiry): AuditActor {
@@ -55,6 +59,8 @@ function requesterActor(inquiry: FanoutInquiry): AuditActor {
 export class FanoutService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly flows: FlowProducer;
   private readonly workers: Worker[] = [];
+  /** Registered peers, read once for the thousands of node jobs of a fan-out. */
+  private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
 
   constructor(
     private readonly db: DataSource,
@@ -140,7 +146,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       removeOnComplete: true,
       removeOnFail: { age: 24 * 3600 },
     };
-    const children: FlowChildJob[] = nodes.map((nodeId) =>
+    const children: NonNullable<FlowJob['children']> = nodes.map((nodeId) =>
       nodeId === HOSTED_NODE_ID
         ? {
             name: JobName.FanoutHosted,
@@ -238,7 +244,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   async askNode(job: Job<NodeJobData>): Promise<{ queries: number; unreachable?: string }> {
     const { fanoutId, nodeId, resumed, startedAt } = job.data;
     const fanout = await this.cache.get(fanoutId);
-    const peer = await this.peers.findActive(nodeId);
+    const peer = (await this.activePeers()).get(nodeId);
     // A peer disabled since the fan-out began: its institutions end unreachable at finish.
     if (!peer) return { queries: 0, unreachable: 'unregistered' };
     const pending = await this.pendingFor(fanout, nodeId, resumed || job.attemptsMade > 0, peer.institutions.map((i) => i.code));
@@ -280,6 +286,15 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       await unreachable(reason);
       return { queries: pending.length, unreachable: reason };
     }
+  }
+
+  private activePeers(): Promise<Map<string, PeerNode>> {
+    if (!this.peerCache || Date.now() - this.peerCache.at > PEER_CACHE_MS) {
+      const peers = this.peers.listActive().then((list) => new Map(list.map((peer) => [peer.id, peer])));
+      peers.catch(() => (this.peerCache = undefined));
+      this.peerCache = { at: Date.now(), peers };
+    }
+    return this.peerCache.peers;
   }
 
   /** Every child is done: the fan-out's inquiries become final. */
