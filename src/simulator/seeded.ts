@@ -61,7 +61,10 @@ export function seededRandom(seed: Seed, purpose: string): () => number {
 
 /** Exactly round(fraction × count) of the indexes 0..count−1, chosen by the seed. */
 export function seededSelection(seed: Seed, purpose: string, count: number, fraction: number): number[] {
-  const keyed = Array.from({ length: count }, (_, i) => ({ i, key: seedBytes(seed, `${purpose}/${i}`).readUInt32BE(0) }));
+  const keyed = Array.from({ length: count }, (_, i) => ({
+    i,
+    key: seedBytes(seed, `${purpose}/${i}`).readUInt32BE(0),
+  }));
   keyed.sort((a, b) => a.key - b.key || a.i - b.i);
   return keyed
     .slice(0, Math.round(fraction * count))

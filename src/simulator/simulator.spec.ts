@@ -55,7 +55,7 @@ class Hub {
     return this.nodes[index];
   }
 
-  async seal(index: number, numbers: string[], claims: Record<string, unknown> = {}): Promise<{ jti: string; jwe: string }> {
+  async seal(index: number, numbers: string[], claims: Record<string, unknown> = {}) {
     const iat = epochSeconds();
     const jti = newMessageId();
     const message = {
@@ -226,7 +226,13 @@ describe('peer-node simulator', () => {
         const file = join(dir, 'accounts.ndjson');
         const accounts = [{ branchCode: '123', accountType: 'savings', accountNumber: '7654321' }];
         writeFileSync(file, `${JSON.stringify({ myNumber: NUMBERS[0], institutionCode: '7001', accounts })}\n\n`);
-        const fileSim = await start({ nodes: 2, codeBase: 7000, hitRate: 0, accountsFile: file, trusted: hub.identity });
+        const fileSim = await start({
+          nodes: 2,
+          codeBase: 7000,
+          hitRate: 0,
+          accountsFile: file,
+          trusted: hub.identity,
+        });
         const fileHub = await Hub.create(fileSim, hub.identity);
         const answer = await fileHub.ask(1, [NUMBERS[0], NUMBERS[1]]);
         expect(answer.answers).toEqual([
@@ -375,7 +381,8 @@ describe('peer-node simulator', () => {
       expect((await sendTo(5)).status).toBe(200);
       await control({ nodes: [5], errorRate: 1 });
       expect((await sendTo(5)).status).toBe(500);
-      const reset = await control({ nodes: 'all', errorRate: 0, timeoutRate: 0, badSignatureRate: 0, down: false, latencyMs: 0 });
+      const calm = { errorRate: 0, timeoutRate: 0, badSignatureRate: 0, down: false, latencyMs: 0 };
+      const reset = await control({ nodes: 'all', ...calm });
       expect(await reset.json()).toEqual({ updated: 6 });
       for (const index of [0, 1, 2, 3, 4, 5]) await faultHub.open(index, await sendTo(index));
       for (const bad of [{ errorRate: 2 }, { nodes: [6] }, { latency: 1 }, { down: 'yes' }]) {
@@ -397,7 +404,9 @@ describe('peer-node simulator', () => {
         const s = await start({ nodes: 1, faults: { latencyMs: 0, errorRate: 0.5 }, trusted: hub.identity });
         const h = await Hub.create(s, hub.identity);
         const seen: number[] = [];
-        for (let k = 0; k < 12; k++) seen.push((await h.post(0, (await h.seal(0, NUMBERS.slice(0, 1))).jwe)).status);
+        for (let k = 0; k < 12; k++) {
+          seen.push((await h.post(0, (await h.seal(0, NUMBERS.slice(0, 1))).jwe)).status);
+        }
         return seen;
       };
       const first = await statuses();

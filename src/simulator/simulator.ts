@@ -201,26 +201,27 @@ function institutionsOf(index: number, perNode: number, codeBase: number) {
   });
 }
 
-async function createNodes(options: Required<Pick<SimulatorOptions, 'nodes' | 'nodeIdPrefix' | 'institutionsPerNode' | 'codeBase' | 'seed'>>) {
-  const { seed } = options;
+type NodeLayout = Required<
+  Pick<SimulatorOptions, 'nodes' | 'nodeIdPrefix' | 'institutionsPerNode' | 'codeBase' | 'seed'>
+>;
+
+const seededIdentity = (seed: Seed, nodeId: string, purpose: string): Promise<NodeIdentity> =>
+  createNodeIdentity(nodeId, seededPrivateJwk(seed, purpose, 'Ed25519'), seededPrivateJwk(seed, purpose, 'X25519'));
+
+async function createNodes(layout: NodeLayout): Promise<SimulatedNode[]> {
+  const { seed } = layout;
   // One forging key for all nodes: a bad signature only needs to be by a key that is not the node's.
-  const impostorKey = (
-    await createNodeIdentity('impostor', seededPrivateJwk(seed, 'impostor', 'Ed25519'), seededPrivateJwk(seed, 'impostor', 'X25519'))
-  ).signingPrivateKey;
+  const impostorKey = (await seededIdentity(seed, 'impostor', 'impostor')).signingPrivateKey;
   const nodes: SimulatedNode[] = [];
-  for (let index = 0; index < options.nodes; index++) {
-    const nodeId = `${options.nodeIdPrefix}${index}`;
-    const identity = await createNodeIdentity(
-      nodeId,
-      seededPrivateJwk(seed, `node/${index}`, 'Ed25519'),
-      seededPrivateJwk(seed, `node/${index}`, 'X25519'),
-    );
+  for (let index = 0; index < layout.nodes; index++) {
+    const nodeId = `${layout.nodeIdPrefix}${index}`;
+    const identity = await seededIdentity(seed, nodeId, `node/${index}`);
     nodes.push({
       index,
       nodeId,
       identity,
       impostor: { ...identity, signingPrivateKey: impostorKey },
-      institutions: institutionsOf(index, options.institutionsPerNode, options.codeBase),
+      institutions: institutionsOf(index, layout.institutionsPerNode, layout.codeBase),
       faults: { ...DEFAULT_FAULTS },
       random: seededRandom(seed, `faults/${index}`),
       stats: emptyStats(),
@@ -231,6 +232,241 @@ async function createNodes(options: Required<Pick<SimulatorOptions, 'nodes' | 'n
     });
   }
   return nodes;
+}
+
+interface Totals {
+  answered: number;
+  refused: number;
+  faults: SimulatorStats['faults'];
+}
+
+const emptyTotals = (): Totals => ({
+  answered: 0,
+  refused: 0,
+  faults: { error: 0, timeout: 0, badSignature: 0, down: 0 },
+});
+
+interface Settings {
+  seed: Seed;
+  ttl: number;
+  bodyLimit: number;
+}
+
+class Simulator implements RunningSimulator {
+  private totals = emptyTotals();
+  private readonly server: Server;
+  private readonly sweep: NodeJS.Timeout;
+  url = '';
+  port = 0;
+  manifest: NodeRegistration[] = [];
+  private manifestBody = Buffer.alloc(0);
+
+  constructor(
+    private readonly nodes: SimulatedNode[],
+    private readonly book: AccountBook,
+    private readonly trustStore: TrustStore,
+    private readonly settings: Settings,
+  ) {
+    this.server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => this.fail(res, error));
+    });
+    // A benchmark opens a connection per peer node and more; idle ones stay for the next burst.
+    this.server.maxConnections = 100_000;
+    this.server.keepAliveTimeout = 30_000;
+    // Forget jtis whose messages would now be refused as expired anyway.
+    this.sweep = setInterval(() => {
+      const horizon = epochSeconds() - CLOCK_SKEW_SECONDS;
+      for (const node of this.nodes) for (const [key, exp] of node.seen) if (exp <= horizon) node.seen.delete(key);
+    }, SWEEP_INTERVAL_MS);
+    this.sweep.unref();
+  }
+
+  async listen(host: string, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host, backlog: 4096 }, resolve);
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    this.url = `http://${host}:${this.port}`;
+    this.manifest = this.nodes.map((node) => ({
+      nodeId: node.nodeId,
+      endpointUrl: `${this.url}/nodes/${node.index}`,
+      signingKey: node.identity.signingJwk,
+      encryptionKey: node.identity.encryptionJwk,
+      institutions: node.institutions,
+    }));
+    this.manifestBody = Buffer.from(JSON.stringify(this.manifest));
+  }
+
+  async trust(node: PublishedNode): Promise<void> {
+    await this.trustStore.trust(node);
+  }
+
+  control(change: ControlChange): number {
+    checkFaultChange(change, this.nodes.length);
+    const selected = selectNodes(change.nodes, this.nodes.length, this.settings.seed);
+    const fields = faultFields(change);
+    for (const i of selected) Object.assign(this.nodes[i].faults, fields);
+    return selected.length;
+  }
+
+  faultsOf(index: number): Readonly<FaultSettings> {
+    return { ...this.nodes[integerOption('index', index, 0, this.nodes.length - 1)].faults };
+  }
+
+  accountsAt(myNumber: string, institutionCode: string): AccountRef[] {
+    return this.book.accounts(myNumber, institutionCode);
+  }
+
+  stats(): SimulatorStats {
+    const { answered, refused, faults } = this.totals;
+    const result: SimulatorStats = { messages: 0, queries: 0, refused, answered, faults: { ...faults }, byNode: {} };
+    for (const node of this.nodes) {
+      if (node.stats.messages === 0) continue;
+      result.messages += node.stats.messages;
+      result.queries += node.stats.queries;
+      result.byNode[node.index] = { ...node.stats };
+    }
+    return result;
+  }
+
+  resetStats(): void {
+    this.totals = emptyTotals();
+    for (const node of this.nodes) node.stats = emptyStats();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Also ends the requests held by the timeout fault.
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const nodeRoute = NODE_ROUTE.exec(path);
+    if (nodeRoute) {
+      const node = this.nodes[Number(nodeRoute[1])];
+      if (node && nodeRoute[2] === QUERY_PATH && req.method === 'POST') return this.handleQuery(node, req, res);
+      if (node && nodeRoute[2] === '/v1/node' && req.method === 'GET') return send(res, 200, JSON_TYPE, node.published);
+      return sendProblem(res, 'ROUTE_NOT_FOUND');
+    }
+    switch (`${req.method} ${path}`) {
+      case 'GET /manifest':
+        return send(res, 200, JSON_TYPE, this.manifestBody);
+      case 'GET /stats':
+        return sendJson(res, 200, this.stats());
+      case 'POST /stats/reset':
+        this.resetStats();
+        return sendJson(res, 200, this.stats());
+      case 'POST /control': {
+        const change = await readJson(req, this.settings.bodyLimit);
+        const updated = await invalidRequestOnError(() => this.control(change as ControlChange));
+        return sendJson(res, 200, { updated });
+      }
+      case 'POST /trust': {
+        const published = (await readJson(req, this.settings.bodyLimit)) as PublishedNode;
+        await invalidRequestOnError(() => this.trust(published));
+        return sendJson(res, 200, { trusted: published.nodeId });
+      }
+      default:
+        return sendProblem(res, 'ROUTE_NOT_FOUND');
+    }
+  }
+
+  private fail(res: ServerResponse, error: unknown): void {
+    if (res.headersSent || res.destroyed) return;
+    if (error instanceof BodyTooLarge) {
+      res.setHeader('connection', 'close');
+      return sendProblem(res, 'PAYLOAD_TOO_LARGE');
+    }
+    if (error instanceof SyntaxError) return sendProblem(res, 'MALFORMED_JSON');
+    if (error instanceof InvalidRequest) return sendProblem(res, 'VALIDATION_FAILED', error.message);
+    console.error('simulator: unexpected error', error);
+    sendProblem(res, 'INTERNAL_ERROR');
+  }
+
+  private async handleQuery(node: SimulatedNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    node.stats.messages++;
+    const { faults } = node;
+    const counts = this.totals.faults;
+    // Always three draws per message, so that node i's k-th message meets the same fate in every run.
+    const jitter = node.random();
+    const fate = node.random();
+    const forge = node.random() < faults.badSignatureRate;
+    if (faults.down) {
+      counts.down++;
+      req.socket.destroy();
+      return;
+    }
+    const body = await readBody(req, this.settings.bodyLimit);
+    const delay = faults.latencyMs + jitter * faults.jitterMs;
+    if (delay > 0) await sleep(delay);
+    if (fate < faults.errorRate) {
+      counts.error++;
+      return sendProblem(res, 'INTERNAL_ERROR');
+    }
+    if (fate < faults.errorRate + faults.timeoutRate) {
+      // Never answered: the client gives up, or close() ends the connection.
+      counts.timeout++;
+      return;
+    }
+    let sealed: string;
+    try {
+      if (!req.headers['content-type']?.startsWith(JOSE_TYPE)) throw new EnvelopeError('not-jose');
+      sealed = await this.answer(node, body, forge);
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      node.stats.refused++;
+      this.totals.refused++;
+      return sendProblem(res, 'PEER_MESSAGE_REFUSED');
+    }
+    this.totals.answered++;
+    if (forge) counts.badSignature++;
+    send(res, 200, JOSE_TYPE, sealed);
+  }
+
+  /** Opens and checks a query like a real peer, and seals the answer; EnvelopeError for any refusal. */
+  private async answer(node: SimulatedNode, body: string, forge: boolean): Promise<string> {
+    const { claims, sender } = await openEnvelope(body, node.identity, this.trustStore.resolve);
+    checkClaims(claims, { typ: 'location-query', audience: node.nodeId, issuer: sender.nodeId });
+    const query = parseLocationQueryMessage(claims);
+    const seenKey = `${query.iss}\n${query.jti}`;
+    if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
+    node.seen.set(seenKey, query.exp);
+    node.stats.queries += query.queries.length;
+    const iat = epochSeconds();
+    const message: LocationAnswerMessage = {
+      typ: 'location-answer',
+      iss: node.nodeId,
+      aud: sender.nodeId,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.settings.ttl,
+      inReplyTo: query.jti,
+      answers: query.queries.map((q) => ({ ref: q.ref, institutions: this.locate(node, q.myNumber) })),
+    };
+    return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
+  }
+
+  private locate(node: SimulatedNode, myNumber: string): LocatedInstitution[] {
+    const found: LocatedInstitution[] = [];
+    for (const { code } of node.institutions) {
+      const accounts = this.book.accounts(myNumber, code);
+      if (accounts.length > 0) found.push({ code, accounts });
+    }
+    return found;
+  }
+}
+
+/** Runs `action`; what it throws becomes an InvalidRequest (422 with its message). */
+async function invalidRequestOnError<T>(action: () => T | Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    throw new InvalidRequest((error as Error).message);
+  }
 }
 
 /**
@@ -252,212 +488,30 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const seed = options.seed ?? 42;
   const hitRate = options.hitRate ?? 0.01;
   if (!(hitRate >= 0 && hitRate <= 1)) throw new RangeError('hitRate must be from 0 to 1');
-  const ttl = integerOption('messageTtlSeconds', options.messageTtlSeconds ?? 60, 1, MAX_MESSAGE_LIFETIME_SECONDS);
-  const bodyLimit = integerOption('bodyLimitBytes', options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, 1024, 2 ** 30);
+  const settings: Settings = {
+    seed,
+    ttl: integerOption('messageTtlSeconds', options.messageTtlSeconds ?? 60, 1, MAX_MESSAGE_LIFETIME_SECONDS),
+    bodyLimit: integerOption('bodyLimitBytes', options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, 1024, 2 ** 30),
+  };
 
   const nodes = await createNodes({ nodes: nodeCount, nodeIdPrefix, institutionsPerNode, codeBase, seed });
-  const control = (change: ControlChange): number => {
-    checkFaultChange(change, nodeCount);
-    const selected = selectNodes(change.nodes, nodeCount, seed);
-    const fields = faultFields(change);
-    for (const i of selected) Object.assign(nodes[i].faults, fields);
-    return selected.length;
-  };
-  control({ nodes: 'all', ...options.faults });
-  for (const override of options.overrides ?? []) control(override);
-
   const codes = new Set(nodes.flatMap((n) => n.institutions.map((inst) => inst.code)));
   const records = [...(options.accounts ?? [])];
   checkAccountRecords(records, codes);
   if (options.accountsFile) records.push(...(await readAccountsFile(options.accountsFile, codes)));
-  const book = new AccountBook(seed, hitRate, records);
 
-  const trustStore = new TrustStore((options.trust ?? []).filter((t): t is string => typeof t === 'string'));
-  for (const node of options.trust ?? []) if (typeof node !== 'string') await trustStore.trust(node);
+  const trust = options.trust ?? [];
+  const trustStore = new TrustStore(trust.filter((t): t is string => typeof t === 'string'));
+  for (const node of trust) if (typeof node !== 'string') await trustStore.trust(node);
 
-  let totals = { answered: 0, refused: 0, faults: { error: 0, timeout: 0, badSignature: 0, down: 0 } };
-  const resetStats = () => {
-    totals = { answered: 0, refused: 0, faults: { error: 0, timeout: 0, badSignature: 0, down: 0 } };
-    for (const node of nodes) node.stats = emptyStats();
-  };
-
-  const locate = (node: SimulatedNode, myNumber: string): LocatedInstitution[] => {
-    const found: LocatedInstitution[] = [];
-    for (const { code } of node.institutions) {
-      const accounts = book.accounts(myNumber, code);
-      if (accounts.length > 0) found.push({ code, accounts });
-    }
-    return found;
-  };
-
-  /** Opens and checks a query like a real peer, and seals the answer; EnvelopeError for any refusal. */
-  const answer = async (node: SimulatedNode, body: string, forge: boolean): Promise<string> => {
-    const { claims, sender } = await openEnvelope(body, node.identity, trustStore.resolve);
-    checkClaims(claims, { typ: 'location-query', audience: node.nodeId, issuer: sender.nodeId });
-    const query = parseLocationQueryMessage(claims);
-    const seenKey = `${query.iss}\n${query.jti}`;
-    if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
-    node.seen.set(seenKey, query.exp);
-    node.stats.queries += query.queries.length;
-    const iat = epochSeconds();
-    const message: LocationAnswerMessage = {
-      typ: 'location-answer',
-      iss: node.nodeId,
-      aud: sender.nodeId,
-      jti: newMessageId(),
-      iat,
-      exp: iat + ttl,
-      inReplyTo: query.jti,
-      answers: query.queries.map((q) => ({ ref: q.ref, institutions: locate(node, q.myNumber) })),
-    };
-    return sealEnvelope(message as unknown as Record<string, unknown>, forge ? node.impostor : node.identity, sender);
-  };
-
-  const handleQuery = async (node: SimulatedNode, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    node.stats.messages++;
-    const faults = node.faults;
-    // Always three draws per message, so that node i's k-th message meets the same fate in every run.
-    const jitter = node.random();
-    const fate = node.random();
-    const forge = node.random() < faults.badSignatureRate;
-    if (faults.down) {
-      totals.faults.down++;
-      req.socket.destroy();
-      return;
-    }
-    const body = await readBody(req, bodyLimit);
-    const delay = faults.latencyMs + jitter * faults.jitterMs;
-    if (delay > 0) await sleep(delay);
-    if (fate < faults.errorRate) {
-      totals.faults.error++;
-      return sendProblem(res, 'INTERNAL_ERROR');
-    }
-    if (fate < faults.errorRate + faults.timeoutRate) {
-      // Never answered: the client gives up, or close() ends the connection.
-      totals.faults.timeout++;
-      return;
-    }
-    try {
-      if (!req.headers['content-type']?.startsWith(JOSE_TYPE)) throw new EnvelopeError('not-jose');
-      const sealed = await answer(node, body, forge);
-      totals.answered++;
-      if (forge) totals.faults.badSignature++;
-      send(res, 200, JOSE_TYPE, sealed);
-    } catch (error) {
-      if (!(error instanceof EnvelopeError)) throw error;
-      node.stats.refused++;
-      totals.refused++;
-      sendProblem(res, 'PEER_MESSAGE_REFUSED');
-    }
-  };
-
-  const stats = (): SimulatorStats => {
-    const result: SimulatorStats = { messages: 0, queries: 0, refused: totals.refused, answered: totals.answered, faults: { ...totals.faults }, byNode: {} };
-    for (const node of nodes) {
-      if (node.stats.messages === 0) continue;
-      result.messages += node.stats.messages;
-      result.queries += node.stats.queries;
-      result.byNode[node.index] = { ...node.stats };
-    }
-    return result;
-  };
-
-  let manifestBody = Buffer.alloc(0);
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const nodeRoute = NODE_ROUTE.exec(path);
-    if (nodeRoute) {
-      const node = nodes[Number(nodeRoute[1])];
-      if (node && nodeRoute[2] === QUERY_PATH && req.method === 'POST') return handleQuery(node, req, res);
-      if (node && nodeRoute[2] === '/v1/node' && req.method === 'GET') return send(res, 200, JSON_TYPE, node.published);
-      return sendProblem(res, 'ROUTE_NOT_FOUND');
-    }
-    switch (`${req.method} ${path}`) {
-      case 'GET /manifest':
-        return send(res, 200, JSON_TYPE, manifestBody);
-      case 'GET /stats':
-        return sendJson(res, 200, stats());
-      case 'POST /stats/reset':
-        resetStats();
-        return sendJson(res, 200, stats());
-      case 'POST /control': {
-        const change = await readJson(req, bodyLimit);
-        try {
-          return sendJson(res, 200, { updated: control(change as ControlChange) });
-        } catch (error) {
-          throw new InvalidRequest((error as Error).message);
-        }
-      }
-      case 'POST /trust': {
-        const published = (await readJson(req, bodyLimit)) as PublishedNode;
-        try {
-          await trustStore.trust(published);
-        } catch (error) {
-          throw new InvalidRequest((error as Error).message);
-        }
-        return sendJson(res, 200, { trusted: published.nodeId });
-      }
-      default:
-        return sendProblem(res, 'ROUTE_NOT_FOUND');
-    }
-  };
-
-  const server: Server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (res.headersSent || res.destroyed) return;
-      if (error instanceof BodyTooLarge) {
-        res.setHeader('connection', 'close');
-        return sendProblem(res, 'PAYLOAD_TOO_LARGE');
-      }
-      if (error instanceof SyntaxError) return sendProblem(res, 'MALFORMED_JSON');
-      if (error instanceof InvalidRequest) return sendProblem(res, 'VALIDATION_FAILED', error.message);
-      console.error('simulator: unexpected error', error);
-      sendProblem(res, 'INTERNAL_ERROR');
-    });
-  });
-  // A benchmark opens a connection per peer node and more; idle ones stay for the next burst.
-  server.maxConnections = 100_000;
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: 4096 }, resolve);
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
-  const manifest: NodeRegistration[] = nodes.map((node) => ({
-    nodeId: node.nodeId,
-    endpointUrl: `${url}/nodes/${node.index}`,
-    signingKey: node.identity.signingJwk,
-    encryptionKey: node.identity.encryptionJwk,
-    institutions: node.institutions,
-  }));
-  manifestBody = Buffer.from(JSON.stringify(manifest));
-
-  // Forget jtis whose messages would now be refused as expired anyway.
-  const sweep = setInterval(() => {
-    const horizon = epochSeconds() - CLOCK_SKEW_SECONDS;
-    for (const node of nodes) for (const [key, exp] of node.seen) if (exp <= horizon) node.seen.delete(key);
-  }, SWEEP_INTERVAL_MS);
-  sweep.unref();
-
-  const simulator: RunningSimulator = {
-    url,
-    port,
-    manifest,
-    trust: async (node) => {
-      await trustStore.trust(node);
-    },
-    control,
-    faultsOf: (index) => ({ ...nodes[integerOption('index', index, 0, nodeCount - 1)].faults }),
-    accountsAt: (myNumber, institutionCode) => book.accounts(myNumber, institutionCode),
-    stats,
-    resetStats,
-    close: async () => {
-      clearInterval(sweep);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
+  const simulator = new Simulator(nodes, new AccountBook(seed, hitRate, records), trustStore, settings);
+  try {
+    simulator.control({ nodes: 'all', ...options.faults });
+    for (const override of options.overrides ?? []) simulator.control(override);
+    await simulator.listen(options.host ?? '127.0.0.1', options.port ?? 0);
+  } catch (error) {
+    await simulator.close();
+    throw error;
+  }
   return simulator;
 }
