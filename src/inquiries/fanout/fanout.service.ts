@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { FlowProducer, Worker } from 'bullmq';
 import type { FlowJob, Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
@@ -59,6 +60,8 @@ function requesterActor(inquiry: FanoutInquiry): AuditActor {
 export class FanoutService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly flows: FlowProducer;
   private readonly workers: Worker[] = [];
+  /** Connections handed to BullMQ are not closed by it: these are closed at shutdown. */
+  private readonly connections: Redis[];
   /** Registered peers, read once for the thousands of node jobs of a fan-out. */
   private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
 
@@ -75,13 +78,14 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(FanoutService.name);
-    this.flows = new FlowProducer({ connection: bullmqConnection(config), prefix: config.QUEUE_PREFIX });
+    this.connections = [bullmqConnection(config), bullmqConnection(config)];
+    this.flows = new FlowProducer({ connection: this.connections[0], prefix: config.QUEUE_PREFIX });
     this.flows.on('error', () => undefined);
   }
 
   onApplicationBootstrap(): void {
     const common = {
-      connection: bullmqConnection(this.config),
+      connection: this.connections[1],
       prefix: this.config.QUEUE_PREFIX,
       lockDuration: this.config.JOB_LOCK_DURATION_MS,
       stalledInterval: Math.max(1000, Math.floor(this.config.JOB_LOCK_DURATION_MS / 2)),
@@ -105,6 +109,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     // Lets running jobs finish; what they could not finish is taken over after the lock.
     await Promise.all(this.workers.map((worker) => worker.close()));
     await this.flows.close();
+    for (const connection of this.connections) connection.disconnect();
   }
 
   private processInquiryJob(job: Job): Promise<unknown> {

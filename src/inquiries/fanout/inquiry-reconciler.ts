@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
@@ -32,6 +33,7 @@ export interface ReconcileReport {
 @Injectable()
 export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly queue: Queue;
+  private readonly connection: Redis;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
 
@@ -46,7 +48,8 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(InquiryReconciler.name);
-    this.queue = new Queue(QueueName.Inquiries, { connection: bullmqConnection(config), prefix: config.QUEUE_PREFIX });
+    this.connection = bullmqConnection(config);
+    this.queue = new Queue(QueueName.Inquiries, { connection: this.connection, prefix: config.QUEUE_PREFIX });
     this.queue.on('error', () => undefined);
   }
 
@@ -67,6 +70,7 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
     this.timer = undefined;
     await this.running;
     await this.queue.close().catch(() => undefined);
+    this.connection.disconnect();
   }
 
   /** A fan-out younger than this may still be creating its flow: left alone. */
