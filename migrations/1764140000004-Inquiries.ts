@@ -2,7 +2,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * Disaster declarations, location inquiries and their per-node answers, and the
- * deceased report on linkages.
+ * deceased report on linkages (from an inheritance inquiry here, or a peer's query).
  *
  * An inquiry holds its subject's My Number only as ciphertext, and only until it is
  * final; its blind index stays, so that the depositor's access history can find it.
@@ -96,7 +96,8 @@ export class Inquiries1764140000004 implements MigrationInterface {
       ALTER TABLE linkages
         ADD COLUMN holder_reported_deceased_at timestamptz,
         ADD COLUMN holder_date_of_death date,
-        ADD COLUMN deceased_inquiry_id uuid`);
+        ADD COLUMN deceased_inquiry_id uuid,
+        ADD COLUMN deceased_reported_by_node text`);
   }
 
   async down(q: QueryRunner): Promise<void> {
@@ -104,7 +105,8 @@ export class Inquiries1764140000004 implements MigrationInterface {
       ALTER TABLE linkages
         DROP COLUMN holder_reported_deceased_at,
         DROP COLUMN holder_date_of_death,
-        DROP COLUMN deceased_inquiry_id`);
+        DROP COLUMN deceased_inquiry_id,
+        DROP COLUMN deceased_reported_by_node`);
     await q.query(`DROP TABLE inquiry_answers`);
     await q.query(`DROP TABLE inquiries`);
     await q.query(`DROP TABLE disaster_declarations`);

@@ -170,8 +170,9 @@ export class LinkagesService {
       holderDeceased: row.holderReportedDeceasedAt
         ? {
             reportedAt: row.holderReportedDeceasedAt,
-            dateOfDeath: row.holderDateOfDeath!,
-            inquiryId: row.deceasedInquiryId!,
+            dateOfDeath: row.holderDateOfDeath,
+            inquiryId: row.deceasedInquiryId,
+            reportedByNode: row.deceasedReportedByNode,
           }
         : null,
     };

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import type { AuditActor, AuditEvent } from '../audit/audit-event.js';
+import { DeceasedReportsRepository } from '../linkages/deceased-reports.repository.js';
 import { AuditService } from '../audit/audit.service.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { MY_NUMBER_LIKE } from '../common/my-number/my-number.js';
@@ -55,6 +56,7 @@ export class PeerInboundService {
     private readonly messageIds: PeerMessageIdsRepository,
     private readonly hosted: HostedLocations,
     private readonly audit: AuditService,
+    private readonly deceasedReports: DeceasedReportsRepository,
     private readonly db: DataSource,
     private readonly logger: PinoLogger,
   ) {
@@ -137,8 +139,14 @@ export class PeerInboundService {
         });
       }
     }
+    // An heir's inquiry at another node: the holder of these linkages was reported deceased.
+    const deceasedRefs = new Set(message.queries.filter((q) => q.deceased).map((q) => q.ref));
+    const deceased = matches
+      .filter((m) => deceasedRefs.has(m.ref))
+      .map((m) => ({ linkageIds: m.linkageIds, peerNodeId: message.iss }));
     // The actor (and so the row's institution) is per call: one call per institution.
     await this.db.transaction(async (tx) => {
+      await this.deceasedReports.record(tx, deceased);
       for (const [institutionId, group] of groupBy(rows, (r) => r.institutionId)) {
         const actor: AuditActor = { actorType: 'peer', institutionId, requestId };
         await this.audit.record(tx, actor, ...group.map((r) => r.event));

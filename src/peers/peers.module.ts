@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
+import { DeceasedReportsRepository } from '../linkages/deceased-reports.repository.js';
 import { LocationsModule } from '../locations/locations.module.js';
 import { createNodeIdentity } from './envelope.js';
 import { PeerClient } from './peer-client.js';
@@ -29,7 +30,17 @@ import { NODE_IDENTITY } from './peers.tokens.js';
     PeersService,
     PeerClient,
     PeerInboundService,
+    DeceasedReportsRepository,
   ],
-  exports: [NODE_IDENTITY, PeersRepository, PeerMessageIdsRepository, PeersService, PeerClient, PeerInboundService, LocationsModule],
+  exports: [
+    NODE_IDENTITY,
+    PeersRepository,
+    PeerMessageIdsRepository,
+    PeersService,
+    PeerClient,
+    PeerInboundService,
+    DeceasedReportsRepository,
+    LocationsModule,
+  ],
 })
 export class PeersModule {}

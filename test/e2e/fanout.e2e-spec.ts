@@ -36,15 +36,15 @@ describe('inquiries across peer nodes', () => {
   /** What an undisturbed run answers for a number, institution by institution. */
   const expected = (myNumber: string, linkedAtB: boolean, reachable: number[] = HEALTHY) => [
     { institutionCode: '0001', status: 'not-found', accounts: [] },
+    linkedAtB
+      ? { institutionCode: '0201', status: 'found', accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }] }
+      : { institutionCode: '0201', status: 'not-found', accounts: [] },
     ...sim.manifest.map((node, i) => {
       const code = node.institutions[0].code;
       if (!reachable.includes(i)) return { institutionCode: code, status: 'unreachable', accounts: [] };
       const accounts = sim.accountsAt(myNumber, code);
       return { institutionCode: code, status: accounts.length ? 'found' : 'not-found', accounts: expect.arrayContaining(accounts) };
     }),
-    linkedAtB
-      ? { institutionCode: '0201', status: 'found', accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }] }
-      : { institutionCode: '0201', status: 'not-found', accounts: [] },
   ];
   const resultsOf = (view: any) =>
     view.results.map((r: any) => ({ institutionCode: r.institutionCode, status: r.status, accounts: r.accounts }));
@@ -125,7 +125,12 @@ describe('inquiries across peer nodes', () => {
     expect(worker!.output).toContain('"reason":"forged"');
     // The linkage at node B now says its holder was reported deceased.
     const [linkage] = (await b.http.get('/v1/linkages?branchCode=001&accountType=ordinary&accountNumber=0012345').set(hostedAtB.auth)).body.items;
-    expect(linkage.holderDeceased).toEqual(expect.objectContaining({ dateOfDeath: '2026-10-01' }));
+    expect(linkage.holderDeceased).toEqual({
+      reportedAt: expect.any(String),
+      dateOfDeath: null,
+      inquiryId: null,
+      reportedByNode: (await a.http.get('/v1/node')).body.nodeId,
+    });
   });
 
   it('a node that fails and then recovers is retried with backoff and answers', async () => {

@@ -183,7 +183,12 @@ describe('inquiries: hosted institutions', () => {
       const first = { id: deceasedInquiryId };
       for (const id of linkageIds) {
         const linkage = await t.http.get(`/v1/linkages/${id}`).set(holder.auth).expect(200);
-        expect(linkage.body.holderDeceased).toEqual({ reportedAt: expect.any(String), dateOfDeath: '2026-10-01', inquiryId: first.id });
+        expect(linkage.body.holderDeceased).toEqual({
+          reportedAt: expect.any(String),
+          dateOfDeath: '2026-10-01',
+          inquiryId: first.id,
+          reportedByNode: null,
+        });
       }
       const audits = await t.db.query(
         `SELECT action, institution_id, details FROM audit_events WHERE resource_id = $1 ORDER BY id`,

@@ -42,12 +42,6 @@ export interface FinalizedInquiry {
   status: InquiryStatus;
 }
 
-export interface DeceasedReport {
-  inquiryId: string;
-  dateOfDeath: string;
-  linkageIds: string[];
-}
-
 /** The fan-out's SQL: claims, answers written once per inquiry and node, completion. */
 @Injectable()
 export class FanoutRepository {
@@ -136,24 +130,6 @@ export class FanoutRepository {
       ],
     );
     return rows.map((r) => r.inquiry_id);
-  }
-
-  /** Records on the deceased's hosted linkages that an inheritance inquiry reported the death. */
-  async reportDeceased(executor: SqlExecutor, reports: DeceasedReport[]): Promise<void> {
-    if (reports.length === 0) return;
-    await executor.query(
-      `UPDATE linkages l
-          SET holder_reported_deceased_at = now(), holder_date_of_death = r.date_of_death::date,
-              deceased_inquiry_id = r.inquiry_id
-         FROM (SELECT unnest($1::uuid[]) AS linkage_id, unnest($2::text[]) AS date_of_death,
-                      unnest($3::uuid[]) AS inquiry_id) r
-        WHERE l.id = r.linkage_id AND l.holder_reported_deceased_at IS NULL`,
-      [
-        reports.flatMap((r) => r.linkageIds),
-        reports.flatMap((r) => r.linkageIds.map(() => r.dateOfDeath)),
-        reports.flatMap((r) => r.linkageIds.map(() => r.inquiryId)),
-      ],
-    );
   }
 
   /**

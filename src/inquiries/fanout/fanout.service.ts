@@ -20,7 +20,9 @@ import type { InstitutionFinding } from '../inquiry.types.js';
 import { asks, FanoutCache } from './fanout-cache.js';
 import type { Fanout, FanoutInquiry } from './fanout-cache.js';
 import { FanoutRepository } from './fanout.repository.js';
-import type { AnswerRow, DeceasedReport, FinalizedInquiry } from './fanout.repository.js';
+import type { AnswerRow, FinalizedInquiry } from './fanout.repository.js';
+import { DeceasedReportsRepository } from '../../linkages/deceased-reports.repository.js';
+import type { DeceasedReport } from '../../linkages/deceased-reports.repository.js';
 
 /** Job data: ids only, never personal data. */
 export interface FanoutJobData {
@@ -69,6 +71,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly db: DataSource,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly repository: FanoutRepository,
+    private readonly deceasedReports: DeceasedReportsRepository,
     private readonly cache: FanoutCache,
     private readonly hosted: HostedLocations,
     private readonly peers: PeersRepository,
@@ -240,7 +243,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         }
         await this.audit.record(tx, requesterActor(inquiry), ...events);
       }
-      await this.repository.reportDeceased(tx, deceased);
+      await this.deceasedReports.record(tx, deceased);
     });
     return { answered: pending.length };
   }

@@ -33,14 +33,17 @@ export class RevocationView {
 }
 
 export class HolderDeceasedView {
-  @ApiProperty({ description: 'When an inheritance inquiry reported the holder deceased' })
+  @ApiProperty({ description: 'When an inheritance inquiry (here or at a peer node) reported the holder deceased' })
   reportedAt: Date;
 
-  @ApiProperty({ format: 'date', example: '2026-10-01' })
-  dateOfDeath: string;
+  @ApiProperty({ format: 'date', example: '2026-10-01', nullable: true, type: String, description: 'Known when reported by an inquiry made here' })
+  dateOfDeath: string | null;
 
-  @ApiProperty({ format: 'uuid', description: 'The inheritance inquiry that reported it' })
-  inquiryId: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The inheritance inquiry made here that reported it' })
+  inquiryId: string | null;
+
+  @ApiProperty({ nullable: true, type: String, description: 'The peer node whose inheritance inquiry reported it' })
+  reportedByNode: string | null;
 }
 
 export class LinkedAccountView {
