@@ -16,6 +16,7 @@ export enum JobName {
   SealAudit = 'audit.seal',
   PurgeIdempotencyKeys = 'idempotency.purge',
   PurgeInquiryResults = 'inquiry.purge-results',
+  PurgePeerMessageIds = 'peer-message-ids.purge',
   AdmitInquiries = 'inquiries.admit',
   FanoutHosted = 'fanout.hosted',
   FanoutNode = 'fanout.node',
@@ -29,6 +30,8 @@ export const JOB_SCHEDULERS = {
   idempotencyPurge: { id: 'idempotency-purge', name: JobName.PurgeIdempotencyKeys, everyMs: 10 * 60_000 },
   /** Empties inquiry account lists past INQUIRY_RESULT_RETENTION_DAYS. */
   inquiryResultsPurge: { id: 'inquiry-results-purge', name: JobName.PurgeInquiryResults, everyMs: 60 * 60_000 },
+  /** Forgets the ids of expired peer messages (the replay check no longer needs them). */
+  peerMessageIdsPurge: { id: 'peer-message-ids-purge', name: JobName.PurgePeerMessageIds, everyMs: 5 * 60_000 },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */

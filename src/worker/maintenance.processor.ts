@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config.js';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
 import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { PeerMessageIdsRepository } from '../peers/peer-message-ids.repository.js';
 import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
 
 const PURGE_BATCH = 5000;
@@ -32,6 +33,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     private readonly metrics: MetricsService,
     private readonly idempotency: IdempotencyRepository,
     private readonly fanout: FanoutRepository,
+    private readonly peerMessageIds: PeerMessageIdsRepository,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -52,6 +54,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
       { ...JOB_SCHEDULERS.auditSeal, everyMs: this.config.AUDIT_SEAL_INTERVAL_MS },
       JOB_SCHEDULERS.idempotencyPurge,
       JOB_SCHEDULERS.inquiryResultsPurge,
+      JOB_SCHEDULERS.peerMessageIdsPurge,
     ];
     for (const { id, name, everyMs } of schedulers) {
       if (onlyMissing && (await this.queue.getJobScheduler(id))) continue;
@@ -78,6 +81,10 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
       case JobName.PurgeInquiryResults: {
         const purged = await drain((limit) => this.fanout.purgeResults(this.config.INQUIRY_RESULT_RETENTION_DAYS, limit));
         if (purged > 0) this.logger.info({ purged }, 'inquiry results past retention purged');
+        return { purged };
+      }
+      case JobName.PurgePeerMessageIds: {
+        const purged = await this.peerMessageIds.purgeExpiredMessageIds();
         return { purged };
       }
       default:
