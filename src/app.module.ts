@@ -15,6 +15,8 @@ import { LoggingModule } from './logging/logging.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -40,9 +42,10 @@ export class AppModule {
         AuthModule,
         InstitutionsModule,
         LinkagesModule,
+        WebhooksModule,
         HealthModule,
       ],
-      controllers: [AuditController, MetricsController],
+      controllers: [AuditController, MetricsController, WebhookDeliveriesController],
     };
   }
 }

@@ -5,6 +5,9 @@ export type AuditAction =
   | 'linkage.find'
   | 'linkage.revoke'
   | 'institution.create'
+  | 'webhook.configure'
+  | 'webhook.rotate-secret'
+  | 'webhook.remove'
   | 'api-key.create'
   | 'api-key.revoke'
   | 'audit.verify';

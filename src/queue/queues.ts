@@ -6,11 +6,16 @@ import type { JobsOptions } from 'bullmq';
  */
 export enum QueueName {
   Maintenance = 'maintenance',
+  Webhooks = 'webhooks',
 }
 
 export enum JobName {
   SealAudit = 'audit.seal',
   PurgeIdempotencyKeys = 'idempotency.purge',
+  /** One webhook delivery; jobId = delivery id, data = { deliveryId }. */
+  DeliverWebhook = 'webhook.deliver',
+  /** Re-enqueues due webhook deliveries that have no job. */
+  SweepWebhooks = 'webhook.sweep',
 }
 
 export const JOB_SCHEDULERS = {
@@ -18,6 +23,8 @@ export const JOB_SCHEDULERS = {
   auditSeal: { id: 'audit-seal', name: JobName.SealAudit },
   /** Drops Idempotency-Key answers past IDEMPOTENCY_TTL_HOURS. */
   idempotencyPurge: { id: 'idempotency-purge', name: JobName.PurgeIdempotencyKeys, everyMs: 10 * 60_000 },
+  /** Re-enqueues due webhook deliveries that have no job; every WEBHOOK_SWEEP_INTERVAL_MS. */
+  webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */
@@ -26,3 +33,21 @@ export const MAINTENANCE_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 1000 },
   attempts: 1,
 };
+
+/** The backoff type of delivery jobs: the processor names each retry's delay (see webhook.processor.ts). */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook';
+
+/**
+ * Delivery jobs: retried by BullMQ after the delay the processor computed (the
+ * database's attempt count decides, so that a re-enqueued job keeps the schedule);
+ * `attempts` only bounds BullMQ's own count, the processor ends a delivery first.
+ */
+export function webhookJobOptions(deliveryId: string, maxAttempts: number): JobsOptions {
+  return {
+    jobId: deliveryId,
+    attempts: maxAttempts,
+    backoff: { type: WEBHOOK_BACKOFF_TYPE },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+  };
+}

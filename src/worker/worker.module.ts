@@ -9,6 +9,8 @@ import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { QueueModule } from '../queue/queue.module.js';
+import { WebhookProcessor } from '../webhooks/webhook.processor.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
 /** The worker process: queue processors over the same feature modules, no HTTP. */
@@ -25,8 +27,9 @@ export class WorkerModule {
         QueueModule,
         AuditModule,
         IdempotencyModule,
+        WebhooksModule,
       ],
-      providers: [MaintenanceProcessor],
+      providers: [MaintenanceProcessor, WebhookProcessor],
     };
   }
 }
