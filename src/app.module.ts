@@ -18,6 +18,8 @@ import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -46,9 +48,10 @@ export class AppModule {
         DisastersModule,
         InquiriesModule,
         PeersApiModule,
+        WebhooksModule,
         HealthModule,
       ],
-      controllers: [AuditController, MetricsController],
+      controllers: [AuditController, MetricsController, WebhookDeliveriesController],
     };
   }
 }

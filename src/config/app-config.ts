@@ -244,6 +244,32 @@ export class AppConfig {
   @Min(1)
   INQUIRY_RESULT_RETENTION_DAYS = 90;
 
+  /** How long a webhook receiver has to answer one attempt. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** Attempts per webhook delivery before it is `failed`. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  WEBHOOK_MAX_ATTEMPTS = 8;
+
+  /** Wait after the first failed attempt; it doubles after each further one. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  WEBHOOK_BACKOFF_MS = 5000;
+
+  /** How often the worker re-enqueues due webhook deliveries that have no job (e.g. Redis lost them). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  WEBHOOK_SWEEP_INTERVAL_MS = 30_000;
+
   get isProduction(): boolean {
     return this.NODE_ENV === 'production';
   }

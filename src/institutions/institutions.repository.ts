@@ -32,6 +32,31 @@ export class InstitutionsRepository {
     return rows[0];
   }
 
+  /** The institution, locked until the transaction ends so that changes to its webhook queue here. */
+  async lockForWebhookChange(executor: SqlExecutor, id: string): Promise<{ institution: Institution; hasSecret: boolean }> {
+    const rows: Array<Institution & { hasSecret: boolean }> = await executor.query(
+      `SELECT ${COLUMNS}, webhook_secret_ciphertext IS NOT NULL AS "hasSecret"
+         FROM institutions WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    const { hasSecret, ...institution } = rows[0];
+    return { institution, hasSecret };
+  }
+
+  /** Sets the webhook URL; null removes it together with its signing secret. */
+  async setWebhookUrl(executor: SqlExecutor, id: string, url: string | null): Promise<Institution> {
+    const [rows] = await executor.query(
+      `UPDATE institutions
+          SET webhook_url = $2,
+              webhook_secret_ciphertext = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_ciphertext END,
+              webhook_secret_master_key_id = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_master_key_id END
+        WHERE id = $1
+       RETURNING ${COLUMNS}`,
+      [id, url],
+    );
+    return (rows as Institution[])[0];
+  }
+
   async list(): Promise<Institution[]> {
     return this.db.query(`SELECT ${COLUMNS} FROM institutions ORDER BY code`);
   }

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { AuditActor } from '../audit/audit-event.js';
+import type { AuditAction, AuditActor, AuditEvent } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
 import { INSTITUTION_CODE_TAKEN, pgErrorCode } from '../database/pg-errors.js';
 import { ApiKeyCache } from './api-key-cache.js';
+import { WebhookSecrets } from '../webhooks/webhook-secrets.js';
 import { ApiKeyRecord, ApiKeysRepository } from './api-keys.repository.js';
 import type { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto.js';
-import type { CreateInstitutionDto } from './dto/institution.dto.js';
+import type { CreateInstitutionDto, InstitutionWithSecretDto } from './dto/institution.dto.js';
 import { Institution, InstitutionsRepository } from './institutions.repository.js';
 
 @Injectable()
@@ -21,9 +22,11 @@ export class InstitutionsService {
     private readonly apiKeys: ApiKeysRepository,
     private readonly audit: AuditService,
     private readonly cache: ApiKeyCache,
+    private readonly webhookSecrets: WebhookSecrets,
   ) {}
 
-  create(dto: CreateInstitutionDto, actor: AuditActor): Promise<Institution> {
+  /** With a webhook URL, the answer carries its signing secret: the only time it is shown. */
+  create(dto: CreateInstitutionDto, actor: AuditActor): Promise<InstitutionWithSecretDto> {
     return this.db.transaction(async (tx) => {
       const institution = await this.institutions.insert(tx, {
         id: randomUUID(),
@@ -32,17 +35,58 @@ export class InstitutionsService {
         webhookUrl: dto.webhookUrl ?? null,
       });
       if (!institution) throw new DomainError('INSTITUTION_EXISTS', `Institution ${dto.code} already exists`);
+      const webhookSecret = institution.webhookUrl ? await this.webhookSecrets.issue(tx, institution.id) : undefined;
       await this.audit.record(tx, actor, {
         action: 'institution.create',
         resourceType: 'institution',
         resourceId: institution.id,
         details: { code: institution.code },
       });
-      return institution;
+      return withSecret(institution, webhookSecret);
     }).catch((error: unknown) => {
       // The code is that of an institution behind a peer node.
       if (pgErrorCode(error) !== INSTITUTION_CODE_TAKEN) throw error;
       throw new DomainError('INSTITUTION_EXISTS', `Institution ${dto.code} already exists`);
+    });
+  }
+
+  /**
+   * Sets or changes the webhook URL. A new URL gets a new signing secret, answered
+   * once; the same URL again changes nothing and answers no secret (rotating is a
+   * separate, explicit act).
+   */
+  async setWebhook(code: string, url: string, actor: AuditActor): Promise<InstitutionWithSecretDto> {
+    const { id } = await this.get(code);
+    return this.db.transaction(async (tx) => {
+      const current = await this.institutions.lockForWebhookChange(tx, id);
+      if (current.institution.webhookUrl === url && current.hasSecret) return current.institution;
+      const institution = await this.institutions.setWebhookUrl(tx, id, url);
+      const webhookSecret = await this.webhookSecrets.issue(tx, id);
+      await this.audit.record(tx, actor, webhookAuditEvent('webhook.configure', id, code));
+      return withSecret(institution, webhookSecret);
+    });
+  }
+
+  /** A new signing secret for the current URL, answered once; the old one stops signing at once. */
+  async rotateWebhookSecret(code: string, actor: AuditActor): Promise<InstitutionWithSecretDto> {
+    const { id } = await this.get(code);
+    return this.db.transaction(async (tx) => {
+      const { institution } = await this.institutions.lockForWebhookChange(tx, id);
+      if (!institution.webhookUrl) throw new DomainError('WEBHOOK_NOT_CONFIGURED', `Institution ${code} has no webhook URL`);
+      const webhookSecret = await this.webhookSecrets.issue(tx, id);
+      await this.audit.record(tx, actor, webhookAuditEvent('webhook.rotate-secret', id, code));
+      return withSecret(institution, webhookSecret);
+    });
+  }
+
+  /** Removes URL and secret; deliveries still pending then fail instead of being sent. */
+  async removeWebhook(code: string, actor: AuditActor): Promise<void> {
+    const { id } = await this.get(code);
+    await this.db.transaction(async (tx) => {
+      const current = await this.institutions.lockForWebhookChange(tx, id);
+      if (!current.institution.webhookUrl && !current.hasSecret) return;
+      await this.institutions.setWebhookUrl(tx, id, null);
+      await this.audit.record(tx, actor, webhookAuditEvent('webhook.remove', id, code));
     });
   }
 
@@ -102,6 +146,14 @@ export class InstitutionsService {
     this.cache.evict(id);
     return toApiKeyDto(revoked);
   }
+}
+
+function withSecret(institution: Institution, webhookSecret: string | undefined): InstitutionWithSecretDto {
+  return webhookSecret ? { ...institution, webhookSecret } : institution;
+}
+
+function webhookAuditEvent(action: AuditAction, institutionId: string, code: string): AuditEvent {
+  return { action, resourceType: 'institution', resourceId: institutionId, details: { code } };
 }
 
 function toApiKeyDto(record: ApiKeyRecord): ApiKeyDto {

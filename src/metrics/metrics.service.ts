@@ -83,6 +83,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly webhookDeliveries = new Counter({
+    name: 'kouza_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retried (failed, another attempt follows), failed (for good)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kouza_' });
   }

@@ -15,7 +15,7 @@ import { QueueName } from './queues.js';
         prefix: config.QUEUE_PREFIX,
       }),
     }),
-    BullModule.registerQueue({ name: QueueName.Maintenance }),
+    BullModule.registerQueue({ name: QueueName.Maintenance }, { name: QueueName.Webhooks }),
   ],
   exports: [BullModule],
 })

@@ -10,6 +10,7 @@ export enum QueueName {
   Inquiries = 'inquiries',
   /** One job per peer node and fan-out: a single message carrying every query for that node. */
   PeerQueries = 'peer-queries',
+  Webhooks = 'webhooks',
 }
 
 export enum JobName {
@@ -21,6 +22,10 @@ export enum JobName {
   FanoutHosted = 'fanout.hosted',
   FanoutNode = 'fanout.node',
   FanoutFinish = 'fanout.finish',
+  /** One webhook delivery; jobId = delivery id, data = { deliveryId }. */
+  DeliverWebhook = 'webhook.deliver',
+  /** Re-enqueues due webhook deliveries that have no job. */
+  SweepWebhooks = 'webhook.sweep',
 }
 
 export const JOB_SCHEDULERS = {
@@ -32,6 +37,8 @@ export const JOB_SCHEDULERS = {
   inquiryResultsPurge: { id: 'inquiry-results-purge', name: JobName.PurgeInquiryResults, everyMs: 60 * 60_000 },
   /** Forgets the ids of expired peer messages (the replay check no longer needs them). */
   peerMessageIdsPurge: { id: 'peer-message-ids-purge', name: JobName.PurgePeerMessageIds, everyMs: 5 * 60_000 },
+  /** Re-enqueues due webhook deliveries that have no job; every WEBHOOK_SWEEP_INTERVAL_MS. */
+  webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */
@@ -40,3 +47,21 @@ export const MAINTENANCE_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 1000 },
   attempts: 1,
 };
+
+/** The backoff type of delivery jobs: the processor names each retry's delay (see webhook.processor.ts). */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook';
+
+/**
+ * Delivery jobs: retried by BullMQ after the delay the processor computed (the
+ * database's attempt count decides, so that a re-enqueued job keeps the schedule);
+ * `attempts` only bounds BullMQ's own count, the processor ends a delivery first.
+ */
+export function webhookJobOptions(deliveryId: string, maxAttempts: number): JobsOptions {
+  return {
+    jobId: deliveryId,
+    attempts: maxAttempts,
+    backoff: { type: WEBHOOK_BACKOFF_TYPE },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+  };
+}

@@ -16,6 +16,8 @@ import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { FanoutService } from '../inquiries/fanout/fanout.service.js';
 import { InquiryAdmission } from '../inquiries/fanout/inquiry-admission.js';
 import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
+import { WebhookProcessor } from '../webhooks/webhook.processor.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
 /** The worker process: queue processors over the same feature modules, no HTTP. */
@@ -34,6 +36,7 @@ export class WorkerModule {
         AuditModule,
         IdempotencyModule,
         PeersModule,
+        WebhooksModule,
       ],
       providers: [
         MaintenanceProcessor,
@@ -42,6 +45,7 @@ export class WorkerModule {
         FanoutService,
         InquiryAdmission,
         InquiryReconciler,
+        WebhookProcessor,
       ],
     };
   }

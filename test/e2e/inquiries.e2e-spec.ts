@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { FanoutRepository } from '../../src/inquiries/fanout/fanout.repository.js';
 import { disasterBody, finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
-import { linkageBody, startTestApp } from './support/test-app.js';
+import { eventually, linkageBody, startTestApp } from './support/test-app.js';
 import type { TestApp, TestInstitution } from './support/test-app.js';
 
 const DAY = 86_400_000;
@@ -220,6 +222,39 @@ describe('inquiries: hosted institutions', () => {
       const inheritanceStart = rows.find((r: { kind: string }) => r.kind === 'inheritance').started_at.getTime();
       for (const r of rows.filter((r: { kind: string }) => r.kind === 'disaster')) {
         expect(r.started_at.getTime()).toBeLessThan(inheritanceStart);
+      }
+    });
+
+    it('tells the requesting institution by a signed webhook when the inquiry is final', async () => {
+      const received: { headers: Record<string, unknown>; body: any }[] = [];
+      const receiver = createServer((req, res) => {
+        let body = '';
+        req.on('data', (chunk) => (body += chunk));
+        req.on('end', () => {
+          received.push({ headers: req.headers, body: JSON.parse(body) });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`;
+        const configured = await t.http.put(`/v1/institutions/0001/webhook`).set(t.admin).send({ url }).expect(200);
+        expect(configured.body.webhookSecret).toMatch(/^whsec_/);
+        const inquiry = await t.http.post('/v1/inquiries').set(requester.auth).send(inheritanceBody(nobody)).expect(202);
+        await finalInquiry(t, requester, inquiry.body.id);
+        const [event] = await eventually(
+          async () => received,
+          (r) => r.length > 0,
+        );
+        expect(event.body).toMatchObject({
+          type: 'inquiry.completed',
+          data: { inquiryId: inquiry.body.id, kind: 'inheritance', status: 'completed' },
+        });
+        expect(event.headers['webhook-signature']).toMatch(/^v1,/);
+        expect(JSON.stringify(event.body)).not.toContain(nobody);
+      } finally {
+        await t.http.delete(`/v1/institutions/0001/webhook`).set(t.admin);
+        receiver.close();
       }
     });
 

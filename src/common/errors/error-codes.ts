@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
     title: 'The Idempotency-Key was already used with a different request',
   },
   API_KEY_ALREADY_REVOKED: { status: 409, title: 'The API key is already revoked' },
+  WEBHOOK_NOT_CONFIGURED: { status: 409, title: 'The institution has no webhook URL' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },

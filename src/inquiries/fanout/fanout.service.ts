@@ -14,6 +14,7 @@ import { PeerClient, PeerUnreachableError } from '../../peers/peer-client.js';
 import type { PeerNode } from '../../peers/peer-client.js';
 import { PeersRepository } from '../../peers/peers.repository.js';
 import { bullmqConnection } from '../../queue/bullmq-connection.js';
+import { WebhooksService } from '../../webhooks/webhooks.service.js';
 import { JobName, QueueName } from '../../queue/queues.js';
 import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { InstitutionFinding } from '../inquiry.types.js';
@@ -77,6 +78,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly peers: PeersRepository,
     private readonly peerClient: PeerClient,
     private readonly audit: AuditService,
+    private readonly webhooks: WebhooksService,
     private readonly metrics: MetricsService,
     private readonly logger: PinoLogger,
   ) {
@@ -314,6 +316,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Makes inquiries final (nodes without an answer are unreachable), audited. */
   async complete(which: { fanoutId: string } | { inquiryIds: string[] }, failure: string): Promise<FinalizedInquiry[]> {
+    const deliveries: string[] = [];
     const finalized = await this.db.transaction(async (tx) => {
       const rows = await this.repository.finalize(tx, which, failure);
       for (const inquiry of rows) {
@@ -322,9 +325,17 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
           { actorType: 'system', institutionId: inquiry.institutionId },
           { action: 'inquiry.complete', resourceType: 'inquiry', resourceId: inquiry.id, details: { status: inquiry.status } },
         );
+        // The outbox: the webhook is announced if and only if the completion commits.
+        const delivery = await this.webhooks.record(tx, {
+          type: 'inquiry.completed',
+          institutionId: inquiry.institutionId,
+          data: { inquiryId: inquiry.id, kind: inquiry.kind, status: inquiry.status },
+        });
+        if (delivery) deliveries.push(delivery);
       }
       return rows;
     });
+    await this.webhooks.dispatch(deliveries);
     for (const inquiry of finalized) this.metrics.inquiriesFinal.inc({ kind: inquiry.kind, status: inquiry.status });
     return finalized;
   }

@@ -7,6 +7,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { bullmqConnection } from '../../queue/bullmq-connection.js';
 import { QueueName } from '../../queue/queues.js';
+import { WebhookProcessor } from '../../webhooks/webhook.processor.js';
 import { MaintenanceProcessor } from '../../worker/maintenance.processor.js';
 import { FanoutRepository } from './fanout.repository.js';
 import { FanoutService } from './fanout.service.js';
@@ -44,6 +45,7 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
     private readonly fanout: FanoutService,
     private readonly admission: InquiryAdmission,
     private readonly maintenance: MaintenanceProcessor,
+    private readonly webhookProcessor: WebhookProcessor,
     private readonly metrics: MetricsService,
     private readonly logger: PinoLogger,
   ) {
@@ -102,6 +104,7 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
       }
       // Job schedulers live in Redis too: put them back if Redis lost them.
       await this.maintenance.ensureSchedulers();
+      await this.webhookProcessor.ensureScheduler();
 
       if (report.overdue || report.requeued) {
         this.logger.info(report, 'reconciled inquiries with the queue');

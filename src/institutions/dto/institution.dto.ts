@@ -1,6 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, IsUrl, Length, Matches } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { IsOptional, IsString, IsUrl, Length, Matches, MaxLength } from 'class-validator';
 import { HasNoMyNumber } from '../../common/validation/validators.js';
+
+/** Where an institution's webhooks go: an absolute http(s) URL (private hosts allowed: banks' networks are). */
+const IsWebhookUrl = () =>
+  applyDecorators(
+    IsString(),
+    MaxLength(2000),
+    IsUrl({ require_protocol: true, protocols: ['https', 'http'], require_tld: false }),
+    HasNoMyNumber(),
+  );
 
 export class CreateInstitutionDto {
   @ApiProperty({ example: '0005', description: 'Zengin institution code, 4 digits' })
@@ -14,10 +24,19 @@ export class CreateInstitutionDto {
   @HasNoMyNumber()
   name: string;
 
-  @ApiPropertyOptional({ example: 'https://bank.example/kouza-hub/events', description: 'Where completion webhooks go' })
+  @ApiPropertyOptional({
+    example: 'https://bank.example/kouza-hub/events',
+    description: 'Where completion webhooks go; the signing secret is answered once, as `webhookSecret`',
+  })
   @IsOptional()
-  @IsUrl({ require_protocol: true, protocols: ['https', 'http'], require_tld: false })
+  @IsWebhookUrl()
   webhookUrl?: string;
+}
+
+export class SetWebhookDto {
+  @ApiProperty({ example: 'https://bank.example/kouza-hub/events' })
+  @IsWebhookUrl()
+  url: string;
 }
 
 export class InstitutionCodeParams {
@@ -41,6 +60,16 @@ export class InstitutionDto {
 
   @ApiProperty()
   createdAt: Date;
+}
+
+export class InstitutionWithSecretDto extends InstitutionDto {
+  @ApiPropertyOptional({
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=',
+    description:
+      'The webhook signing secret (Standard Webhooks format), present when one was just generated: shown this once. ' +
+      'Verify `webhook-signature` with it.',
+  })
+  webhookSecret?: string;
 }
 
 export class InstitutionListDto {

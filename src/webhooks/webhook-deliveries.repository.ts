@@ -1,0 +1,187 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { SqlExecutor } from '../database/sql-executor.js';
+import type { SealedWebhookSecret } from './webhook-secrets.js';
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
+
+export interface WebhookAttemptRecord {
+  attempt: number;
+  url: string;
+  startedAt: string;
+  durationMs: number | null;
+  statusCode: number | null;
+  error: string | null;
+}
+
+export interface WebhookDeliveryRecord {
+  id: string;
+  eventType: string;
+  payload: Record<string, unknown>;
+  url: string;
+  status: DeliveryStatus;
+  attemptCount: number;
+  nextAttemptAt: Date | null;
+  lastAttemptAt: Date | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: Date;
+  deliveredAt: Date | null;
+  attempts: WebhookAttemptRecord[];
+}
+
+/** A delivery claimed for one attempt, with what the attempt needs. */
+export interface ClaimedDelivery {
+  id: string;
+  institutionId: string;
+  attempt: number;
+  payload: Record<string, unknown>;
+  url: string;
+  secret: SealedWebhookSecret;
+}
+
+/** How an attempt ended, as recorded. */
+export interface AttemptResult {
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+}
+
+export type AttemptOutcome = { status: 'delivered' | 'failed' } | { status: 'pending'; retryInMs: number };
+
+/** An institution can receive webhooks when it has both a URL and a secret to sign with. */
+const SUBSCRIBED = `i.webhook_url IS NOT NULL AND i.webhook_secret_ciphertext IS NOT NULL`;
+
+const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+const DELIVERY_COLUMNS = `d.id, d.event_type AS "eventType", d.payload, d.url, d.status, d.attempts AS "attemptCount",
+  d.next_attempt_at AS "nextAttemptAt", d.last_attempt_at AS "lastAttemptAt", d.last_status_code AS "lastStatusCode",
+  d.last_error AS "lastError", d.created_at AS "createdAt", d.delivered_at AS "deliveredAt",
+  COALESCE((SELECT json_agg(json_build_object(
+      'attempt', a.attempt, 'url', a.url, 'startedAt', ${utc('a.started_at')}, 'durationMs', a.duration_ms,
+      'statusCode', a.status_code, 'error', a.error) ORDER BY a.attempt)
+    FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id), '[]') AS attempts`;
+
+/** Webhook deliveries and their attempts (all SQL of the webhooks module). */
+@Injectable()
+export class WebhookDeliveriesRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * The outbox row, in the caller's transaction: written only when the institution
+   * can receive webhooks. Returns the id, or null when nothing was written.
+   */
+  async insertIfSubscribed(
+    executor: SqlExecutor,
+    row: { id: string; institutionId: string; eventType: string; payload: Record<string, unknown> },
+  ): Promise<string | null> {
+    const rows: Array<{ id: string }> = await executor.query(
+      `INSERT INTO webhook_deliveries (id, institution_id, event_type, payload, url, next_attempt_at)
+       SELECT $1, i.id, $3, $4::jsonb, i.webhook_url, now()
+         FROM institutions i
+        WHERE i.id = $2 AND ${SUBSCRIBED}
+       RETURNING id`,
+      [row.id, row.institutionId, row.eventType, JSON.stringify(row.payload)],
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  /**
+   * Starts an attempt on a pending delivery: counts it, points it at the
+   * institution's current URL and writes the attempt's row, in one statement (so two
+   * runs of one job never share an attempt number). Undefined when the delivery is
+   * no longer pending or its institution has no webhook any more.
+   */
+  async claim(id: string): Promise<ClaimedDelivery | undefined> {
+    const rows: Array<Omit<ClaimedDelivery, 'secret'> & { ciphertext: Buffer; masterKeyId: string }> = await this.db.query(
+      `WITH claimed AS (
+         UPDATE webhook_deliveries d
+            SET attempts = d.attempts + 1, last_attempt_at = now(), url = i.webhook_url
+           FROM institutions i
+          WHERE d.id = $1 AND d.status = 'pending' AND i.id = d.institution_id AND ${SUBSCRIBED}
+         RETURNING d.id, d.institution_id, d.attempts, d.payload, d.url,
+                   i.webhook_secret_ciphertext, i.webhook_secret_master_key_id
+       ), attempt AS (
+         INSERT INTO webhook_delivery_attempts (delivery_id, attempt, url, started_at)
+         SELECT id, attempts, url, now() FROM claimed
+       )
+       SELECT id, institution_id AS "institutionId", attempts AS attempt, payload, url,
+              webhook_secret_ciphertext AS ciphertext, webhook_secret_master_key_id AS "masterKeyId"
+         FROM claimed`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const { ciphertext, masterKeyId, ...delivery } = row;
+    return { ...delivery, secret: { ciphertext, masterKeyId } };
+  }
+
+  /** Ends a pending delivery whose institution no longer has a webhook; true when it did. */
+  async failUnsubscribed(id: string, error: string): Promise<boolean> {
+    const [rows] = await this.db.query(
+      `UPDATE webhook_deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $2
+        WHERE d.id = $1 AND d.status = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM institutions i WHERE i.id = d.institution_id AND ${SUBSCRIBED})
+       RETURNING d.id`,
+      [id, error],
+    );
+    return (rows as unknown[]).length > 0;
+  }
+
+  /** Records how an attempt ended and what comes next, unless another run has moved on. */
+  async finishAttempt(id: string, attempt: number, result: AttemptResult, outcome: AttemptOutcome): Promise<void> {
+    await this.db.query(
+      `WITH finished AS (
+         UPDATE webhook_delivery_attempts SET duration_ms = $3, status_code = $4, error = $5
+          WHERE delivery_id = $1 AND attempt = $2
+       )
+       UPDATE webhook_deliveries
+          SET status = $6::text,
+              next_attempt_at = CASE WHEN $6::text = 'pending' THEN now() + $7::integer * interval '1 millisecond' END,
+              last_status_code = $4, last_error = $5,
+              delivered_at = CASE WHEN $6::text = 'delivered' THEN now() END
+        WHERE id = $1 AND attempts = $2 AND status = 'pending'`,
+      [
+        id,
+        attempt,
+        result.durationMs,
+        result.statusCode,
+        result.error,
+        outcome.status,
+        outcome.status === 'pending' ? outcome.retryInMs : null,
+      ],
+    );
+  }
+
+  /** Pending deliveries whose next attempt is due, oldest first (the sweeper's work). */
+  async due(limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.db.query(
+      `SELECT id FROM webhook_deliveries
+        WHERE status = 'pending' AND next_attempt_at <= now()
+        ORDER BY next_attempt_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async listForInstitution(
+    institutionId: string,
+    filter: { status?: DeliveryStatus; limit: number },
+  ): Promise<WebhookDeliveryRecord[]> {
+    return this.db.query(
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d
+        WHERE d.institution_id = $1 AND ($2::text IS NULL OR d.status = $2::text)
+        ORDER BY d.created_at DESC, d.id DESC LIMIT $3`,
+      [institutionId, filter.status ?? null, filter.limit],
+    );
+  }
+
+  async findForInstitution(institutionId: string, id: string): Promise<WebhookDeliveryRecord | undefined> {
+    const rows: WebhookDeliveryRecord[] = await this.db.query(
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.institution_id = $1 AND d.id = $2`,
+      [institutionId, id],
+    );
+    return rows[0];
+  }
+}

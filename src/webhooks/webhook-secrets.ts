@@ -1,0 +1,58 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { aesGcmOpen, aesGcmSeal } from '../crypto/aes-gcm.js';
+import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
+import type { KeyMaterial } from '../crypto/key-material.js';
+import type { SqlExecutor } from '../database/sql-executor.js';
+import { formatWebhookSecret, generateWebhookSecret } from './webhook-signature.js';
+
+/** A signing secret as stored: sealed under a master key, with that key's id. */
+export interface SealedWebhookSecret {
+  masterKeyId: string;
+  ciphertext: Buffer;
+}
+
+/**
+ * Institutions' webhook signing secrets. The service must hold them in a form it can
+ * use (an HMAC key, unlike an API key, cannot be kept as a hash), so they are sealed
+ * with AES-256-GCM under the active master key, bound to the institution by the
+ * additional data so that a ciphertext copied to another row does not open.
+ */
+@Injectable()
+export class WebhookSecrets {
+  constructor(@Inject(KEY_MATERIAL) private readonly keys: KeyMaterial) {}
+
+  /**
+   * Generates a new secret for an institution that has a webhook URL, stores it
+   * sealed (replacing any previous one) and returns it as `whsec_...`: the only time
+   * it is shown.
+   */
+  async issue(executor: SqlExecutor, institutionId: string): Promise<string> {
+    const secret = generateWebhookSecret();
+    const sealed = this.seal(secret, institutionId);
+    await executor.query(
+      `UPDATE institutions SET webhook_secret_ciphertext = $2, webhook_secret_master_key_id = $3
+        WHERE id = $1 AND webhook_url IS NOT NULL`,
+      [institutionId, sealed.ciphertext, sealed.masterKeyId],
+    );
+    return formatWebhookSecret(secret);
+  }
+
+  seal(secret: Buffer, institutionId: string): SealedWebhookSecret {
+    const masterKeyId = this.keys.activeMasterKeyId;
+    return { masterKeyId, ciphertext: aesGcmSeal(this.masterKey(masterKeyId), secret, secretAad(institutionId)) };
+  }
+
+  open(sealed: SealedWebhookSecret, institutionId: string): Buffer {
+    return aesGcmOpen(this.masterKey(sealed.masterKeyId), sealed.ciphertext, secretAad(institutionId));
+  }
+
+  private masterKey(id: string): Buffer {
+    const key = this.keys.masterKeys.get(id);
+    if (!key) throw new Error(`master key ${id} is not configured`);
+    return key;
+  }
+}
+
+function secretAad(institutionId: string): Buffer {
+  return Buffer.from(`kouza-hub:webhook-secret:${institutionId}`, 'utf8');
+}

@@ -1,0 +1,140 @@
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { type Job, type Queue, UnrecoverableError } from 'bullmq';
+import { PinoLogger } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
+import { AttemptOutcome, WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
+import { WebhookSecrets } from './webhook-secrets.js';
+import { postWebhook } from './webhook-sender.js';
+import { webhookHeaders } from './webhook-signature.js';
+import type { DeliverWebhookJob } from './webhooks.service.js';
+import { WebhooksService } from './webhooks.service.js';
+
+/** Requests to receivers in flight per worker: the work is waiting on them, not CPU. */
+const CONCURRENCY = 10;
+/** When something other than the receiver failed (the database, say), BullMQ retries after this. */
+const INTERNAL_RETRY_MS = 5000;
+
+/** Thrown to have BullMQ try again after the delay the schedule gives. */
+class RetryLater extends Error {
+  override name = 'RetryLater';
+
+  constructor(
+    readonly retryInMs: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** BullMQ's custom backoff for delivery jobs: the delay the processor named. */
+export function webhookRetryDelay(_attemptsMade: number, _type: string | undefined, error?: Error): number {
+  const delay = (error as Partial<RetryLater> | undefined)?.retryInMs;
+  return typeof delay === 'number' ? delay : INTERNAL_RETRY_MS;
+}
+
+/** The wait after the `attempt`-th failed attempt: WEBHOOK_BACKOFF_MS, doubling each time. */
+export function webhookBackoffMs(backoffMs: number, attempt: number): number {
+  return backoffMs * 2 ** (attempt - 1);
+}
+
+/**
+ * Sends webhook deliveries and runs the sweeper. Postgres decides: a job looks up its
+ * delivery, does nothing unless it is pending, and counts attempts in the row, so a
+ * job that runs twice, or one re-enqueued after Redis lost it, neither sends a
+ * delivered event again nor restarts the schedule.
+ */
+@Processor(QueueName.Webhooks, { concurrency: CONCURRENCY, settings: { backoffStrategy: webhookRetryDelay } })
+export class WebhookProcessor extends WorkerHost implements OnApplicationBootstrap {
+  constructor(
+    @InjectQueue(QueueName.Webhooks) private readonly queue: Queue,
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly deliveries: WebhookDeliveriesRepository,
+    private readonly webhooks: WebhooksService,
+    private readonly secrets: WebhookSecrets,
+    private readonly metrics: MetricsService,
+    private readonly logger: PinoLogger,
+  ) {
+    super();
+    logger.setContext(WebhookProcessor.name);
+  }
+
+  onApplicationBootstrap(): Promise<void> {
+    return this.ensureScheduler(false);
+  }
+
+  /** Idempotent: every worker replica upserts the same scheduler; with `onlyMissing`, only if Redis lost it. */
+  async ensureScheduler(onlyMissing = true): Promise<void> {
+    if (onlyMissing && (await this.queue.getJobScheduler(JOB_SCHEDULERS.webhookSweep.id))) return;
+    await this.queue.upsertJobScheduler(
+      JOB_SCHEDULERS.webhookSweep.id,
+      { every: this.config.WEBHOOK_SWEEP_INTERVAL_MS },
+      { name: JOB_SCHEDULERS.webhookSweep.name, opts: MAINTENANCE_JOB_OPTIONS },
+    );
+  }
+
+  async process(job: Job): Promise<unknown> {
+    switch (job.name) {
+      case JobName.DeliverWebhook:
+        return this.deliver((job.data as DeliverWebhookJob).deliveryId);
+      case JobName.SweepWebhooks: {
+        const enqueued = await this.webhooks.sweep();
+        if (enqueued > 0) this.logger.info({ enqueued }, 'due webhook deliveries enqueued again');
+        return { enqueued };
+      }
+      default:
+        throw new Error(`unknown webhooks job ${job.name}`);
+    }
+  }
+
+  private async deliver(deliveryId: string): Promise<{ outcome: string }> {
+    const delivery = await this.deliveries.claim(deliveryId);
+    if (!delivery) {
+      // Delivered or failed already (the job ran twice), or the institution has
+      // since removed its webhook: there is nobody to send it to.
+      if (await this.deliveries.failUnsubscribed(deliveryId, 'the institution has no webhook any more')) {
+        this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
+        return { outcome: 'failed' };
+      }
+      return { outcome: 'skipped' };
+    }
+
+    const secret = this.secrets.open(delivery.secret, delivery.institutionId);
+    // The body is the stored payload, serialised once per attempt and signed as sent.
+    const body = JSON.stringify(delivery.payload);
+    const result = await postWebhook(delivery.url, webhookHeaders(secret, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
+    const outcome = this.outcomeOf(result.ok, result.statusCode, delivery.attempt);
+    await this.deliveries.finishAttempt(delivery.id, delivery.attempt, result, outcome);
+
+    const attempt = { delivery: delivery.id, attempt: delivery.attempt, statusCode: result.statusCode, error: result.error };
+    switch (outcome.status) {
+      case 'delivered':
+        this.metrics.webhookDeliveries.inc({ outcome: 'delivered' });
+        return { outcome: 'delivered' };
+      case 'failed':
+        this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
+        this.logger.warn(attempt, 'webhook delivery failed for good');
+        throw new UnrecoverableError(`attempt ${delivery.attempt} failed (${result.error}); no more attempts`);
+      case 'pending':
+        this.metrics.webhookDeliveries.inc({ outcome: 'retried' });
+        this.logger.info({ ...attempt, retryInMs: outcome.retryInMs }, 'webhook attempt failed; will retry');
+        throw new RetryLater(outcome.retryInMs, `attempt ${delivery.attempt} failed (${result.error})`);
+    }
+  }
+
+  /** 2xx delivers; 410 Gone means the receiver wants no more; otherwise retry until the attempts run out. */
+  private outcomeOf(ok: boolean, statusCode: number | null, attempt: number): AttemptOutcome {
+    if (ok) return { status: 'delivered' };
+    if (statusCode === 410 || attempt >= this.config.WEBHOOK_MAX_ATTEMPTS) return { status: 'failed' };
+    return { status: 'pending', retryInMs: webhookBackoffMs(this.config.WEBHOOK_BACKOFF_MS, attempt) };
+  }
+
+  @OnWorkerEvent('failed')
+  onFailed(job: Job | undefined, error: Error): void {
+    // Receivers' failures are logged above; this is for everything else.
+    if (error instanceof RetryLater || error instanceof UnrecoverableError) return;
+    this.logger.error({ job: job?.name, err: error }, 'webhooks job failed');
+  }
+}
