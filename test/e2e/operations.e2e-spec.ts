@@ -275,6 +275,17 @@ describe('operations: health, metrics, OpenAPI', () => {
       'DELETE /v1/peers/{nodeId}',
       'GET /v1/node',
       'POST /v1/peer/location-queries',
+      'PUT /v1/institutions/{code}/webhook',
+      'DELETE /v1/institutions/{code}/webhook',
+      'POST /v1/institutions/{code}/webhook/secret',
+      'GET /v1/webhook-deliveries',
+      'GET /v1/webhook-deliveries/{id}',
+      'POST /v1/inquiries',
+      'GET /v1/inquiries',
+      'GET /v1/inquiries/{id}',
+      'POST /v1/disaster-declarations',
+      'GET /v1/disaster-declarations',
+      'GET /v1/disaster-declarations/{id}',
     ].sort();
     /** Node-to-node routes: public (the envelope's signature authenticates a query). */
     const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries'];
