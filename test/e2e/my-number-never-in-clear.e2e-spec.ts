@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { databaseText } from './support/database-text.js';
+import { disasterBody, finalInquiryResponse, inheritanceBody } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
 
 /**
@@ -61,6 +62,16 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     record(await t.http.post('/v1/peer/location-queries').send({ queries: [{ ref: 'r', myNumber: number(997) }] }));
     record(await t.http.post('/v1/peers').set(t.admin).send({ nodeId: number(998), endpointUrl: `http://x/${number(999)}`, institutions: [{ code: '0007', name: number(1000) }] }));
 
+    // Inquiries: accepted ones (run by the worker, through its queue), refused ones, reads.
+    const inquiry = await t.http.post('/v1/inquiries').set(bank.auth).send(inheritanceBody(sent[0]));
+    record(inquiry);
+    record(await t.http.post('/v1/inquiries').set(bank.auth).send(inheritanceBody(number(1001), { targetInstitutions: ['0005'] })));
+    record(await t.http.post('/v1/inquiries').set(bank.auth).send(inheritanceBody(wrong(1002))));
+    record(await t.http.post('/v1/inquiries').set(bank.auth).send(inheritanceBody(number(1003), { applicant: { relationship: 'heir', name: number(1004) } })));
+    record(await t.http.post('/v1/inquiries').set(bank.auth).send(disasterBody(number(1005))));
+    record(await t.http.post('/v1/disaster-declarations').set(t.admin).send({ name: number(1006), municipalityCodes: ['17204'], startsAt: '2026-01-01T00:00:00Z', endsAt: '2027-01-01T00:00:00Z' }));
+    record(await finalInquiryResponse(t, bank, inquiry.body.id));
+
     // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
     await eventually(
       async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
@@ -71,7 +82,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(24);
+    expect(responses.length).toBe(31);
     expect(t.logs.lines.length).toBeGreaterThan(20);
   });
 
@@ -81,7 +92,9 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('no column of any table contains one', async () => {
     const { tables, lines } = await databaseText(t.db.pool);
-    expect(tables).toEqual(expect.arrayContaining(['subjects', 'linkages', 'audit_events', 'idempotency_keys', 'peer_message_ids']));
+    expect(tables).toEqual(
+      expect.arrayContaining(['subjects', 'linkages', 'audit_events', 'idempotency_keys', 'peer_message_ids', 'inquiries', 'inquiry_answers']),
+    );
     expect(lines.length).toBeGreaterThan(10);
     for (const line of lines) for (const n of sent) expect(line).not.toContain(n);
   });

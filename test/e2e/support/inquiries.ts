@@ -29,12 +29,16 @@ export function disasterBody(myNumber: string, overrides: Record<string, unknown
 
 export const FINAL = ['completed', 'partial', 'rejected'];
 
-/** Waits until the inquiry is final and returns its view. */
-export async function finalInquiry(t: TestApp, who: TestInstitution, id: string, timeoutMs = 20_000): Promise<any> {
-  const response = await eventually(
+/** Waits until the inquiry is final; the last response. */
+export function finalInquiryResponse(t: TestApp, who: TestInstitution, id: string, timeoutMs = 20_000) {
+  return eventually(
     () => t.http.get(`/v1/inquiries/${id}`).set(who.auth),
     (r) => r.status === 200 && FINAL.includes(r.body.status),
     timeoutMs,
   );
-  return response.body;
+}
+
+/** Waits until the inquiry is final and returns its view. */
+export async function finalInquiry(t: TestApp, who: TestInstitution, id: string, timeoutMs = 20_000): Promise<any> {
+  return (await finalInquiryResponse(t, who, id, timeoutMs)).body;
 }
