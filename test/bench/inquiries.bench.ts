@@ -1,0 +1,311 @@
+import { Redis } from 'ioredis';
+import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
+import { loadConfig } from '../../src/config/app-config.js';
+import { createBenchDatabase, openPool } from './support/bench-database.js';
+import { cleanup } from './support/cleanup.js';
+import { createInstitutionKey, startBenchApi, startBenchWorker, type BenchApi } from './support/kouza-api.js';
+import { mapConcurrently } from './support/load.js';
+import { registerSimulatedPeers, startBenchSimulator, type BenchSimulator } from './support/peer-simulator.js';
+import { measureCpu, pidsByName, sampleRss, type CpuShare } from './support/proc.js';
+import { describeMachine, fmt, machineInfo, printTable, timestamp, writeResults } from './support/report.js';
+import { getJson, postJson } from './support/service-process.js';
+import { positive } from './support/settings.js';
+import { summarizeLatencies, type LatencySummary } from './support/stats.js';
+
+/**
+ * Inquiries fanned out to simulated peer nodes: the API, the worker and the simulator
+ * each a process of its own. One inquiry at a time (its completion time), then a burst
+ * (time until all are final), with the peer messages each needed and the worker's RSS.
+ */
+
+const SUITE = 'inquiries';
+const TARGET = { singleP50Ms: 2000, burstS: 60, workerRssMb: 512 };
+const INSTITUTION_CODE = '9001';
+const FINAL = new Set(['completed', 'partial', 'rejected']);
+const POLL_MS = 20;
+const BURST_POLL_MS = 100;
+const PROGRESS_EVERY_MS = 5000;
+
+interface InquiryView {
+  id: string;
+  status: string;
+  progress: { total: number; answered: number; failed: number };
+}
+
+/** A new inheritance inquiry (valid My Number, never used before in the run) on every call. */
+function inquiryBodies(): () => Record<string, unknown> {
+  let n = 0;
+  return () => {
+    const first11 = String(20_000_000_000 + ++n);
+    return {
+      kind: 'inheritance',
+      branchCode: '001',
+      operatorId: 'BENCH1',
+      subject: { myNumber: first11 + myNumberCheckDigit(first11), nameKana: 'ヤマダ タロウ', birthDate: '1940-04-01', dateOfDeath: '2026-01-10' },
+      applicant: { relationship: 'heir', name: '山田 花子' },
+      evidence: [{ type: 'legal-heir-information', reference: 'BENCH-0001' }],
+    };
+  };
+}
+
+/** Every inquiry asks the hosted institution and each simulated one, and all answer. */
+function checkCompleted(view: InquiryView, institutions: number): void {
+  const { status, progress } = view;
+  if (status !== 'completed' || progress.total !== institutions || progress.answered !== institutions) {
+    throw new Error(`inquiry ${view.id} ended ${status} with ${JSON.stringify(progress)}; expected completed, ${institutions} answered`);
+  }
+}
+
+interface Phase {
+  cpu: CpuShare;
+  workerPeakRssMb: number;
+  apiPeakRssMb: number;
+  messages: number;
+  queries: number;
+  refused: number;
+}
+
+/** Runs `body` with CPU, RSS and simulator messages measured around it. */
+async function measured<T>(
+  ctx: { database: string; api: BenchApi; workerPid: number; simulator: BenchSimulator },
+  body: () => Promise<T>,
+): Promise<{ result: T; phase: Phase }> {
+  await ctx.simulator.resetStats();
+  const workerRss = sampleRss(ctx.workerPid);
+  const apiRss = sampleRss(ctx.api.process.pid);
+  const cpu = measureCpu({
+    database: ctx.database,
+    apiPid: ctx.api.process.pid,
+    processes: { worker: ctx.workerPid, simulator: ctx.simulator.process.pid, redis: pidsByName('redis-server') },
+  });
+  const result = await body();
+  const share = cpu.stop();
+  const stats = await ctx.simulator.stats();
+  return {
+    result,
+    phase: {
+      cpu: share,
+      workerPeakRssMb: workerRss.stop() / 1024,
+      apiPeakRssMb: apiRss.stop() / 1024,
+      messages: stats.messages,
+      queries: stats.queries,
+      refused: stats.refused,
+    },
+  };
+}
+
+/** BullMQ keys of this run (its own queue prefix), removed at the end. */
+async function dropQueueKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    // The prefix holds braces: match them literally.
+    const pattern = `${prefix.replace(/[[\]*?\\]/g, '\\$&')}:*`;
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = nextCursor;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function run(): Promise<void> {
+  const settings = {
+    nodes: positive('BENCH_NODES', 1000),
+    latencyMs: positive('BENCH_LATENCY_MS', 20),
+    singleRuns: positive('BENCH_SINGLE_RUNS', 20),
+    burst: positive('BENCH_BURST', 1000),
+    burstConcurrency: positive('BENCH_BURST_CONCURRENCY', 50),
+    burstTimeoutS: positive('BENCH_BURST_TIMEOUT_SECONDS', 300),
+    singleTimeoutS: positive('BENCH_SINGLE_TIMEOUT_SECONDS', 150),
+  };
+  const stamp = timestamp();
+  const startedAt = new Date().toISOString();
+
+  const db = await createBenchDatabase(`kouza_bench_${stamp}`);
+  cleanup.add('drop the bench database', () => db.drop());
+  const admin = openPool(db.url, 2);
+  cleanup.add('close the admin pool', () => admin.end());
+  const machine = await machineInfo(admin);
+
+  // A queue prefix of its own: no other kouza-hub on this Redis takes (or feeds) the bench's jobs.
+  const queuePrefix = `{kouza-bench-${stamp}}`;
+  const api = await startBenchApi(db.url, { QUEUE_PREFIX: queuePrefix });
+  const config = loadConfig(api.env);
+  cleanup.add('remove the queue keys', () => dropQueueKeys(config.REDIS_URL, queuePrefix));
+
+  console.log(
+    `kouza-hub bench: ${SUITE} — inheritance inquiries across ${settings.nodes} simulated peer nodes answering after ${settings.latencyMs} ms`,
+  );
+  console.log(describeMachine(machine) + ', and so do the worker and the simulator');
+
+  const simulator = await startBenchSimulator(api, { nodes: settings.nodes, latencyMs: settings.latencyMs });
+  const registerStarted = performance.now();
+  const registered = await registerSimulatedPeers(api, simulator);
+  const registerS = (performance.now() - registerStarted) / 1000;
+  const key = await createInstitutionKey(api, INSTITUTION_CODE, ['inquiries:write', 'inquiries:read']);
+  const worker = await startBenchWorker(api);
+  const institutions = registered + 1; // the simulated ones and the requester, hosted here
+  console.log(
+    `run: ${registered} peer nodes registered in ${fmt(registerS)} s; ${settings.singleRuns} single inquiries (after one warm-up), ` +
+      `then a burst of ${settings.burst} (${settings.burstConcurrency} POSTs at a time); database ${db.name}; ` +
+      `API: ${api.processes} process(es) × ${api.poolSize} connections; worker: 1 process × ${worker.poolSize} connections; ` +
+      `PEER_BATCH_SIZE ${config.PEER_BATCH_SIZE}, PEER_BATCH_WAIT_MS ${config.PEER_BATCH_WAIT_MS}, PEER_CONCURRENCY ${config.PEER_CONCURRENCY}; ` +
+      'API and worker at LOG_LEVEL warn (the worker at info: it logs nothing per job)\n',
+  );
+
+  const base = api.process.baseUrl;
+  const nextBody = inquiryBodies();
+  const post = () => postJson<{ id: string }>(`${base}/v1/inquiries`, nextBody(), key);
+  const ctx = { database: db.name, api, workerPid: worker.process.pid, simulator };
+
+  /** One inquiry, polled every POLL_MS until final: ms from the POST to the first final answer. */
+  const inquireOnce = async (): Promise<number> => {
+    const t0 = performance.now();
+    const { id } = await post();
+    const deadline = t0 + settings.singleTimeoutS * 1000;
+    for (;;) {
+      const view = await getJson<InquiryView>(`${base}/v1/inquiries/${id}`, key);
+      if (FINAL.has(view.status)) {
+        const ms = performance.now() - t0;
+        checkCompleted(view, institutions);
+        return ms;
+      }
+      if (performance.now() > deadline) throw new Error(`inquiry ${id} not final after ${settings.singleTimeoutS} s: ${JSON.stringify(view)}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  };
+
+  // --- 1. One inquiry at a time ---
+  const warmupMs = await inquireOnce();
+  console.log(`warm-up inquiry: ${fmt(warmupMs, 0)} ms (not counted)`);
+  const single = await measured(ctx, async () => {
+    const latencies: number[] = [];
+    for (let i = 0; i < settings.singleRuns; i++) latencies.push(await inquireOnce());
+    return summarizeLatencies(latencies);
+  });
+  console.log(`single: p50 ${fmt(single.result.p50, 0)} ms, p99 ${fmt(single.result.p99, 0)} ms, max ${fmt(single.result.max, 0)} ms`);
+
+  // --- 2. A burst ---
+  const burst = await measured(ctx, async () => {
+    const t0 = performance.now();
+    const ids = await mapConcurrently(Array.from({ length: settings.burst }), settings.burstConcurrency, async () => (await post()).id);
+    const postedS = (performance.now() - t0) / 1000;
+    console.log(`burst: ${ids.length} accepted in ${fmt(postedS, 2)} s`);
+    const deadline = t0 + settings.burstTimeoutS * 1000;
+    let lastReport = performance.now();
+    for (;;) {
+      const { rows } = await admin.query<{ final: number }>(
+        'SELECT count(*)::int AS final FROM inquiries WHERE id = ANY ($1::uuid[]) AND completed_at IS NOT NULL',
+        [ids],
+      );
+      const now = performance.now();
+      if (rows[0].final === ids.length) return { ids, postedS, totalS: (now - t0) / 1000 };
+      if (now > deadline) throw new Error(`burst: ${rows[0].final}/${ids.length} final after ${settings.burstTimeoutS} s`);
+      if (now - lastReport >= PROGRESS_EVERY_MS) {
+        console.log(`burst: ${rows[0].final}/${ids.length} final after ${fmt((now - t0) / 1000, 0)} s`);
+        lastReport = now;
+      }
+      await new Promise((resolve) => setTimeout(resolve, BURST_POLL_MS));
+    }
+  });
+  console.log(`burst: all ${settings.burst} final ${fmt(burst.result.totalS, 2)} s after the first POST`);
+  // Every inquiry of the burst must have ended completed with every institution answering.
+  await mapConcurrently(burst.result.ids, 8, async (id) =>
+    checkCompleted(await getJson<InquiryView>(`${base}/v1/inquiries/${id}`, key), institutions),
+  );
+  const { rows: burstRows } = await admin.query<{ fanouts: number; latencies: number[] }>(
+    `SELECT count(DISTINCT fanout_id)::int AS fanouts,
+            array_agg(extract(epoch FROM completed_at - created_at) * 1000 ORDER BY 1) AS latencies
+       FROM inquiries WHERE id = ANY ($1::uuid[])`,
+    [burst.result.ids],
+  );
+  const burstLatency: LatencySummary = summarizeLatencies(burstRows[0].latencies.map(Number));
+
+  const apiHwmKb = await api.process.stop();
+  const workerHwmKb = await worker.process.stop();
+  const workerPeakRssMb = Math.max(single.phase.workerPeakRssMb, burst.phase.workerPeakRssMb, (workerHwmKb ?? 0) / 1024);
+  const apiPeakRssMb = Math.max(single.phase.apiPeakRssMb, burst.phase.apiPeakRssMb, (apiHwmKb ?? 0) / 1024);
+
+  // --- Results ---
+  const perInquiry = (phase: Phase, inquiries: number) => phase.messages / inquiries;
+  console.log(
+    `\nCompletion time per inquiry (ms; single: POST to the first final poll, every ${POLL_MS} ms; burst: created_at to completed_at), ` +
+      'peer messages the simulator received, peak RSS sampled every 100 ms\n',
+  );
+  printTable(
+    ['phase', 'inquiries', 'p50 ms', 'p99 ms', 'max ms', 'messages', 'msgs/inquiry', 'queries/msg', 'refused', 'worker RSS MB', 'API RSS MB'],
+    [
+      ['single', single.result.count, single.result.p50, single.result.p99, single.result.max, single.phase, settings.singleRuns] as const,
+      ['burst', settings.burst, burstLatency.p50, burstLatency.p99, burstLatency.max, burst.phase, settings.burst] as const,
+    ].map(([name, count, p50, p99, max, phase, inquiries]) => [
+      name,
+      count,
+      fmt(p50, 0),
+      fmt(p99, 0),
+      fmt(max, 0),
+      phase.messages,
+      fmt(perInquiry(phase, inquiries), 1),
+      fmt(phase.queries / phase.messages, 1),
+      phase.refused,
+      fmt(phase.workerPeakRssMb),
+      fmt(phase.apiPeakRssMb),
+    ]),
+  );
+  const expectedBurstMessages = burstRows[0].fanouts * settings.nodes;
+  console.log(
+    `\nburst: ${settings.burst} inquiries accepted in ${fmt(burst.result.postedS, 2)} s (${fmt(settings.burst / burst.result.postedS)}/s), ` +
+      `all final after ${fmt(burst.result.totalS, 2)} s; ${burstRows[0].fanouts} fan-outs (≤ ${config.PEER_BATCH_SIZE} inquiries each), ` +
+      `so ${expectedBurstMessages} messages expected without retries, ${burst.phase.messages} received`,
+  );
+  console.log(
+    `\nCPU during each phase, % of one core (${machine.nproc} cores = ${machine.nproc * 100}%); ` +
+      '"other" is everything else on the machine, kernel included: high values mean the run was disturbed\n',
+  );
+  printTable(
+    ['phase', 'API', 'worker', 'simulator', 'Redis', 'Postgres', 'bench', 'other'],
+    [
+      ['single', single.phase.cpu],
+      ['burst', burst.phase.cpu],
+    ].map(([name, cpu]) => {
+      const c = cpu as CpuShare;
+      return [name as string, ...[c.apiPct, c.processesPct.worker, c.processesPct.simulator, c.processesPct.redis, c.postgresPct, c.benchPct, c.otherPct].map((v) => fmt(v, 0))];
+    }),
+  );
+  console.log(`\npeak RSS over the whole run (sampled, and VmHWM at the end): worker ${fmt(workerPeakRssMb)} MB, API ${fmt(apiPeakRssMb)} MB`);
+
+  const checks = [
+    { name: `one inquiry across ${settings.nodes} nodes p50 ≤ ${TARGET.singleP50Ms} ms`, value: `${fmt(single.result.p50, 0)} ms`, pass: single.result.p50 <= TARGET.singleP50Ms },
+    { name: `${settings.burst} inquiries complete within ${TARGET.burstS} s`, value: `${fmt(burst.result.totalS, 2)} s`, pass: burst.result.totalS <= TARGET.burstS },
+    { name: `worker RSS ≤ ${TARGET.workerRssMb} MB`, value: `${fmt(workerPeakRssMb)} MB`, pass: workerPeakRssMb <= TARGET.workerRssMb },
+  ];
+  for (const check of checks) console.log(`target: ${check.name}: ${check.value} — ${check.pass ? 'PASS' : 'FAIL'}`);
+
+  const file = writeResults(SUITE, stamp, {
+    suite: SUITE,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: {
+      ...settings,
+      database: db.name,
+      apiProcesses: api.processes,
+      apiPoolSize: api.poolSize,
+      workerPoolSize: worker.poolSize,
+      peerBatchSize: config.PEER_BATCH_SIZE,
+      peerBatchWaitMs: config.PEER_BATCH_WAIT_MS,
+      peerConcurrency: config.PEER_CONCURRENCY,
+      registerS,
+    },
+    target: TARGET,
+    single: { warmupMs, latency: single.result, ...single.phase },
+    burst: { postedS: burst.result.postedS, totalS: burst.result.totalS, fanouts: burstRows[0].fanouts, latency: burstLatency, ...burst.phase },
+    workerPeakRssMb,
+    apiPeakRssMb,
+    summary: { checks, pass: checks.every((c) => c.pass) },
+  });
+  console.log(`\nresults written to ${file}`);
+}
