@@ -16,7 +16,8 @@ export interface BenchSimulator {
 /**
  * The peer-node simulator as its CLI runs it (dist/src/simulator/cli.js), in a process
  * of its own: its CPU is not the bench driver's, and the worker's RSS is the worker's
- * alone. It answers messages signed by the API's node (GET /v1/node). Stopped by the cleanup.
+ * alone. It answers messages signed by the API's node (GET /v1/node). Extra node flags
+ * (e.g. --cpu-prof) come from BENCH_SIMULATOR_NODE_ARGS. Stopped by the cleanup.
  */
 export async function startBenchSimulator(api: BenchApi, opts: { nodes: number; latencyMs: number }): Promise<BenchSimulator> {
   const port = await findFreePort(4100);
@@ -26,6 +27,7 @@ export async function startBenchSimulator(api: BenchApi, opts: { nodes: number; 
     script: join(REPO_ROOT, 'dist/src/simulator/cli.js'),
     args,
     env: process.env,
+    nodeArgs: process.env.BENCH_SIMULATOR_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [],
     readyLine: 'peer-node simulator:',
     // Key generation for thousands of nodes takes a while on a slow machine.
     startTimeoutMs: 120_000,
