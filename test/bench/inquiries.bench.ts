@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type pg from 'pg';
 import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { createBenchDatabase, openPool } from './support/bench-database.js';
@@ -102,6 +103,30 @@ async function measured<T>(
   };
 }
 
+/** p50 of each stage of the single inquiries, from the database's timestamps (ms). */
+async function singleStages(db: pg.Pool, runs: { id: string; ms: number }[]) {
+  const { rows } = await db.query<{ id: string; admission: number; first_answer: number; answers: number; finish: number; total: number }>(
+    `SELECT i.id,
+            extract(epoch FROM i.started_at - i.created_at) * 1000 AS admission,
+            extract(epoch FROM min(a.answered_at) - i.started_at) * 1000 AS first_answer,
+            extract(epoch FROM max(a.answered_at) - min(a.answered_at)) * 1000 AS answers,
+            extract(epoch FROM i.completed_at - max(a.answered_at)) * 1000 AS finish,
+            extract(epoch FROM i.completed_at - i.created_at) * 1000 AS total
+       FROM inquiries i JOIN inquiry_answers a ON a.inquiry_id = i.id
+      WHERE i.id = ANY ($1::uuid[]) GROUP BY i.id`,
+    [runs.map((r) => r.id)],
+  );
+  const measuredMs = new Map(runs.map((r) => [r.id, r.ms]));
+  const p50 = (values: number[]) => summarizeLatencies(values.map(Number)).p50;
+  return {
+    admission: p50(rows.map((r) => r.admission)),
+    firstAnswer: p50(rows.map((r) => r.first_answer)),
+    answers: p50(rows.map((r) => r.answers)),
+    finish: p50(rows.map((r) => r.finish)),
+    seen: p50(rows.map((r) => measuredMs.get(r.id)! - r.total)),
+  };
+}
+
 /** BullMQ keys of this run (its own queue prefix), removed at the end. */
 async function dropQueueKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -171,7 +196,7 @@ export async function run(): Promise<void> {
   const ctx = { database: db.name, api, workerPid: worker.process.pid, simulator };
 
   /** One inquiry, polled every POLL_MS until final: ms from the POST to the first final answer. */
-  const inquireOnce = async (): Promise<number> => {
+  const inquireOnce = async (): Promise<{ id: string; ms: number }> => {
     const t0 = performance.now();
     const { id } = await post();
     const deadline = t0 + settings.singleTimeoutS * 1000;
@@ -180,7 +205,7 @@ export async function run(): Promise<void> {
       if (FINAL.has(view.status)) {
         const ms = performance.now() - t0;
         checkCompleted(view, institutions);
-        return ms;
+        return { id, ms };
       }
       if (performance.now() > deadline) throw new Error(`inquiry ${id} not final after ${settings.singleTimeoutS} s: ${JSON.stringify(view)}`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -188,14 +213,16 @@ export async function run(): Promise<void> {
   };
 
   // --- 1. One inquiry at a time ---
-  const warmupMs = await inquireOnce();
+  const warmupMs = (await inquireOnce()).ms;
   console.log(`warm-up inquiry: ${fmt(warmupMs, 0)} ms (not counted)`);
   const single = await measured(ctx, async () => {
-    const latencies: number[] = [];
-    for (let i = 0; i < settings.singleRuns; i++) latencies.push(await inquireOnce());
-    return summarizeLatencies(latencies);
+    const runs: { id: string; ms: number }[] = [];
+    for (let i = 0; i < settings.singleRuns; i++) runs.push(await inquireOnce());
+    return runs;
   });
-  console.log(`single: p50 ${fmt(single.result.p50, 0)} ms, p99 ${fmt(single.result.p99, 0)} ms, max ${fmt(single.result.max, 0)} ms`);
+  const singleLatency = summarizeLatencies(single.result.map((r) => r.ms));
+  console.log(`single: p50 ${fmt(singleLatency.p50, 0)} ms, p99 ${fmt(singleLatency.p99, 0)} ms, max ${fmt(singleLatency.max, 0)} ms`);
+  const stages = await singleStages(admin, single.result);
 
   // --- 2. A burst ---
   const burst = await measured(ctx, async () => {
@@ -255,7 +282,7 @@ export async function run(): Promise<void> {
   printTable(
     ['phase', 'inquiries', 'p50 ms', 'p99 ms', 'max ms', 'messages', 'msgs/inquiry', 'queries/msg', 'refused', 'worker RSS MB', 'API RSS MB'],
     [
-      ['single', single.result.count, single.result.p50, single.result.p99, single.result.max, single.phase, settings.singleRuns] as const,
+      ['single', singleLatency.count, singleLatency.p50, singleLatency.p99, singleLatency.max, single.phase, settings.singleRuns] as const,
       ['burst', settings.burst, burstLatency.p50, burstLatency.p99, burstLatency.max, burst.phase, settings.burst] as const,
     ].map(([name, count, p50, p99, max, phase, inquiries]) => [
       name,
@@ -291,10 +318,16 @@ export async function run(): Promise<void> {
       return [name as string, ...[c.apiPct, c.processesPct.worker, c.processesPct.simulator, c.processesPct.redis, c.postgresPct, c.benchPct, c.otherPct].map((v) => fmt(v, 0))];
     }),
   );
+  console.log(
+    `\nwhere a single inquiry's time goes, p50 over the runs (ms; database clock): admission ${fmt(stages.admission, 0)} ` +
+      `(accepted → claimed into a fan-out: the PEER_BATCH_WAIT_MS window and the admission job), first answer ${fmt(stages.firstAnswer, 0)} ` +
+      `(claimed → first node answer written: flow creation), answers ${fmt(stages.answers, 0)} (first → last of the node answers), ` +
+      `finish ${fmt(stages.finish, 0)} (last answer → final), seen ${fmt(stages.seen, 0)} (final → the poll that saw it, and HTTP)`,
+  );
   console.log(`\npeak RSS over the whole run (sampled, and VmHWM at the end): worker ${fmt(workerPeakRssMb)} MB, API ${fmt(apiPeakRssMb)} MB`);
 
   const checks = [
-    { name: `one inquiry across ${settings.nodes} nodes p50 ≤ ${TARGET.singleP50Ms} ms`, value: `${fmt(single.result.p50, 0)} ms`, pass: single.result.p50 <= TARGET.singleP50Ms },
+    { name: `one inquiry across ${settings.nodes} nodes p50 ≤ ${TARGET.singleP50Ms} ms`, value: `${fmt(singleLatency.p50, 0)} ms`, pass: singleLatency.p50 <= TARGET.singleP50Ms },
     { name: `${settings.burst} inquiries complete within ${TARGET.burstS} s`, value: `${fmt(burst.result.totalS, 2)} s`, pass: burst.result.totalS <= TARGET.burstS },
     { name: `worker RSS ≤ ${TARGET.workerRssMb} MB`, value: `${fmt(workerPeakRssMb)} MB`, pass: workerPeakRssMb <= TARGET.workerRssMb },
   ];
@@ -323,7 +356,7 @@ export async function run(): Promise<void> {
       registerS,
     },
     target: TARGET,
-    single: { warmupMs, latency: single.result, ...single.phase },
+    single: { warmupMs, latency: singleLatency, stagesP50Ms: stages, ...single.phase },
     burst: { postedS: burst.result.postedS, totalS: burst.result.totalS, fanouts: burstRows[0].fanouts, outcome: burstOutcome, latency: burstLatency, ...burst.phase },
     workerPeakRssMb,
     apiPeakRssMb,
