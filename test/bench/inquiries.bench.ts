@@ -74,6 +74,23 @@ interface Phase {
   refused: number;
 }
 
+/** A line of the results table: completion times, peer messages and peak RSS of one phase. */
+function phaseRow(name: string, latency: LatencySummary, phase: Phase, inquiries: number): Array<string | number> {
+  return [
+    name,
+    latency.count,
+    fmt(latency.p50, 0),
+    fmt(latency.p99, 0),
+    fmt(latency.max, 0),
+    phase.messages,
+    fmt(phase.messages / inquiries, 1),
+    fmt(phase.queries / phase.messages, 1),
+    phase.refused,
+    fmt(phase.workerPeakRssMb),
+    fmt(phase.apiPeakRssMb),
+  ];
+}
+
 /** Runs `body` with CPU, RSS and simulator messages measured around it. */
 async function measured<T>(
   ctx: { database: string; api: BenchApi; workerPid: number; simulator: BenchSimulator },
@@ -274,7 +291,6 @@ export async function run(): Promise<void> {
   const apiPeakRssMb = Math.max(single.phase.apiPeakRssMb, burst.phase.apiPeakRssMb, (apiHwmKb ?? 0) / 1024);
 
   // --- Results ---
-  const perInquiry = (phase: Phase, inquiries: number) => phase.messages / inquiries;
   console.log(
     `\nCompletion time per inquiry (ms; single: POST to the first final poll, every ${POLL_MS} ms; burst: created_at to completed_at), ` +
       'peer messages the simulator received, peak RSS sampled every 100 ms\n',
@@ -282,21 +298,9 @@ export async function run(): Promise<void> {
   printTable(
     ['phase', 'inquiries', 'p50 ms', 'p99 ms', 'max ms', 'messages', 'msgs/inquiry', 'queries/msg', 'refused', 'worker RSS MB', 'API RSS MB'],
     [
-      ['single', singleLatency.count, singleLatency.p50, singleLatency.p99, singleLatency.max, single.phase, settings.singleRuns] as const,
-      ['burst', settings.burst, burstLatency.p50, burstLatency.p99, burstLatency.max, burst.phase, settings.burst] as const,
-    ].map(([name, count, p50, p99, max, phase, inquiries]) => [
-      name,
-      count,
-      fmt(p50, 0),
-      fmt(p99, 0),
-      fmt(max, 0),
-      phase.messages,
-      fmt(perInquiry(phase, inquiries), 1),
-      fmt(phase.queries / phase.messages, 1),
-      phase.refused,
-      fmt(phase.workerPeakRssMb),
-      fmt(phase.apiPeakRssMb),
-    ]),
+      phaseRow('single', singleLatency, single.phase, settings.singleRuns),
+      phaseRow('burst', burstLatency, burst.phase, settings.burst),
+    ],
   );
   const expectedBurstMessages = burstRows[0].fanouts * settings.nodes;
   console.log(
@@ -310,13 +314,12 @@ export async function run(): Promise<void> {
   );
   printTable(
     ['phase', 'API', 'worker', 'simulator', 'Redis', 'Postgres', 'bench', 'other'],
-    [
-      ['single', single.phase.cpu],
-      ['burst', burst.phase.cpu],
-    ].map(([name, cpu]) => {
-      const c = cpu as CpuShare;
-      return [name as string, ...[c.apiPct, c.processesPct.worker, c.processesPct.simulator, c.processesPct.redis, c.postgresPct, c.benchPct, c.otherPct].map((v) => fmt(v, 0))];
-    }),
+    (
+      [
+        ['single', single.phase.cpu],
+        ['burst', burst.phase.cpu],
+      ] as const
+    ).map(([name, c]) => [name, ...[c.apiPct, c.processesPct.worker, c.processesPct.simulator, c.processesPct.redis, c.postgresPct, c.benchPct, c.otherPct].map((v) => fmt(v, 0))]),
   );
   console.log(
     `\nwhere a single inquiry's time goes, p50 over the runs (ms; database clock): admission ${fmt(stages.admission, 0)} ` +
