@@ -201,6 +201,16 @@ export class AppConfig {
   @Max(5000)
   PEER_BATCH_WAIT_MS = 50;
 
+  /**
+   * Fan-outs running at once across the workers; more inquiries wait and leave in
+   * full batches. Raise it with more worker capacity.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  FANOUTS_IN_FLIGHT = 2;
+
   /** Tries per peer node and fan-out, with exponential backoff from PEER_RETRY_BACKOFF_MS. */
   @Transform(toInt)
   @IsInt()

@@ -11,6 +11,7 @@ import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { PeersModule } from '../peers/peers.module.js';
 import { QueueModule } from '../queue/queue.module.js';
+import { AnswerWriter } from '../inquiries/fanout/answer-writer.js';
 import { FanoutCache } from '../inquiries/fanout/fanout-cache.js';
 import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { FanoutService } from '../inquiries/fanout/fanout.service.js';
@@ -42,6 +43,7 @@ export class WorkerModule {
         MaintenanceProcessor,
         FanoutRepository,
         FanoutCache,
+        AnswerWriter,
         FanoutService,
         InquiryAdmission,
         InquiryReconciler,

@@ -30,6 +30,7 @@ export interface FanoutInquiryRow {
 
 export interface AnswerRow {
   inquiryId: string;
+  nodeId: string;
   status: 'answered' | 'unreachable';
   found?: InstitutionFinding[];
   failure?: string;
@@ -42,17 +43,24 @@ export interface FinalizedInquiry {
   status: InquiryStatus;
 }
 
+const ADMISSION_LOCK = String(0x6b6f757a61_01n);
+
 /** The fan-out's SQL: claims, answers written once per inquiry and node, completion. */
 @Injectable()
 export class FanoutRepository {
   constructor(private readonly db: DataSource) {}
 
+  /** Serialises admission across workers, so that inquiries queued together leave together. */
+  async lockAdmission(executor: SqlExecutor): Promise<void> {
+    await executor.query(`SELECT pg_advisory_xact_lock($1)`, [ADMISSION_LOCK]);
+  }
+
   /**
    * Moves up to `limit` queued inquiries of one kind (the most urgent waiting) into
    * a new fan-out. SKIP LOCKED lets several workers admit at once.
    */
-  async claim(fanoutId: string, limit: number): Promise<ClaimedInquiry[]> {
-    const result = await this.db.query(
+  async claim(executor: SqlExecutor, fanoutId: string, limit: number): Promise<ClaimedInquiry[]> {
+    const result = await executor.query(
       `WITH next_kind AS (
          SELECT kind FROM inquiries WHERE status = 'queued' ORDER BY priority, created_at LIMIT 1
        ), picked AS (
@@ -72,8 +80,8 @@ export class FanoutRepository {
   }
 
   /** The nodes (this node's hosted institutions being the nil node) a fan-out must ask. */
-  async nodes(fanoutId: string): Promise<string[]> {
-    const rows: { node_id: string }[] = await this.db.query(
+  async nodes(executor: SqlExecutor, fanoutId: string): Promise<string[]> {
+    const rows: { node_id: string }[] = await executor.query(
       `SELECT DISTINCT k.node_id FROM (${KNOWN_INSTITUTIONS}) k
         WHERE EXISTS (SELECT 1 FROM inquiries i
                        WHERE i.fanout_id = $1 AND i.status = 'running'
@@ -109,27 +117,36 @@ export class FanoutRepository {
   }
 
   /**
-   * Writes a node's answers; a row already there wins (a job that runs twice changes
+   * Writes nodes' answers; a row already there wins (a job that runs twice changes
    * nothing), as does an inquiry already final. Returns the inquiries written.
    */
-  async writeAnswers(executor: SqlExecutor, nodeId: string, answers: AnswerRow[]): Promise<string[]> {
+  async writeAnswers(executor: SqlExecutor, answers: AnswerRow[]): Promise<string[]> {
     if (answers.length === 0) return [];
     const rows: { inquiry_id: string }[] = await executor.query(
       `INSERT INTO inquiry_answers (inquiry_id, node_id, status, found, failure)
-       SELECT a.inquiry_id, $2, a.status, a.found, a.failure
-         FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::text[]) AS a(inquiry_id, status, found, failure)
+       SELECT a.inquiry_id, a.node_id, a.status, a.found, a.failure
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[])
+              AS a(inquiry_id, node_id, status, found, failure)
          JOIN inquiries i ON i.id = a.inquiry_id AND i.status = 'running'
        ON CONFLICT (inquiry_id, node_id) DO NOTHING
        RETURNING inquiry_id`,
       [
         answers.map((a) => a.inquiryId),
-        nodeId,
+        answers.map((a) => a.nodeId),
         answers.map((a) => a.status),
         answers.map((a) => JSON.stringify(a.found ?? [])),
         answers.map((a) => a.failure ?? null),
       ],
     );
     return rows.map((r) => r.inquiry_id);
+  }
+
+  /** Fan-outs carrying running inquiries: admission holds back while enough are. */
+  async fanoutsInFlight(executor: SqlExecutor): Promise<number> {
+    const rows: { n: number }[] = await executor.query(
+      `SELECT count(DISTINCT fanout_id)::int AS n FROM inquiries WHERE status = 'running'`,
+    );
+    return rows[0].n;
   }
 
   /**

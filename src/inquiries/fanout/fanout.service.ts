@@ -18,7 +18,9 @@ import { WebhooksService } from '../../webhooks/webhooks.service.js';
 import { JobName, QueueName } from '../../queue/queues.js';
 import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { InstitutionFinding } from '../inquiry.types.js';
+import { AnswerWriter } from './answer-writer.js';
 import { asks, FanoutCache } from './fanout-cache.js';
+import { InquiryAdmission } from './inquiry-admission.js';
 import type { Fanout, FanoutInquiry } from './fanout-cache.js';
 import { FanoutRepository } from './fanout.repository.js';
 import type { AnswerRow, FinalizedInquiry } from './fanout.repository.js';
@@ -72,6 +74,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly db: DataSource,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly repository: FanoutRepository,
+    private readonly answers: AnswerWriter,
+    private readonly admission: InquiryAdmission,
     private readonly deceasedReports: DeceasedReportsRepository,
     private readonly cache: FanoutCache,
     private readonly hosted: HostedLocations,
@@ -130,14 +134,24 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Admits every queued inquiry, a fan-out of up to PEER_BATCH_SIZE at a time. */
+  /**
+   * Admits queued inquiries, a fan-out of up to PEER_BATCH_SIZE at a time, while
+   * fewer than FANOUTS_IN_FLIGHT fan-outs run; each finished fan-out admits again.
+   */
   async admit(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
     let inquiries = 0;
     for (;;) {
       const fanoutId = randomUUID();
-      const claimed = await this.repository.claim(fanoutId, this.config.PEER_BATCH_SIZE);
+      const claimed = await this.db.transaction(async (tx) => {
+        await this.repository.lockAdmission(tx);
+        // Under load, inquiries wait here and leave in full batches: fewer, larger messages.
+        if ((await this.repository.fanoutsInFlight(tx)) >= this.config.FANOUTS_IN_FLIGHT) return [];
+        return this.repository.claim(tx, fanoutId, this.config.PEER_BATCH_SIZE);
+      });
       if (claimed.length === 0) break;
+      // After the commit, so that the jobs see their inquiries; if this fails, the
+      // reconciler re-queues them.
       await this.launch(fanoutId, claimed[0].kind, claimed.some((c) => c.resumed));
       fanouts += 1;
       inquiries += claimed.length;
@@ -147,7 +161,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async launch(fanoutId: string, kind: keyof typeof PRIORITY, resumed: boolean): Promise<void> {
-    const nodes = await this.repository.nodes(fanoutId);
+    const nodes = await this.repository.nodes(this.db, fanoutId);
     const priority = PRIORITY[kind];
     const startedAt = Date.now();
     const childOptions = {
@@ -212,9 +226,9 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       const written = new Set(
         await this.repository.writeAnswers(
           tx,
-          HOSTED_NODE_ID,
           pending.map((i) => ({
             inquiryId: i.id,
+            nodeId: HOSTED_NODE_ID,
             status: 'answered',
             found: byInquiry.get(i.id)!.map((m) => ({ code: m.institutionCode, accounts: m.accounts })),
           })),
@@ -260,7 +274,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const pending = await this.pendingFor(fanout, nodeId, resumed || job.attemptsMade > 0, peer.institutions.map((i) => i.code));
     if (pending.length === 0) return { queries: 0 };
     const unreachable = (failure: string) =>
-      this.repository.writeAnswers(this.db, nodeId, pending.map((i) => ({ inquiryId: i.id, status: 'unreachable', failure })));
+      this.answers.write(pending.map((i) => ({ inquiryId: i.id, nodeId, status: 'unreachable', failure })));
     const deadline = startedAt + this.config.PEER_NODE_DEADLINE_SECONDS * 1000;
     if (job.attemptsMade > 0 && Date.now() >= deadline) {
       await unreachable('node deadline passed');
@@ -276,10 +290,11 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       );
       const rows: AnswerRow[] = pending.map((inquiry) => ({
         inquiryId: inquiry.id,
+        nodeId,
         status: 'answered',
         found: (answers.get(inquiry.id) ?? []).filter((f: InstitutionFinding) => asks(inquiry, f.code)),
       }));
-      await this.repository.writeAnswers(this.db, nodeId, rows);
+      await this.answers.write(rows);
       this.metrics.peerMessages.inc({ outcome: 'answered' });
       this.metrics.peerAnswerSeconds.observe(Number(process.hrtime.bigint() - begun) / 1e9);
       this.metrics.peerBatchSize.observe(pending.length);
@@ -311,6 +326,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   async finish({ fanoutId }: FanoutJobData): Promise<{ final: number }> {
     const finalized = await this.complete({ fanoutId }, 'no answer');
     this.cache.forget(fanoutId);
+    // Room for the next fan-out: admit what waited.
+    await this.admission.request();
     return { final: finalized.length };
   }
 
