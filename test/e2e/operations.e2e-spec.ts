@@ -264,11 +264,16 @@ describe('operations: health, metrics, OpenAPI', () => {
       'POST /v1/institutions/{code}/api-keys',
       'GET /v1/institutions/{code}/api-keys',
       'POST /v1/institutions/{code}/api-keys/{id}/revocation',
+      'PUT /v1/institutions/{code}/webhook',
+      'DELETE /v1/institutions/{code}/webhook',
+      'POST /v1/institutions/{code}/webhook/secret',
       'POST /v1/linkages',
       'GET /v1/linkages',
       'GET /v1/linkages/{id}',
       'POST /v1/linkages/{id}/revocation',
       'GET /v1/audit/verification',
+      'GET /v1/webhook-deliveries',
+      'GET /v1/webhook-deliveries/{id}',
     ].sort();
     const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
