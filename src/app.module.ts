@@ -8,12 +8,15 @@ import { CoreModule } from './core/core.module.js';
 import { CryptoModule } from './crypto/crypto.module.js';
 import type { KeyMaterial } from './crypto/key-material.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DisastersModule } from './disasters/disasters.module.js';
 import { HealthModule } from './health/health.module.js';
+import { InquiriesModule } from './inquiries/inquiries.module.js';
 import { InstitutionsModule } from './institutions/institutions.module.js';
 import { LinkagesModule } from './linkages/linkages.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
@@ -42,6 +45,9 @@ export class AppModule {
         AuthModule,
         InstitutionsModule,
         LinkagesModule,
+        DisastersModule,
+        InquiriesModule,
+        PeersApiModule,
         WebhooksModule,
         HealthModule,
       ],

@@ -10,7 +10,16 @@ export type AuditAction =
   | 'webhook.remove'
   | 'api-key.create'
   | 'api-key.revoke'
-  | 'audit.verify';
+  | 'audit.verify'
+  | 'disaster-declaration.create'
+  | 'inquiry.create'
+  | 'inquiry.read'
+  | 'inquiry.subject-located'
+  | 'inquiry.complete'
+  | 'linkage.holder-reported-deceased'
+  | 'peer.register'
+  | 'peer.disable'
+  | 'peer.location.answered';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

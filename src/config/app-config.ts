@@ -129,6 +129,48 @@ export class AppConfig {
   @Min(1)
   BLIND_INDEX_ACTIVE_VERSION?: number;
 
+  /**
+   * This node's id towards peer nodes (the `kid`, `iss` and `aud` of node-to-node
+   * messages). Outside production a missing value is generated into KEYS_FILE.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 of A-Z a-z 0-9 . _ -' })
+  NODE_ID?: string;
+
+  /** This node's Ed25519 signing key, a private JWK (JSON). Generated outside production when missing. */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  NODE_SIGNING_KEY?: string;
+
+  /** This node's X25519 encryption key, a private JWK (JSON). Generated outside production when missing. */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  NODE_ENCRYPTION_KEY?: string;
+
+  /** How long an outbound peer request may take before the node counts as unreachable. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  PEER_REQUEST_TIMEOUT_MS = 5000;
+
+  /** Lifetime (exp - iat) of the node-to-node messages this node sends; peers refuse more than 600. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(600)
+  PEER_MESSAGE_TTL_SECONDS = 60;
+
+  /**
+   * Largest node-to-node message accepted (application/jose): a message carries many
+   * queries, and the envelope's two base64url layers add almost 80 %.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  PEER_BODY_LIMIT_BYTES = 1_048_576;
+
   /** Where generated development keys are kept (never read in production). */
   @IsString()
   KEYS_FILE = '.keys/dev-keys.json';
@@ -144,6 +186,63 @@ export class AppConfig {
   @IsInt()
   @Min(50)
   AUDIT_SEAL_INTERVAL_MS = 1000;
+
+  /** Most queries one message to a peer node carries (inquiries admitted together). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  PEER_BATCH_SIZE = 100;
+
+  /** How long a new inquiry waits for others to travel with it. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(5000)
+  PEER_BATCH_WAIT_MS = 50;
+
+  /** Tries per peer node and fan-out, with exponential backoff from PEER_RETRY_BACKOFF_MS. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  PEER_RETRY_ATTEMPTS = 4;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  PEER_RETRY_BACKOFF_MS = 1000;
+
+  /** After this, a node that has not answered is unreachable for the inquiry (retries stop). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  PEER_NODE_DEADLINE_SECONDS = 60;
+
+  /** Peer messages in flight per worker process. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  PEER_CONCURRENCY = 256;
+
+  /** How often a worker reconciles Postgres with the queue (deadlines, lost jobs). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  RECONCILE_INTERVAL_MS = 5000;
+
+  /** How long a worker's job lock lasts; a killed worker's jobs are taken over after it. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  JOB_LOCK_DURATION_MS = 30_000;
+
+  /** Inquiry results (the account lists) are purged this many days after the inquiry is final. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  INQUIRY_RESULT_RETENTION_DAYS = 90;
 
   /** How long a webhook receiver has to answer one attempt. */
   @Transform(toInt)
@@ -196,7 +295,17 @@ function describe(errors: ValidationError[]): string[] {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const raw: Record<string, string> = {};
-  for (const key of [...known, 'ADMIN_API_KEY', 'MASTER_KEYS', 'MASTER_KEY_ACTIVE_ID', 'BLIND_INDEX_KEYS', 'BLIND_INDEX_ACTIVE_VERSION']) {
+  const optional = [
+    'ADMIN_API_KEY',
+    'MASTER_KEYS',
+    'MASTER_KEY_ACTIVE_ID',
+    'BLIND_INDEX_KEYS',
+    'BLIND_INDEX_ACTIVE_VERSION',
+    'NODE_ID',
+    'NODE_SIGNING_KEY',
+    'NODE_ENCRYPTION_KEY',
+  ];
+  for (const key of [...known, ...optional]) {
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { myNumberCheckDigit } from '../common/my-number/my-number.js';
 import { BlindIndex } from './blind-index.js';
-import type { KeyMaterial } from './key-material.js';
+import { generateNodeKeyMaterial, type KeyMaterial } from './key-material.js';
 
 function keyMaterial(blindIndexKeys: Array<[number, Buffer]>, activeBlindIndexVersion: number): KeyMaterial {
   return {
@@ -11,6 +11,7 @@ function keyMaterial(blindIndexKeys: Array<[number, Buffer]>, activeBlindIndexVe
     activeMasterKeyId: 'm1',
     blindIndexKeys: new Map(blindIndexKeys),
     activeBlindIndexVersion,
+    node: generateNodeKeyMaterial('node-test'),
     generated: false,
   };
 }

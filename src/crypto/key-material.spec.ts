@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { loadConfig } from '../config/app-config.js';
-import { KeyMaterialError, loadKeyMaterial } from './key-material.js';
+import { generateNodeKeyMaterial, KeyMaterialError, loadKeyMaterial } from './key-material.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kouza-hub-keys-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,7 +18,14 @@ const m1 = randomBytes(32);
 const m2 = randomBytes(32);
 const b1 = randomBytes(32);
 const b2 = randomBytes(32);
-const VALID = { MASTER_KEYS: `m1:${b64(m1)},m2:${b64(m2)}`, BLIND_INDEX_KEYS: `1:${b64(b1)},2:${b64(b2)}` };
+const node = generateNodeKeyMaterial('node-1');
+const otherNode = generateNodeKeyMaterial('node-2');
+const NODE = {
+  NODE_ID: node.nodeId,
+  NODE_SIGNING_KEY: JSON.stringify(node.signingPrivateJwk),
+  NODE_ENCRYPTION_KEY: JSON.stringify(node.encryptionPrivateJwk),
+};
+const VALID = { MASTER_KEYS: `m1:${b64(m1)},m2:${b64(m2)}`, BLIND_INDEX_KEYS: `1:${b64(b1)},2:${b64(b2)}`, ...NODE };
 
 describe('loadKeyMaterial', () => {
   let warn: jest.Mock<(message: string) => void>;
@@ -48,7 +55,12 @@ describe('loadKeyMaterial', () => {
       expect(first.masterKeys.get(first.activeMasterKeyId)).toHaveLength(32);
       expect(first.blindIndexKeys.get(first.activeBlindIndexVersion)).toHaveLength(32);
 
+      expect(first.node.nodeId).toMatch(/^dev-[0-9a-f]{8}$/);
+      expect(first.node.signingPrivateJwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+      expect(first.node.encryptionPrivateJwk).toMatchObject({ kty: 'OKP', crv: 'X25519' });
+
       const second = load({ NODE_ENV: 'development', KEYS_FILE });
+      expect(second.node).toEqual(first.node);
       expect(second.activeMasterKeyId).toBe(first.activeMasterKeyId);
       expect(second.masterKeys).toEqual(first.masterKeys);
       expect(second.activeBlindIndexVersion).toBe(first.activeBlindIndexVersion);
@@ -67,6 +79,47 @@ describe('loadKeyMaterial', () => {
       const file = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
       expect(file.MASTER_KEYS).toMatch(/^[^:,]+:dev\./);
       expect(file.BLIND_INDEX_KEYS).toMatch(/^\d+:dev\./);
+      expect(JSON.parse(file.NODE_SIGNING_KEY).kid).toMatch(/^dev\./);
+      expect(JSON.parse(file.NODE_ENCRYPTION_KEY).kid).toMatch(/^dev\./);
+    });
+
+    it('adds node keys to a file written before they existed, keeping its other keys', () => {
+      const KEYS_FILE = freshKeysFile();
+      mkdirSync(join(KEYS_FILE, '..'), { recursive: true });
+      const old = { MASTER_KEYS: `dev-0a0b0c0d:dev.${b64(m1)}`, BLIND_INDEX_KEYS: `1:dev.${b64(b1)}` };
+      writeFileSync(KEYS_FILE, JSON.stringify(old), { mode: 0o600 });
+
+      const first = load({ NODE_ENV: 'development', KEYS_FILE });
+      expect(first.masterKeys).toEqual(new Map([['dev-0a0b0c0d', m1]]));
+      expect(first.node.nodeId).toMatch(/^dev-[0-9a-f]{8}$/);
+      const file = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
+      expect(file).toMatchObject({ ...old, NODE_ID: first.node.nodeId });
+      expect(statSync(KEYS_FILE).mode & 0o777).toBe(0o600);
+      // Renamed into place: no temporary file is left beside it.
+      expect(readdirSync(join(KEYS_FILE, '..'))).toEqual(['dev-keys.json']);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('node keys'));
+
+      expect(load({ NODE_ENV: 'development', KEYS_FILE }).node).toEqual(first.node);
+    });
+
+    it('gives two processes upgrading the same old file the same node identity', () => {
+      const old = JSON.stringify({ MASTER_KEYS: `dev-0a0b0c0d:dev.${b64(m2)}`, BLIND_INDEX_KEYS: `1:dev.${b64(b2)}` });
+      const upgrade = () => {
+        const KEYS_FILE = freshKeysFile();
+        mkdirSync(join(KEYS_FILE, '..'), { recursive: true });
+        writeFileSync(KEYS_FILE, old);
+        return load({ NODE_ENV: 'development', KEYS_FILE }).node;
+      };
+      // Each "process" upgrades its own copy of the file, as if neither saw the other's write.
+      expect(upgrade()).toEqual(upgrade());
+    });
+
+    it('takes from the file only what the environment does not set', () => {
+      const KEYS_FILE = freshKeysFile();
+      const sut = load({ NODE_ENV: 'development', KEYS_FILE, NODE_ID: 'node-from-env' });
+      expect(sut.node.nodeId).toBe('node-from-env');
+      expect(sut.node.signingPrivateJwk.crv).toBe('Ed25519');
+      expect(sut.generated).toBe(true);
     });
 
     it('generates different keys for different files', () => {
@@ -82,15 +135,18 @@ describe('loadKeyMaterial', () => {
     expect(sut.generated).toBe(false);
     expect(sut.masterKeys).toEqual(new Map([['m1', m1], ['m2', m2]]));
     expect(sut.blindIndexKeys).toEqual(new Map([[1, b1], [2, b2]]));
+    expect(sut.node).toEqual(node);
     expect(warn).not.toHaveBeenCalled();
     expect(() => statSync(KEYS_FILE)).toThrow();
   });
 
   describe('in production', () => {
     it.each([
-      [{}, ['MASTER_KEYS', 'BLIND_INDEX_KEYS']],
-      [{ BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }, ['MASTER_KEYS']],
-      [{ MASTER_KEYS: VALID.MASTER_KEYS }, ['BLIND_INDEX_KEYS']],
+      [{}, ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_ID', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY']],
+      [{ ...NODE, BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }, ['MASTER_KEYS']],
+      [{ ...NODE, MASTER_KEYS: VALID.MASTER_KEYS }, ['BLIND_INDEX_KEYS']],
+      [{ ...VALID, NODE_ID: '' }, ['NODE_ID']],
+      [{ ...VALID, NODE_SIGNING_KEY: undefined, NODE_ENCRYPTION_KEY: undefined }, ['NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY']],
     ])('without keys %j it refuses to start, naming what is missing', (keys, missing) => {
       const KEYS_FILE = freshKeysFile();
       const error = loadError({ NODE_ENV: 'production', KEYS_FILE, ...keys });
@@ -101,18 +157,40 @@ describe('loadKeyMaterial', () => {
     it('refuses keys copied from the generated development file', () => {
       const KEYS_FILE = freshKeysFile();
       load({ NODE_ENV: 'development', KEYS_FILE });
-      const dev = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as { MASTER_KEYS: string; BLIND_INDEX_KEYS: string };
+      const dev = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
 
-      expect(loadError({ NODE_ENV: 'production', MASTER_KEYS: dev.MASTER_KEYS, BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }).message)
-        .toMatch(/MASTER_KEYS.*generated/);
-      expect(loadError({ NODE_ENV: 'production', MASTER_KEYS: VALID.MASTER_KEYS, BLIND_INDEX_KEYS: dev.BLIND_INDEX_KEYS }).message)
-        .toMatch(/BLIND_INDEX_KEYS.*generated/);
+      for (const name of ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY']) {
+        const error = loadError({ NODE_ENV: 'production', ...VALID, [name]: dev[name] });
+        expect(error.message).toMatch(new RegExp(`${name}.*generated`));
+      }
     });
 
     it('accepts real keys', () => {
       const sut = load({ NODE_ENV: 'production', ...VALID });
       expect(sut.generated).toBe(false);
       expect(sut.masterKeys.size).toBe(2);
+      expect(sut.node).toEqual(node);
+    });
+  });
+
+  describe('refuses malformed node keys with a message naming the variable', () => {
+    const jwk = node.signingPrivateJwk;
+    it.each([
+      ['not JSON', { NODE_SIGNING_KEY: 'ed25519:abc' }, /NODE_SIGNING_KEY.*JWK/],
+      ['the curves swapped', { NODE_SIGNING_KEY: NODE.NODE_ENCRYPTION_KEY }, /NODE_SIGNING_KEY.*Ed25519/],
+      ['an EC key', { NODE_SIGNING_KEY: JSON.stringify({ ...jwk, kty: 'EC' }) }, /NODE_SIGNING_KEY.*OKP/],
+      ['a public key', { NODE_ENCRYPTION_KEY: JSON.stringify({ ...node.encryptionPrivateJwk, d: undefined }) }, /NODE_ENCRYPTION_KEY.*32 bytes/],
+      ['a short d', { NODE_SIGNING_KEY: JSON.stringify({ ...jwk, d: jwk.d.slice(0, 20) }) }, /NODE_SIGNING_KEY.*32 bytes/],
+      ['an x of another key', { NODE_SIGNING_KEY: JSON.stringify({ ...jwk, x: otherNode.signingPrivateJwk.x }) }, /NODE_SIGNING_KEY.*public half/],
+    ])('%s', (_case, override, message) => {
+      const error = loadError({ NODE_ENV: 'production', ...VALID, ...override });
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toContain(jwk.d);
+      expect(error.message).not.toContain(node.encryptionPrivateJwk.d);
+    });
+
+    it('refuses a NODE_ID that is not a node id', () => {
+      expect(() => load({ NODE_ENV: 'production', ...VALID, NODE_ID: 'node one' })).toThrow(/NODE_ID/);
     });
   });
 
@@ -148,6 +226,7 @@ describe('loadKeyMaterial', () => {
     it('defaults to the first master key listed and the highest blind-index version', () => {
       const sut = load({
         NODE_ENV: 'production',
+        ...NODE,
         MASTER_KEYS: `m2:${b64(m2)},m1:${b64(m1)}`,
         BLIND_INDEX_KEYS: `2:${b64(b2)},7:${b64(b1)},3:${b64(b1)}`,
       });

@@ -1,7 +1,22 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHmac, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config.js';
+
+/** A private OKP key as a JWK (RFC 8037): Ed25519 for signing, X25519 for encryption. */
+export interface OkpPrivateJwk {
+  kty: 'OKP';
+  crv: 'Ed25519' | 'X25519';
+  x: string;
+  d: string;
+}
+
+/** This node's identity towards peer nodes. */
+export interface NodeKeyMaterial {
+  nodeId: string;
+  signingPrivateJwk: OkpPrivateJwk;
+  encryptionPrivateJwk: OkpPrivateJwk;
+}
 
 /**
  * The secret keys the service holds in memory. Values from the environment in
@@ -12,6 +27,7 @@ export interface KeyMaterial {
   activeMasterKeyId: string;
   blindIndexKeys: ReadonlyMap<number, Buffer>;
   activeBlindIndexVersion: number;
+  node: NodeKeyMaterial;
   /** True when the keys come from the generated development file. */
   generated: boolean;
 }
@@ -63,55 +79,167 @@ function parseVersion(id: string): number {
   return version;
 }
 
-interface KeySettings {
+/** PKCS#8 DER of an OKP private key, before its 32-byte seed (RFC 8410). */
+const PKCS8_SEED_PREFIX = {
+  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex'),
+  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+} as const;
+
+function okpPrivateJwk(crv: OkpPrivateJwk['crv'], seed: Buffer): OkpPrivateJwk {
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_SEED_PREFIX[crv], seed]), format: 'der', type: 'pkcs8' });
+  const { x, d } = key.export({ format: 'jwk' });
+  return { kty: 'OKP', crv, x: x!, d: d! };
+}
+
+/** The public `x` that belongs to a private JWK's `d` (Node's JWK import does not check they match). */
+function publicXOf(jwk: OkpPrivateJwk): string {
+  return createPublicKey(createPrivateKey({ key: { ...jwk }, format: 'jwk' })).export({ format: 'jwk' }).x!;
+}
+
+/** Fresh node keys (tests, and peers simulated in them). */
+export function generateNodeKeyMaterial(nodeId: string): NodeKeyMaterial {
+  return {
+    nodeId,
+    signingPrivateJwk: okpPrivateJwk('Ed25519', randomBytes(KEY_BYTES)),
+    encryptionPrivateJwk: okpPrivateJwk('X25519', randomBytes(KEY_BYTES)),
+  };
+}
+
+interface NodeKeySettings {
+  NODE_ID: string;
+  NODE_SIGNING_KEY: string;
+  NODE_ENCRYPTION_KEY: string;
+}
+
+interface KeySettings extends Partial<NodeKeySettings> {
   MASTER_KEYS: string;
   BLIND_INDEX_KEYS: string;
 }
 
+/**
+ * Node keys for the development file, from 32-byte seeds. Generated JWKs carry a
+ * `kid` with the generated prefix so that production can recognise and refuse them.
+ */
+function nodeKeySettings(seed: (label: string) => Buffer): NodeKeySettings {
+  const jwk = (crv: OkpPrivateJwk['crv'], label: string) =>
+    JSON.stringify({ ...okpPrivateJwk(crv, seed(label)), kid: `${GENERATED_PREFIX}${label}` });
+  return {
+    NODE_ID: `dev-${seed('node-id').subarray(0, 4).toString('hex')}`,
+    NODE_SIGNING_KEY: jwk('Ed25519', 'signing'),
+    NODE_ENCRYPTION_KEY: jwk('X25519', 'encryption'),
+  };
+}
+
 function generatedKeySettings(): KeySettings {
   const key = () => GENERATED_PREFIX + randomBytes(KEY_BYTES).toString('base64');
-  // A unique id, so that keys generated elsewhere are never taken for these.
-  return { MASTER_KEYS: `dev-${randomBytes(4).toString('hex')}:${key()}`, BLIND_INDEX_KEYS: `1:${key()}` };
+  return {
+    // A unique id, so that keys generated elsewhere are never taken for these.
+    MASTER_KEYS: `dev-${randomBytes(4).toString('hex')}:${key()}`,
+    BLIND_INDEX_KEYS: `1:${key()}`,
+    ...nodeKeySettings(() => randomBytes(KEY_BYTES)),
+  };
+}
+
+const hasNodeKeys = (settings: KeySettings): settings is KeySettings & NodeKeySettings =>
+  Boolean(settings.NODE_ID && settings.NODE_SIGNING_KEY && settings.NODE_ENCRYPTION_KEY);
+
+/**
+ * A development file written before node keys existed gains them. They are derived
+ * from the file's own (generated) master key rather than drawn at random, so that an
+ * API and a worker upgrading the file at the same moment write identical contents and
+ * agree on one identity; the write is a rename, so no reader sees half a file.
+ */
+function addNodeKeys(file: string, settings: KeySettings, warn: (message: string) => void): KeySettings & NodeKeySettings {
+  const upgraded = {
+    ...settings,
+    ...nodeKeySettings((label) =>
+      createHmac('sha256', settings.MASTER_KEYS).update(`kouza-hub development node key: ${label}`).digest(),
+    ),
+  };
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temporary, JSON.stringify(upgraded, null, 2), { flag: 'wx', mode: 0o600 });
+  renameSync(temporary, file);
+  warn(`Added generated development node keys to ${file}. Never use them in production.`);
+  return upgraded;
 }
 
 /**
  * Outside production: reads the development key file, creating it (exclusively, so
  * that an API and a worker starting together agree on one set) when it is missing.
  */
-function readOrCreateDevKeys(file: string, warn: (message: string) => void): KeySettings {
+function readOrCreateDevKeys(file: string, warn: (message: string) => void): KeySettings & NodeKeySettings {
+  const read = () => JSON.parse(readFileSync(file, 'utf8')) as KeySettings;
+  let settings: KeySettings | undefined;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as KeySettings;
+    settings = read();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(file, JSON.stringify(generatedKeySettings(), null, 2), { flag: 'wx', mode: 0o600 });
-    warn(`Generated development keys in ${file}. Never use them in production.`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  if (!settings) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(file, JSON.stringify(generatedKeySettings(), null, 2), { flag: 'wx', mode: 0o600 });
+      warn(`Generated development keys in ${file}. Never use them in production.`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    settings = read();
   }
-  return JSON.parse(readFileSync(file, 'utf8')) as KeySettings;
+  return hasNodeKeys(settings) ? settings : addNodeKeys(file, settings, warn);
+}
+
+const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
+
+function parseOkpPrivateJwk(name: string, value: string, crv: OkpPrivateJwk['crv'], production: boolean): OkpPrivateJwk {
+  let jwk: Record<string, unknown>;
+  try {
+    jwk = JSON.parse(value) as Record<string, unknown>;
+  } catch {
+    throw new KeyMaterialError(`${name}: must be a private JWK (JSON)`);
+  }
+  if (typeof jwk !== 'object' || jwk === null || jwk.kty !== 'OKP' || jwk.crv !== crv) {
+    throw new KeyMaterialError(`${name}: must be a JWK with kty "OKP" and crv "${crv}"`);
+  }
+  const { x, d, kid } = jwk;
+  if (typeof d !== 'string' || !BASE64URL_32_BYTES.test(d) || typeof x !== 'string' || !BASE64URL_32_BYTES.test(x)) {
+    throw new KeyMaterialError(`${name}: "d" and "x" must be 32 bytes, base64url`);
+  }
+  if (production && typeof kid === 'string' && kid.startsWith(GENERATED_PREFIX)) {
+    throw new KeyMaterialError(`${name}: refusing a generated development key in production; configure a real key`);
+  }
+  const key: OkpPrivateJwk = { kty: 'OKP', crv, x, d };
+  if (publicXOf(key) !== x) throw new KeyMaterialError(`${name}: "x" is not the public half of "d"`);
+  return key;
 }
 
 export function loadKeyMaterial(config: AppConfig, warn: (message: string) => void): KeyMaterial {
   const production = config.isProduction;
-  let masterKeys = config.MASTER_KEYS;
-  let blindIndexKeys = config.BLIND_INDEX_KEYS;
+  const settings: Partial<KeySettings> = {
+    MASTER_KEYS: config.MASTER_KEYS,
+    BLIND_INDEX_KEYS: config.BLIND_INDEX_KEYS,
+    NODE_ID: config.NODE_ID,
+    NODE_SIGNING_KEY: config.NODE_SIGNING_KEY,
+    NODE_ENCRYPTION_KEY: config.NODE_ENCRYPTION_KEY,
+  };
+  const missing = (Object.keys(settings) as (keyof KeySettings)[]).filter((name) => !settings[name]);
   let generated = false;
-  if (!masterKeys || !blindIndexKeys) {
+  if (missing.length > 0) {
     if (production) {
-      const missing = [!masterKeys && 'MASTER_KEYS', !blindIndexKeys && 'BLIND_INDEX_KEYS'].filter(Boolean);
       throw new KeyMaterialError(`NODE_ENV=production requires ${missing.join(' and ')} to be set`);
     }
     const dev = readOrCreateDevKeys(config.KEYS_FILE, warn);
-    masterKeys ??= dev.MASTER_KEYS;
-    blindIndexKeys ??= dev.BLIND_INDEX_KEYS;
+    for (const name of missing) settings[name] = dev[name];
     generated = true;
     warn(`Using development keys from ${config.KEYS_FILE} for what the environment does not set.`);
   }
-  const masters = parseKeyList('MASTER_KEYS', masterKeys, (id) => id, production);
-  const indexes = parseKeyList('BLIND_INDEX_KEYS', blindIndexKeys, parseVersion, production);
+  const { MASTER_KEYS, BLIND_INDEX_KEYS, NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY } = settings as KeySettings & NodeKeySettings;
+  const masters = parseKeyList('MASTER_KEYS', MASTER_KEYS, (id) => id, production);
+  const indexes = parseKeyList('BLIND_INDEX_KEYS', BLIND_INDEX_KEYS, parseVersion, production);
+  const node: NodeKeyMaterial = {
+    nodeId: NODE_ID,
+    signingPrivateJwk: parseOkpPrivateJwk('NODE_SIGNING_KEY', NODE_SIGNING_KEY, 'Ed25519', production),
+    encryptionPrivateJwk: parseOkpPrivateJwk('NODE_ENCRYPTION_KEY', NODE_ENCRYPTION_KEY, 'X25519', production),
+  };
 
   const activeMasterKeyId = config.MASTER_KEY_ACTIVE_ID ?? [...masters.keys()][0];
   if (!masters.has(activeMasterKeyId)) {
@@ -121,5 +249,5 @@ export function loadKeyMaterial(config: AppConfig, warn: (message: string) => vo
   if (!indexes.has(activeBlindIndexVersion)) {
     throw new KeyMaterialError('BLIND_INDEX_ACTIVE_VERSION names no key of BLIND_INDEX_KEYS');
   }
-  return { masterKeys: masters, activeMasterKeyId, blindIndexKeys: indexes, activeBlindIndexVersion, generated };
+  return { masterKeys: masters, activeMasterKeyId, blindIndexKeys: indexes, activeBlindIndexVersion, node, generated };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { DataKeyRow, DataKeysRepository } from './data-keys.repository.js';
-import type { KeyMaterial } from './key-material.js';
+import { generateNodeKeyMaterial, type KeyMaterial } from './key-material.js';
 import { MyNumberCipher } from './my-number-cipher.js';
 
 /** The data_keys table in memory, with the repository's methods. */
@@ -30,6 +30,7 @@ function keyMaterial(masterKeys: Record<string, Buffer>, activeMasterKeyId: stri
     activeMasterKeyId,
     blindIndexKeys: new Map([[1, randomBytes(32)]]),
     activeBlindIndexVersion: 1,
+    node: generateNodeKeyMaterial('node-test'),
     generated: false,
   };
 }

@@ -1,6 +1,14 @@
 import { InitialSchema1764140000000 } from '../../migrations/1764140000000-InitialSchema.js';
 import { AttachFunction1764140000001 } from '../../migrations/1764140000001-AttachFunction.js';
+import { Peers1764140000002 } from '../../migrations/1764140000002-Peers.js';
 import { Webhooks1764140000003 } from '../../migrations/1764140000003-Webhooks.js';
+import { Inquiries1764140000004 } from '../../migrations/1764140000004-Inquiries.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
-export const MIGRATIONS = [InitialSchema1764140000000, AttachFunction1764140000001, Webhooks1764140000003];
+export const MIGRATIONS = [
+  InitialSchema1764140000000,
+  AttachFunction1764140000001,
+  Peers1764140000002,
+  Webhooks1764140000003,
+  Inquiries1764140000004,
+];

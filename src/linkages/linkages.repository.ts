@@ -29,6 +29,10 @@ export interface LinkageRow {
   revocationNote: string | null;
   revokedByOperator: string | null;
   revokedAtBranch: string | null;
+  holderReportedDeceasedAt: Date | null;
+  holderDateOfDeath: string | null;
+  deceasedInquiryId: string | null;
+  deceasedReportedByNode: string | null;
 }
 
 export type LinkageWithSubject = LinkageRow & { subject: SubjectRow };
@@ -37,7 +41,9 @@ const LINKAGE_COLUMNS = `l.id, l.attachment_id AS "attachmentId", l.subject_id A
   l.branch_code AS "branchCode", l.account_type AS "accountType", l.account_number AS "accountNumber",
   l.status, l.created_at AS "createdAt", l.revoked_at AS "revokedAt", l.revocation_reason AS "revocationReason",
   l.revocation_note AS "revocationNote", l.revoked_by_operator AS "revokedByOperator",
-  l.revoked_at_branch AS "revokedAtBranch"`;
+  l.revoked_at_branch AS "revokedAtBranch", l.holder_reported_deceased_at AS "holderReportedDeceasedAt",
+  to_char(l.holder_date_of_death, 'YYYY-MM-DD') AS "holderDateOfDeath", l.deceased_inquiry_id AS "deceasedInquiryId",
+  l.deceased_reported_by_node AS "deceasedReportedByNode"`;
 
 const WITH_SUBJECT = `${LINKAGE_COLUMNS},
   s.id AS "s_id", to_char(s.birth_date, 'YYYY-MM-DD') AS "s_birthDate", s.name_kana AS "s_nameKana",

@@ -167,6 +167,14 @@ export class LinkagesService {
               revokedAt: row.revokedAt!,
             }
           : null,
+      holderDeceased: row.holderReportedDeceasedAt
+        ? {
+            reportedAt: row.holderReportedDeceasedAt,
+            dateOfDeath: row.holderDateOfDeath,
+            inquiryId: row.deceasedInquiryId,
+            reportedByNode: row.deceasedReportedByNode,
+          }
+        : null,
     };
   }
 

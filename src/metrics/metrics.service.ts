@@ -35,6 +35,48 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly inquiriesFinal = new Counter({
+    name: 'kouza_inquiries_final_total',
+    help: 'Inquiries made final, by kind and status (completed, partial)',
+    labelNames: ['kind', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly fanoutNodes = new Histogram({
+    name: 'kouza_fanout_nodes',
+    help: 'Nodes asked per fan-out (this node counts as one)',
+    buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000],
+    registers: [this.registry],
+  });
+
+  readonly peerMessages = new Counter({
+    name: 'kouza_peer_messages_total',
+    help: 'Location-query messages sent to peer nodes, by outcome (answered, timeout, network, refused, forged ...)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly peerAnswerSeconds = new Histogram({
+    name: 'kouza_peer_answer_seconds',
+    help: 'Time for a peer node to answer one message',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly peerBatchSize = new Histogram({
+    name: 'kouza_peer_batch_queries',
+    help: 'Queries carried by one message to a peer node',
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+    registers: [this.registry],
+  });
+
+  readonly reconcilerActions = new Counter({
+    name: 'kouza_reconciler_actions_total',
+    help: 'Inquiries the reconciler made final at their deadline (overdue) or re-queued after a lost fan-out (requeued)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+
   readonly auditRowsSealed = new Counter({
     name: 'kouza_audit_rows_sealed_total',
     help: 'Audit rows sealed into the hash chain',

@@ -6,12 +6,22 @@ import type { JobsOptions } from 'bullmq';
  */
 export enum QueueName {
   Maintenance = 'maintenance',
+  /** Admission of queued inquiries into fan-outs, hosted answers, and each fan-out's completion. */
+  Inquiries = 'inquiries',
+  /** One job per peer node and fan-out: a single message carrying every query for that node. */
+  PeerQueries = 'peer-queries',
   Webhooks = 'webhooks',
 }
 
 export enum JobName {
   SealAudit = 'audit.seal',
   PurgeIdempotencyKeys = 'idempotency.purge',
+  PurgeInquiryResults = 'inquiry.purge-results',
+  PurgePeerMessageIds = 'peer-message-ids.purge',
+  AdmitInquiries = 'inquiries.admit',
+  FanoutHosted = 'fanout.hosted',
+  FanoutNode = 'fanout.node',
+  FanoutFinish = 'fanout.finish',
   /** One webhook delivery; jobId = delivery id, data = { deliveryId }. */
   DeliverWebhook = 'webhook.deliver',
   /** Re-enqueues due webhook deliveries that have no job. */
@@ -23,6 +33,10 @@ export const JOB_SCHEDULERS = {
   auditSeal: { id: 'audit-seal', name: JobName.SealAudit },
   /** Drops Idempotency-Key answers past IDEMPOTENCY_TTL_HOURS. */
   idempotencyPurge: { id: 'idempotency-purge', name: JobName.PurgeIdempotencyKeys, everyMs: 10 * 60_000 },
+  /** Empties inquiry account lists past INQUIRY_RESULT_RETENTION_DAYS. */
+  inquiryResultsPurge: { id: 'inquiry-results-purge', name: JobName.PurgeInquiryResults, everyMs: 60 * 60_000 },
+  /** Forgets the ids of expired peer messages (the replay check no longer needs them). */
+  peerMessageIdsPurge: { id: 'peer-message-ids-purge', name: JobName.PurgePeerMessageIds, everyMs: 5 * 60_000 },
   /** Re-enqueues due webhook deliveries that have no job; every WEBHOOK_SWEEP_INTERVAL_MS. */
   webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
 } as const;

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import { generateNodeKeyMaterial } from '../crypto/key-material.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
 import { WebhookSecrets } from './webhook-secrets.js';
 
@@ -10,6 +11,7 @@ function keys(activeMasterKeyId: string, ...ids: string[]): KeyMaterial {
     blindIndexKeys: new Map([[1, randomBytes(32)]]),
     activeBlindIndexVersion: 1,
     generated: false,
+    node: generateNodeKeyMaterial('node-test'),
   };
 }
 

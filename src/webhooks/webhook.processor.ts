@@ -61,8 +61,13 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     logger.setContext(WebhookProcessor.name);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    // Idempotent: every worker replica upserts the same scheduler.
+  onApplicationBootstrap(): Promise<void> {
+    return this.ensureScheduler(false);
+  }
+
+  /** Idempotent: every worker replica upserts the same scheduler; with `onlyMissing`, only if Redis lost it. */
+  async ensureScheduler(onlyMissing = true): Promise<void> {
+    if (onlyMissing && (await this.queue.getJobScheduler(JOB_SCHEDULERS.webhookSweep.id))) return;
     await this.queue.upsertJobScheduler(
       JOB_SCHEDULERS.webhookSweep.id,
       { every: this.config.WEBHOOK_SWEEP_INTERVAL_MS },

@@ -5,10 +5,23 @@ import { PinoLogger } from 'nestjs-pino';
 import { AuditSealer } from '../audit/audit-sealer.js';
 import { AppConfig } from '../config/app-config.js';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
+import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { PeerMessageIdsRepository } from '../peers/peer-message-ids.repository.js';
+import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
 
 const PURGE_BATCH = 5000;
-import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
+
+/** Runs a batched purge until a batch comes back short; the total purged. */
+async function drain(purgeBatch: (limit: number) => Promise<number>): Promise<number> {
+  let purged = 0;
+  let batch: number;
+  do {
+    batch = await purgeBatch(PURGE_BATCH);
+    purged += batch;
+  } while (batch === PURGE_BATCH);
+  return purged;
+}
 
 /** Periodic housekeeping; one job at a time per worker. */
 @Processor(QueueName.Maintenance, { concurrency: 1 })
@@ -19,24 +32,34 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     private readonly sealer: AuditSealer,
     private readonly metrics: MetricsService,
     private readonly idempotency: IdempotencyRepository,
+    private readonly fanout: FanoutRepository,
+    private readonly peerMessageIds: PeerMessageIdsRepository,
     private readonly logger: PinoLogger,
   ) {
     super();
     logger.setContext(MaintenanceProcessor.name);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    // Idempotent: every worker replica upserts the same scheduler.
-    await this.queue.upsertJobScheduler(
-      JOB_SCHEDULERS.auditSeal.id,
-      { every: this.config.AUDIT_SEAL_INTERVAL_MS },
-      { name: JOB_SCHEDULERS.auditSeal.name, opts: MAINTENANCE_JOB_OPTIONS },
-    );
-    await this.queue.upsertJobScheduler(
-      JOB_SCHEDULERS.idempotencyPurge.id,
-      { every: JOB_SCHEDULERS.idempotencyPurge.everyMs },
-      { name: JOB_SCHEDULERS.idempotencyPurge.name, opts: MAINTENANCE_JOB_OPTIONS },
-    );
+  onApplicationBootstrap(): Promise<void> {
+    return this.ensureSchedulers(false);
+  }
+
+  /**
+   * Upserts the job schedulers (idempotent: every worker replica upserts the same
+   * ones). With `onlyMissing`, only those Redis has lost, so that the running ones
+   * keep their timing.
+   */
+  async ensureSchedulers(onlyMissing = true): Promise<void> {
+    const schedulers = [
+      { ...JOB_SCHEDULERS.auditSeal, everyMs: this.config.AUDIT_SEAL_INTERVAL_MS },
+      JOB_SCHEDULERS.idempotencyPurge,
+      JOB_SCHEDULERS.inquiryResultsPurge,
+      JOB_SCHEDULERS.peerMessageIdsPurge,
+    ];
+    for (const { id, name, everyMs } of schedulers) {
+      if (onlyMissing && (await this.queue.getJobScheduler(id))) continue;
+      await this.queue.upsertJobScheduler(id, { every: everyMs }, { name, opts: MAINTENANCE_JOB_OPTIONS });
+    }
   }
 
   async process(job: Job): Promise<unknown> {
@@ -51,13 +74,17 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
         return { sealed };
       }
       case JobName.PurgeIdempotencyKeys: {
-        let purged = 0;
-        let batch: number;
-        do {
-          batch = await this.idempotency.purgeOlderThan(this.config.IDEMPOTENCY_TTL_HOURS, PURGE_BATCH);
-          purged += batch;
-        } while (batch === PURGE_BATCH);
+        const purged = await drain((limit) => this.idempotency.purgeOlderThan(this.config.IDEMPOTENCY_TTL_HOURS, limit));
         if (purged > 0) this.logger.info({ purged }, 'expired idempotency keys purged');
+        return { purged };
+      }
+      case JobName.PurgeInquiryResults: {
+        const purged = await drain((limit) => this.fanout.purgeResults(this.config.INQUIRY_RESULT_RETENTION_DAYS, limit));
+        if (purged > 0) this.logger.info({ purged }, 'inquiry results past retention purged');
+        return { purged };
+      }
+      case JobName.PurgePeerMessageIds: {
+        const purged = await this.peerMessageIds.purgeExpiredMessageIds();
         return { purged };
       }
       default:

@@ -3,12 +3,19 @@ import type { DestinationStream } from 'pino';
 import { AuditModule } from '../audit/audit.module.js';
 import { AppConfig } from '../config/app-config.js';
 import { CoreModule } from '../core/core.module.js';
+import { CryptoModule } from '../crypto/crypto.module.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
 import { DatabaseModule } from '../database/database.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { PeersModule } from '../peers/peers.module.js';
 import { QueueModule } from '../queue/queue.module.js';
+import { FanoutCache } from '../inquiries/fanout/fanout-cache.js';
+import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
+import { FanoutService } from '../inquiries/fanout/fanout.service.js';
+import { InquiryAdmission } from '../inquiries/fanout/inquiry-admission.js';
+import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
 import { WebhookProcessor } from '../webhooks/webhook.processor.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
@@ -24,12 +31,22 @@ export class WorkerModule {
         LoggingModule.forRoot(options.logDestination),
         DatabaseModule.forRoot('kouza-hub-worker'),
         MetricsModule,
+        CryptoModule,
         QueueModule,
         AuditModule,
         IdempotencyModule,
+        PeersModule,
         WebhooksModule,
       ],
-      providers: [MaintenanceProcessor, WebhookProcessor],
+      providers: [
+        MaintenanceProcessor,
+        FanoutRepository,
+        FanoutCache,
+        FanoutService,
+        InquiryAdmission,
+        InquiryReconciler,
+        WebhookProcessor,
+      ],
     };
   }
 }

@@ -44,6 +44,10 @@ describe('authentication, scopes and isolation', () => {
     ['PUT /v1/institutions/:code/webhook', (auth) => t.http.put('/v1/institutions/0001/webhook').set(auth).send({ url: 'https://bank.example/hooks' })],
     ['POST /v1/institutions/:code/webhook/secret', (auth) => t.http.post('/v1/institutions/0001/webhook/secret').set(auth)],
     ['DELETE /v1/institutions/:code/webhook', (auth) => t.http.delete('/v1/institutions/0001/webhook').set(auth)],
+    ['POST /v1/peers', (auth) => t.http.post('/v1/peers').set(auth).send({ nodeId: 'node-x' })],
+    ['GET /v1/peers', (auth) => t.http.get('/v1/peers').set(auth)],
+    ['GET /v1/peers/:nodeId', (auth) => t.http.get('/v1/peers/node-x').set(auth)],
+    ['DELETE /v1/peers/:nodeId', (auth) => t.http.delete('/v1/peers/node-x').set(auth)],
   ];
 
   const everyEndpoint = [...institutionEndpoints.map(([name, , send]) => [name, send] as const), ...operatorEndpoints];

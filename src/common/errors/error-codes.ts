@@ -6,6 +6,7 @@ export const ERROR_CATALOGUE = {
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   INVALID_IDEMPOTENCY_KEY: { status: 400, title: 'The Idempotency-Key header is malformed' },
   UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
+  PEER_MESSAGE_REFUSED: { status: 401, title: 'The node-to-node message is refused' },
   FORBIDDEN_SCOPE: { status: 403, title: 'The API key lacks the scope this action needs' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
@@ -30,6 +31,11 @@ export const ERROR_CATALOGUE = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
   INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
+  NO_ACTIVE_DISASTER_DECLARATION: {
+    status: 422,
+    title: "No active disaster declaration covers the depositor's municipality",
+  },
+  UNKNOWN_INSTITUTION: { status: 422, title: 'A target institution is neither hosted here nor behind a registered peer' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -2,6 +2,7 @@ import { registerDecorator, ValidationOptions } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
 import { isKanaName } from '../kana/kana-name.js';
 import { containsMyNumberLike, isValidMyNumber } from '../my-number/my-number.js';
+import { normalizeMunicipalityCode } from '../municipality/municipality-code.js';
 
 /** Attaches the field error code a constraint reports (read by the validation pipe). */
 export const withCode = (code: FieldErrorCode, options?: ValidationOptions): ValidationOptions => ({
@@ -112,5 +113,15 @@ export const HasNoMyNumber = (options?: ValidationOptions) =>
     'CONTAINS_MY_NUMBER',
     'must not contain a 12-digit number',
     (value) => typeof value !== 'string' || !containsMyNumberLike(value),
+    options,
+  );
+
+/** A JIS X 0402 municipality code: 6 digits with a valid check digit, or 5 without. */
+export const IsMunicipalityCode = (options?: ValidationOptions) =>
+  rule(
+    'isMunicipalityCode',
+    'INVALID_FORMAT',
+    'must be a JIS X 0402 municipality code: 6 digits with its check digit, or 5 digits',
+    (value) => normalizeMunicipalityCode(value) !== null,
     options,
   );

@@ -32,6 +32,20 @@ export class RevocationView {
   revokedAt: Date;
 }
 
+export class HolderDeceasedView {
+  @ApiProperty({ description: 'When an inheritance inquiry (here or at a peer node) reported the holder deceased' })
+  reportedAt: Date;
+
+  @ApiProperty({ format: 'date', example: '2026-10-01', nullable: true, type: String, description: 'Known when reported by an inquiry made here' })
+  dateOfDeath: string | null;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The inheritance inquiry made here that reported it' })
+  inquiryId: string | null;
+
+  @ApiProperty({ nullable: true, type: String, description: 'The peer node whose inheritance inquiry reported it' })
+  reportedByNode: string | null;
+}
+
 export class LinkedAccountView {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -77,6 +91,9 @@ export class LinkageView extends LinkedAccountView {
 
   @ApiProperty({ type: RevocationView, nullable: true })
   revocation: RevocationView | null;
+
+  @ApiProperty({ type: HolderDeceasedView, nullable: true, description: 'Set when an inheritance inquiry found this account' })
+  holderDeceased: HolderDeceasedView | null;
 }
 
 export class LinkageListView {

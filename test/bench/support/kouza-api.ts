@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/app-config.js';
 import { cleanup } from './cleanup.js';
 import { REPO_ROOT } from './report.js';
-import { findFreePort, postJson, startService, type ServiceProcess } from './service-process.js';
+import { findFreePort, postJson, startProcess, startService, type ChildService, type ServiceProcess } from './service-process.js';
 
 export interface BenchApi {
   process: ServiceProcess;
@@ -14,6 +14,8 @@ export interface BenchApi {
   poolSize: number;
   processes: number;
   nodeArgs: string[];
+  /** The API's environment: a worker of the same deployment starts from it. */
+  env: NodeJS.ProcessEnv;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface BenchApi {
  * info, one log line per request would dominate the measurement. Extra node flags
  * (e.g. --cpu-prof) come from BENCH_API_NODE_ARGS. Stopped by the cleanup.
  */
-export async function startBenchApi(databaseUrl: string): Promise<BenchApi> {
+export async function startBenchApi(databaseUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<BenchApi> {
   const tmp = mkdtempSync(join(tmpdir(), 'kouza-bench-'));
   cleanup.add('remove the temp directory', () => rmSync(tmp, { recursive: true, force: true }));
   const adminKey = randomBytes(24).toString('base64url');
@@ -40,12 +42,35 @@ export async function startBenchApi(databaseUrl: string): Promise<BenchApi> {
     API_PROCESSES: process.env.API_PROCESSES ?? String(availableParallelism()),
     DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
     KEYS_FILE: join(tmp, 'keys.json'),
+    ...extraEnv,
   };
   const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
   const api = await startService({ label: 'api', script: join(REPO_ROOT, 'dist/src/main.js'), env, port, nodeArgs });
   cleanup.add('stop the API', () => api.stop());
   const config = loadConfig(env);
-  return { process: api, adminKey, poolSize: config.DATABASE_POOL_SIZE, processes: config.API_PROCESSES, nodeArgs };
+  return { process: api, adminKey, poolSize: config.DATABASE_POOL_SIZE, processes: config.API_PROCESSES, nodeArgs, env };
+}
+
+export interface BenchWorker {
+  process: ChildService;
+  poolSize: number;
+}
+
+/**
+ * The worker as `npm run start:worker` runs it (dist/src/worker.js), with the API's
+ * environment (same database, Redis, queue prefix and keys file) but two changes:
+ * the database pool as the service defaults it (the API's small bench pool is sized
+ * for API processes per core; the worker is one process), unless DATABASE_POOL_SIZE
+ * is set; and LOG_LEVEL=info, since the worker logs nothing per job at info and its
+ * start is known from its "worker started" line. Stopped by the cleanup.
+ */
+export async function startBenchWorker(api: BenchApi): Promise<BenchWorker> {
+  const env: NodeJS.ProcessEnv = { ...api.env, LOG_LEVEL: 'info' };
+  if (process.env.DATABASE_POOL_SIZE === undefined) delete env.DATABASE_POOL_SIZE;
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const worker = await startProcess({ label: 'worker', script: join(REPO_ROOT, 'dist/src/worker.js'), env, nodeArgs, readyLine: 'worker started' });
+  cleanup.add('stop the worker', () => worker.stop());
+  return { process: worker, poolSize: loadConfig(env).DATABASE_POOL_SIZE };
 }
 
 /** Registers an institution and returns a new API key of it with `scopes`. */

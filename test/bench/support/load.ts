@@ -107,3 +107,26 @@ export async function runLoops(opts: {
     failureSamples,
   };
 }
+
+/**
+ * Runs `operation` once per item, `concurrency` at a time; results in item order.
+ * The first failure rejects (after the operations in flight have settled).
+ */
+export async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, operation: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: unknown;
+  const loop = async () => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await operation(items[index], index);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, loop));
+  if (failure !== undefined) throw failure;
+  return results;
+}

@@ -118,19 +118,55 @@ function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + steal) / ticksPerSecond();
 }
 
+/** Pids of the processes named `comm` (e.g. redis-server), whoever started them. */
+export function pidsByName(comm: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) out.push(Number(pid));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
 /** Percent of one core over the interval (100 × cores = the whole machine). */
 export interface CpuShare {
   apiPct?: number;
   postgresPct: number;
   benchPct: number;
+  /** Per named process tree (`processes` of measureCpu). */
+  processesPct: Record<string, number>;
   /** Everything else, kernel work included: a high value means something else was running. */
   otherPct: number;
 }
 
-/** CPU used by the API child, Postgres and this process between start and stop. */
-export function measureCpu(opts: { database: string; apiPid?: number }): { stop(): CpuShare } {
+/** CPU seconds of several process trees, by pid. */
+function treesCpuSeconds(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) for (const [p, seconds] of treeCpuSeconds(pid)) out.set(p, seconds);
+  return out;
+}
+
+/** Seconds used since `before` (processes started meanwhile count from zero). */
+function secondsSince(before: Map<number | string, number>, after: Map<number | string, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
+/**
+ * CPU used by the API child, Postgres, this process and other named process trees
+ * (e.g. the worker, the simulator, Redis) between start and stop.
+ */
+export function measureCpu(opts: { database: string; apiPid?: number; processes?: Record<string, number | number[]> }): { stop(): CpuShare } {
   const started = performance.now();
-  const api = opts.apiPid !== undefined ? treeCpuSeconds(opts.apiPid) : undefined;
+  const named = Object.entries({ ...(opts.apiPid !== undefined ? { api: opts.apiPid } : {}), ...opts.processes }).map(
+    ([name, pids]) => ({ name, pids: ([] as number[]).concat(pids) }),
+  );
+  const before = named.map(({ pids }) => treesCpuSeconds(pids));
   const pg = postgresCpuSeconds(opts.database);
   const self = process.cpuUsage();
   const machine = machineBusySeconds();
@@ -138,21 +174,20 @@ export function measureCpu(opts: { database: string; apiPid?: number }): { stop(
     stop() {
       const wall = (performance.now() - started) / 1000;
       const pct = (seconds: number) => (100 * seconds) / wall;
-      let pgSeconds = 0;
-      // Backends started meanwhile count from zero.
-      for (const [pid, seconds] of postgresCpuSeconds(opts.database)) pgSeconds += seconds - (pg.get(pid) ?? 0);
+      const pgSeconds = secondsSince(pg, postgresCpuSeconds(opts.database));
       const selfUsage = process.cpuUsage(self);
-      let apiSeconds: number | undefined;
-      if (opts.apiPid !== undefined && api) {
-        apiSeconds = 0;
-        for (const [pid, seconds] of treeCpuSeconds(opts.apiPid)) apiSeconds += seconds - (api.get(pid) ?? 0);
-      }
+      const seconds = named.map(({ pids }, i) => secondsSince(before[i], treesCpuSeconds(pids)));
       const benchSeconds = (selfUsage.user + selfUsage.system) / 1e6;
-      const otherSeconds = machineBusySeconds() - machine - (apiSeconds ?? 0) - pgSeconds - benchSeconds;
+      const namedSeconds = seconds.reduce((a, b) => a + b, 0);
+      const otherSeconds = machineBusySeconds() - machine - namedSeconds - pgSeconds - benchSeconds;
+      const processesPct: Record<string, number> = {};
+      named.forEach(({ name }, i) => (processesPct[name] = pct(seconds[i])));
+      const { api, ...others } = processesPct;
       return {
-        apiPct: apiSeconds !== undefined ? pct(apiSeconds) : undefined,
+        apiPct: api,
         postgresPct: pct(pgSeconds),
         benchPct: pct(benchSeconds),
+        processesPct: others,
         otherPct: pct(Math.max(0, otherSeconds)),
       };
     },

@@ -16,81 +16,127 @@ export async function findFreePort(from = 3900, host = '127.0.0.1'): Promise<num
   throw new Error(`no free port in ${from}-${from + 99}`);
 }
 
-export interface ServiceProcess {
+/** A child process of the bench: stopped with SIGTERM (then SIGKILL after 10 s). */
+export interface ChildService {
   pid: number;
-  baseUrl: string;
   /** SIGTERM, then waits for the exit; returns VmHWM (kB) read just before. Idempotent. */
   stop(): Promise<number | undefined>;
 }
 
-/**
- * Runs a built entry point (e.g. dist/src/main.js) as a child process, as production
- * does, and resolves once GET <healthPath> answers 200. Its output is passed on,
- * prefixed, so that warnings and errors during a run are seen.
- */
-export async function startService(opts: {
+export interface ServiceProcess extends ChildService {
+  baseUrl: string;
+}
+
+interface SpawnOptions {
   label: string;
   script: string;
+  args?: string[];
   env: NodeJS.ProcessEnv;
-  port: number;
   nodeArgs?: string[];
-  healthPath?: string;
-  startTimeoutMs?: number;
-}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script], {
+}
+
+/**
+ * Runs a built script (e.g. dist/src/main.js) as a child process, as production does.
+ * Its output is passed on, prefixed, so that warnings and errors during a run are seen;
+ * `onLine` sees every line too (start-up detection).
+ */
+function spawnService(opts: SpawnOptions, onLine?: (line: string) => void): ChildService & { exited(): boolean; exitStatus(): string } {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script, ...(opts.args ?? [])], {
     env: opts.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[${opts.label}] ${line}\n`));
+    createInterface({ input: stream }).on('line', (line) => {
+      process.stderr.write(`[${opts.label}] ${line}\n`);
+      onLine?.(line);
+    });
   }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   let stopped: Promise<number | undefined> | undefined;
-  const service: ServiceProcess = {
+  return {
     pid: child.pid!,
-    baseUrl: `http://127.0.0.1:${opts.port}`,
+    exited,
+    exitStatus: () => String(child.signalCode ?? child.exitCode),
     stop() {
       stopped ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        if (exited()) return undefined;
         const hwmKb = readTreeKb(child.pid!, 'VmHWM');
         child.kill('SIGTERM');
         const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
+        await exitedPromise;
         clearTimeout(killer);
         return hwmKb;
       })();
       return stopped;
     },
   };
+}
 
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
-  const healthUrl = service.baseUrl + (opts.healthPath ?? '/health');
+/** Resolves once `isReady` holds, polled every 200 ms; stops the child if it exits or the time runs out. */
+async function awaitStart(
+  child: ReturnType<typeof spawnService>,
+  opts: { label: string; startTimeoutMs?: number; what: string },
+  isReady: () => boolean | Promise<boolean>,
+): Promise<void> {
+  const timeoutMs = opts.startTimeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${opts.label} exited during start-up (${child.signalCode ?? child.exitCode}); see its output above`);
-    }
-    try {
-      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(2000) });
-      if (response.status === 200) return service;
-    } catch {
-      // Not listening yet.
-    }
+    if (child.exited()) throw new Error(`${opts.label} exited during start-up (${child.exitStatus()}); see its output above`);
+    if (await isReady()) return;
     if (Date.now() > deadline) {
-      await service.stop();
-      throw new Error(`${opts.label} did not answer 200 on ${healthUrl} within ${opts.startTimeoutMs ?? 30_000} ms`);
+      await child.stop();
+      throw new Error(`${opts.label} did not ${opts.what} within ${timeoutMs} ms`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
-/** POST a JSON body, expecting a 2xx JSON answer. */
-export async function postJson<T>(url: string, body: unknown, bearer: string): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
-    body: JSON.stringify(body),
+/** An HTTP service, started once GET <healthPath> answers 200. */
+export async function startService(
+  opts: SpawnOptions & { port: number; healthPath?: string; startTimeoutMs?: number },
+): Promise<ServiceProcess> {
+  const child = spawnService(opts);
+  const baseUrl = `http://127.0.0.1:${opts.port}`;
+  const healthUrl = baseUrl + (opts.healthPath ?? '/health');
+  await awaitStart(child, { ...opts, what: `answer 200 on ${healthUrl}` }, async () => {
+    try {
+      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(2000) });
+      return response.status === 200;
+    } catch {
+      return false; // Not listening yet.
+    }
   });
+  return { pid: child.pid, stop: child.stop, baseUrl };
+}
+
+/**
+ * A process without a health route (the worker, the simulator): started once it
+ * prints a line containing `readyLine`.
+ */
+export async function startProcess(opts: SpawnOptions & { readyLine: string; startTimeoutMs?: number }): Promise<ChildService> {
+  let ready = false;
+  const child = spawnService(opts, (line) => (ready ||= line.includes(opts.readyLine)));
+  await awaitStart(child, { ...opts, what: `print "${opts.readyLine}"` }, () => ready);
+  return { pid: child.pid, stop: child.stop };
+}
+
+/** A JSON request expecting a 2xx JSON answer; `bearer` is the API key, if any. */
+async function requestJson<T>(method: 'GET' | 'POST', url: string, body: unknown, bearer?: string): Promise<T> {
+  const headers: Record<string, string> = bearer ? { authorization: `Bearer ${bearer}` } : {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
-  if (!response.ok) throw new Error(`POST ${url} answered ${response.status}: ${text}`);
+  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** POST a JSON body, expecting a 2xx JSON answer. */
+export function postJson<T>(url: string, body: unknown, bearer?: string): Promise<T> {
+  return requestJson<T>('POST', url, body, bearer);
+}
+
+/** GET, expecting a 2xx JSON answer. */
+export function getJson<T>(url: string, bearer?: string): Promise<T> {
+  return requestJson<T>('GET', url, undefined, bearer);
 }

@@ -5,7 +5,8 @@ export interface BenchSettings {
   warmupS: number;
 }
 
-function positive(name: string, fallback: number): number {
+/** A positive number from the environment variable `name`, or `fallback`. */
+export function positive(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);

@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
-import { loadKeyMaterial } from '../../../src/crypto/key-material.js';
+import { generateNodeKeyMaterial, loadKeyMaterial } from '../../../src/crypto/key-material.js';
 import { createHttpApp } from '../../../src/http/create-http-app.js';
 import { WorkerModule } from '../../../src/worker/worker.module.js';
 import { LogCapture } from './log-capture.js';
@@ -35,10 +35,15 @@ export interface TestApp {
 
 const ALL_SCOPES = ['linkages:write', 'linkages:read', 'inquiries:write', 'inquiries:read', 'history:read'];
 
+/** Fresh keys for one test app: each app is a node of its own (its own id and node keys). */
 export function testKeysEnv(): Record<string, string> {
+  const node = generateNodeKeyMaterial(`node-${randomBytes(4).toString('hex')}`);
   return {
     MASTER_KEYS: `test-master-1:${randomBytes(32).toString('base64')}`,
     BLIND_INDEX_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    NODE_ID: node.nodeId,
+    NODE_SIGNING_KEY: JSON.stringify(node.signingPrivateJwk),
+    NODE_ENCRYPTION_KEY: JSON.stringify(node.encryptionPrivateJwk),
   };
 }
 

@@ -11,6 +11,8 @@ export interface TestDatabase {
   name: string;
   /** A direct connection, for looking at what the service wrote. */
   pool: pg.Pool;
+  /** The rows of one statement on that connection. */
+  query(sql: string, params?: unknown[]): Promise<any[]>;
   drop(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url,
     name,
     pool,
+    query: async (sql, params) => (await pool.query(sql, params)).rows,
     async drop() {
       await pool.end();
       await dropDatabase(url);

@@ -1,0 +1,236 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { returnedRows } from '../../database/sql-executor.js';
+import type { SqlExecutor } from '../../database/sql-executor.js';
+import { KNOWN_INSTITUTIONS } from '../inquiries.repository.js';
+import type { InquiryKind, InquiryStatus, InstitutionFinding } from '../inquiry.types.js';
+
+export interface ClaimedInquiry {
+  id: string;
+  kind: InquiryKind;
+  /** Claimed before by a fan-out that was lost: some nodes may have answered already. */
+  resumed: boolean;
+}
+
+/** What a fan-out job needs of an inquiry; the number is still ciphertext here. */
+export interface FanoutInquiryRow {
+  id: string;
+  kind: InquiryKind;
+  institutionId: string;
+  apiKeyId: string | null;
+  branchCode: string;
+  operatorId: string;
+  ciphertext: Buffer;
+  dataKeyId: string;
+  dateOfDeath: string | null;
+  targetsAll: boolean;
+  /** Null when targetsAll. */
+  targetCodes: string[] | null;
+}
+
+export interface AnswerRow {
+  inquiryId: string;
+  status: 'answered' | 'unreachable';
+  found?: InstitutionFinding[];
+  failure?: string;
+}
+
+export interface FinalizedInquiry {
+  id: string;
+  institutionId: string;
+  kind: InquiryKind;
+  status: InquiryStatus;
+}
+
+/** The fan-out's SQL: claims, answers written once per inquiry and node, completion. */
+@Injectable()
+export class FanoutRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Moves up to `limit` queued inquiries of one kind (the most urgent waiting) into
+   * a new fan-out. SKIP LOCKED lets several workers admit at once.
+   */
+  async claim(fanoutId: string, limit: number): Promise<ClaimedInquiry[]> {
+    const result = await this.db.query(
+      `WITH next_kind AS (
+         SELECT kind FROM inquiries WHERE status = 'queued' ORDER BY priority, created_at LIMIT 1
+       ), picked AS (
+         SELECT id, started_at IS NOT NULL AS resumed FROM inquiries
+          WHERE status = 'queued' AND kind = (SELECT kind FROM next_kind) AND deadline_at > now()
+          ORDER BY priority, created_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE inquiries i
+          SET status = 'running', fanout_id = $1, fanout_started_at = now(), started_at = coalesce(i.started_at, now())
+         FROM picked WHERE i.id = picked.id
+       RETURNING i.id, i.kind, picked.resumed`,
+      [fanoutId, limit],
+    );
+    return returnedRows(result);
+  }
+
+  /** The nodes (this node's hosted institutions being the nil node) a fan-out must ask. */
+  async nodes(fanoutId: string): Promise<string[]> {
+    const rows: { node_id: string }[] = await this.db.query(
+      `SELECT DISTINCT k.node_id FROM (${KNOWN_INSTITUTIONS}) k
+        WHERE EXISTS (SELECT 1 FROM inquiries i
+                       WHERE i.fanout_id = $1 AND i.status = 'running'
+                         AND (i.targets_all OR k.code = ANY (i.target_codes)))`,
+      [fanoutId],
+    );
+    return rows.map((r) => r.node_id);
+  }
+
+  async hostedCodes(): Promise<string[]> {
+    const rows: { code: string }[] = await this.db.query(`SELECT code FROM institutions`);
+    return rows.map((r) => r.code);
+  }
+
+  inquiries(fanoutId: string): Promise<FanoutInquiryRow[]> {
+    return this.db.query(
+      `SELECT id, kind, institution_id AS "institutionId", api_key_id AS "apiKeyId", branch_code AS "branchCode",
+              operator_id AS "operatorId", my_number_ciphertext AS ciphertext, data_key_id AS "dataKeyId",
+              to_char(date_of_death, 'YYYY-MM-DD') AS "dateOfDeath", targets_all AS "targetsAll",
+              CASE WHEN targets_all THEN NULL ELSE target_codes END AS "targetCodes"
+         FROM inquiries WHERE fanout_id = $1 AND status = 'running' ORDER BY priority, created_at`,
+      [fanoutId],
+    );
+  }
+
+  /** Of these inquiries, those the node has already answered (or failed) for. */
+  async answered(inquiryIds: string[], nodeId: string): Promise<Set<string>> {
+    const rows: { inquiry_id: string }[] = await this.db.query(
+      `SELECT inquiry_id FROM inquiry_answers WHERE inquiry_id = ANY ($1::uuid[]) AND node_id = $2`,
+      [inquiryIds, nodeId],
+    );
+    return new Set(rows.map((r) => r.inquiry_id));
+  }
+
+  /**
+   * Writes a node's answers; a row already there wins (a job that runs twice changes
+   * nothing), as does an inquiry already final. Returns the inquiries written.
+   */
+  async writeAnswers(executor: SqlExecutor, nodeId: string, answers: AnswerRow[]): Promise<string[]> {
+    if (answers.length === 0) return [];
+    const rows: { inquiry_id: string }[] = await executor.query(
+      `INSERT INTO inquiry_answers (inquiry_id, node_id, status, found, failure)
+       SELECT a.inquiry_id, $2, a.status, a.found, a.failure
+         FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::text[]) AS a(inquiry_id, status, found, failure)
+         JOIN inquiries i ON i.id = a.inquiry_id AND i.status = 'running'
+       ON CONFLICT (inquiry_id, node_id) DO NOTHING
+       RETURNING inquiry_id`,
+      [
+        answers.map((a) => a.inquiryId),
+        nodeId,
+        answers.map((a) => a.status),
+        answers.map((a) => JSON.stringify(a.found ?? [])),
+        answers.map((a) => a.failure ?? null),
+      ],
+    );
+    return rows.map((r) => r.inquiry_id);
+  }
+
+  /**
+   * Makes inquiries final: every node that has not answered is unreachable, then the
+   * status is `partial` if any node was unreachable and `completed` otherwise. The
+   * number's ciphertext goes: nothing needs it any more. Returns what became final.
+   */
+  async finalize(
+    executor: SqlExecutor,
+    which: { fanoutId: string } | { inquiryIds: string[] },
+    failure: string,
+  ): Promise<FinalizedInquiry[]> {
+    const [filter, param] =
+      'fanoutId' in which ? ['i.fanout_id = $1', which.fanoutId] : ['i.id = ANY ($1::uuid[])', which.inquiryIds];
+    await executor.query(
+      `INSERT INTO inquiry_answers (inquiry_id, node_id, status, failure)
+       SELECT DISTINCT i.id, k.node_id, 'unreachable', $2
+         FROM inquiries i
+         CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
+         JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
+        WHERE ${filter} AND i.status IN ('queued', 'running')
+       ON CONFLICT (inquiry_id, node_id) DO NOTHING`,
+      [param, failure],
+    );
+    const result = await executor.query(
+      `UPDATE inquiries i
+          SET status = CASE WHEN EXISTS (SELECT 1 FROM inquiry_answers a
+                                          WHERE a.inquiry_id = i.id AND a.status = 'unreachable')
+                            THEN 'partial' ELSE 'completed' END,
+              completed_at = now(), my_number_ciphertext = NULL, data_key_id = NULL
+        WHERE ${filter} AND i.status IN ('queued', 'running')
+       RETURNING i.id, i.institution_id AS "institutionId", i.kind, i.status`,
+      [param],
+    );
+    return returnedRows(result);
+  }
+
+  /** Unfinished inquiries past their deadline. */
+  async overdue(limit: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM inquiries WHERE status IN ('queued', 'running') AND deadline_at <= now()
+        ORDER BY deadline_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Fan-outs older than `graceSeconds` that still carry running inquiries. */
+  async runningFanouts(graceSeconds: number): Promise<string[]> {
+    const rows: { fanout_id: string }[] = await this.db.query(
+      `SELECT DISTINCT fanout_id FROM inquiries
+        WHERE status = 'running' AND fanout_started_at < now() - make_interval(secs => $1)`,
+      [graceSeconds],
+    );
+    return rows.map((r) => r.fanout_id);
+  }
+
+  /** Puts a lost fan-out's inquiries back in the queue; answers already written stay. */
+  async requeue(fanoutIds: string[]): Promise<number> {
+    const result = await this.db.query(
+      `UPDATE inquiries SET status = 'queued', fanout_id = NULL, fanout_started_at = NULL
+        WHERE fanout_id = ANY ($1::uuid[]) AND status = 'running' RETURNING id`,
+      [fanoutIds],
+    );
+    return returnedRows(result).length;
+  }
+
+  async queuedSince(graceSeconds: number): Promise<number> {
+    const rows: { n: number }[] = await this.db.query(
+      `SELECT count(*)::int AS n FROM inquiries
+        WHERE status = 'queued' AND created_at < now() - make_interval(secs => $1)`,
+      [graceSeconds],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * Retention: empties the account lists of inquiries final for longer than the
+   * period, keeping which institutions had accounts, the status and the audit rows.
+   */
+  async purgeResults(retentionDays: number, limit: number): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const result = await tx.query(
+        `UPDATE inquiries SET results_purged_at = now()
+          WHERE id IN (SELECT id FROM inquiries
+                        WHERE results_purged_at IS NULL AND completed_at < now() - make_interval(days => $1)
+                        ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+          RETURNING id`,
+        [retentionDays, limit],
+      );
+      const ids = returnedRows<{ id: string }>(result).map((r) => r.id);
+      if (ids.length > 0) {
+        await tx.query(
+          `UPDATE inquiry_answers
+              SET found = (SELECT coalesce(jsonb_agg(jsonb_build_object('code', e -> 'code', 'accounts', '[]'::jsonb)), '[]')
+                             FROM jsonb_array_elements(found) e)
+            WHERE inquiry_id = ANY ($1::uuid[]) AND found <> '[]'::jsonb`,
+          [ids],
+        );
+      }
+      return ids.length;
+    });
+  }
+}

@@ -1,0 +1,342 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { FlowProducer, Worker } from 'bullmq';
+import type { FlowJob, Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PinoLogger } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
+import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
+import { AuditService } from '../../audit/audit.service.js';
+import { AppConfig } from '../../config/app-config.js';
+import { HostedLocations } from '../../locations/hosted-locations.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
+import { PeerClient, PeerUnreachableError } from '../../peers/peer-client.js';
+import type { PeerNode } from '../../peers/peer-client.js';
+import { PeersRepository } from '../../peers/peers.repository.js';
+import { bullmqConnection } from '../../queue/bullmq-connection.js';
+import { WebhooksService } from '../../webhooks/webhooks.service.js';
+import { JobName, QueueName } from '../../queue/queues.js';
+import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
+import type { InstitutionFinding } from '../inquiry.types.js';
+import { asks, FanoutCache } from './fanout-cache.js';
+import type { Fanout, FanoutInquiry } from './fanout-cache.js';
+import { FanoutRepository } from './fanout.repository.js';
+import type { AnswerRow, FinalizedInquiry } from './fanout.repository.js';
+import { DeceasedReportsRepository } from '../../linkages/deceased-reports.repository.js';
+import type { DeceasedReport } from '../../linkages/deceased-reports.repository.js';
+
+/** Job data: ids only, never personal data. */
+export interface FanoutJobData {
+  fanoutId: string;
+}
+export interface NodeJobData extends FanoutJobData {
+  nodeId: string;
+  /** Some inquiries of the fan-out were begun by a fan-out that was lost. */
+  resumed: boolean;
+  /** Epoch ms when the fan-out began: the per-node deadline counts from it. */
+  startedAt: number;
+}
+
+/** How long registered peers are cached; a change reaches fan-outs after at most this. */
+const PEER_CACHE_MS = 5000;
+
+/** The requesting institution acts in every audit row of its inquiry. */
+function requesterActor(inquiry: FanoutInquiry): AuditActor {
+  return {
+    actorType: 'institution',
+    institutionId: inquiry.institutionId,
+    apiKeyId: inquiry.apiKeyId ?? undefined,
+    branchCode: inquiry.branchCode,
+    operatorId: inquiry.operatorId,
+  };
+}
+
+/**
+ * The fan-out. Queued inquiries are admitted together (up to PEER_BATCH_SIZE, one
+ * kind at a time, disaster first) into one BullMQ flow: a child job answers for the
+ * hosted institutions in one query, one child job per peer node sends that node one
+ * message carrying every query, and the parent makes the inquiries final once every
+ * child is done. Each child writes its answers under (inquiry, node), so a job that
+ * runs twice changes nothing; the reconciler covers deadlines and lost jobs.
+ */
+@Injectable()
+export class FanoutService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly flows: FlowProducer;
+  private readonly workers: Worker[] = [];
+  /** Connections handed to BullMQ are not closed by it: these are closed at shutdown. */
+  private readonly connections: Redis[];
+  /** Registered peers, read once for the thousands of node jobs of a fan-out. */
+  private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
+
+  constructor(
+    private readonly db: DataSource,
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly repository: FanoutRepository,
+    private readonly deceasedReports: DeceasedReportsRepository,
+    private readonly cache: FanoutCache,
+    private readonly hosted: HostedLocations,
+    private readonly peers: PeersRepository,
+    private readonly peerClient: PeerClient,
+    private readonly audit: AuditService,
+    private readonly webhooks: WebhooksService,
+    private readonly metrics: MetricsService,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext(FanoutService.name);
+    this.connections = [bullmqConnection(config), bullmqConnection(config)];
+    this.flows = new FlowProducer({ connection: this.connections[0], prefix: config.QUEUE_PREFIX });
+    this.flows.on('error', () => undefined);
+  }
+
+  onApplicationBootstrap(): void {
+    const common = {
+      connection: this.connections[1],
+      prefix: this.config.QUEUE_PREFIX,
+      lockDuration: this.config.JOB_LOCK_DURATION_MS,
+      stalledInterval: Math.max(1000, Math.floor(this.config.JOB_LOCK_DURATION_MS / 2)),
+    };
+    this.workers.push(
+      new Worker(QueueName.Inquiries, (job) => this.processInquiryJob(job), { ...common, concurrency: 8 }),
+      new Worker(QueueName.PeerQueries, (job: Job<NodeJobData>) => this.askNode(job), {
+        ...common,
+        concurrency: this.config.PEER_CONCURRENCY,
+      }),
+    );
+    for (const worker of this.workers) {
+      worker.on('error', (error) => this.logger.warn({ err: error, queue: worker.name }, 'queue worker error'));
+      worker.on('failed', (job, error) =>
+        this.logger.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, 'fan-out job failed'),
+      );
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // Lets running jobs finish; what they could not finish is taken over after the lock.
+    await Promise.all(this.workers.map((worker) => worker.close()));
+    await this.flows.close();
+    for (const connection of this.connections) connection.disconnect();
+  }
+
+  private processInquiryJob(job: Job): Promise<unknown> {
+    switch (job.name) {
+      case JobName.AdmitInquiries:
+        return this.admit();
+      case JobName.FanoutHosted:
+        return this.answerHosted(job.data as FanoutJobData);
+      case JobName.FanoutFinish:
+        return this.finish(job.data as FanoutJobData);
+      default:
+        throw new Error(`unknown inquiry job ${job.name}`);
+    }
+  }
+
+  /** Admits every queued inquiry, a fan-out of up to PEER_BATCH_SIZE at a time. */
+  async admit(): Promise<{ fanouts: number; inquiries: number }> {
+    let fanouts = 0;
+    let inquiries = 0;
+    for (;;) {
+      const fanoutId = randomUUID();
+      const claimed = await this.repository.claim(fanoutId, this.config.PEER_BATCH_SIZE);
+      if (claimed.length === 0) break;
+      await this.launch(fanoutId, claimed[0].kind, claimed.some((c) => c.resumed));
+      fanouts += 1;
+      inquiries += claimed.length;
+      if (claimed.length < this.config.PEER_BATCH_SIZE) break;
+    }
+    return { fanouts, inquiries };
+  }
+
+  private async launch(fanoutId: string, kind: keyof typeof PRIORITY, resumed: boolean): Promise<void> {
+    const nodes = await this.repository.nodes(fanoutId);
+    const priority = PRIORITY[kind];
+    const startedAt = Date.now();
+    const childOptions = {
+      priority,
+      ignoreDependencyOnFailure: true,
+      removeOnComplete: true,
+      removeOnFail: { age: 24 * 3600 },
+    };
+    const children: NonNullable<FlowJob['children']> = nodes.map((nodeId) =>
+      nodeId === HOSTED_NODE_ID
+        ? {
+            name: JobName.FanoutHosted,
+            queueName: QueueName.Inquiries,
+            data: { fanoutId } satisfies FanoutJobData,
+            opts: { ...childOptions, jobId: `fanout-${fanoutId}-hosted`, attempts: 5, backoff: { type: 'exponential', delay: 500 } },
+          }
+        : {
+            name: JobName.FanoutNode,
+            queueName: QueueName.PeerQueries,
+            data: { fanoutId, nodeId, resumed, startedAt } satisfies NodeJobData,
+            opts: {
+              ...childOptions,
+              jobId: `fanout-${fanoutId}-${nodeId}`,
+              attempts: this.config.PEER_RETRY_ATTEMPTS,
+              backoff: { type: 'exponential', delay: this.config.PEER_RETRY_BACKOFF_MS },
+            },
+          },
+    );
+    await this.flows.add({
+      name: JobName.FanoutFinish,
+      queueName: QueueName.Inquiries,
+      data: { fanoutId } satisfies FanoutJobData,
+      opts: { jobId: `fanout-${fanoutId}`, priority, removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 } },
+      children,
+    });
+    this.metrics.fanoutNodes.observe(nodes.length);
+  }
+
+  /** Inquiries of a fan-out still waiting for this node's answer. */
+  private async pendingFor(fanout: Fanout, nodeId: string, recheck: boolean, institutionCodes: string[]): Promise<FanoutInquiry[]> {
+    let pending = fanout.inquiries.filter((inquiry) => institutionCodes.some((code) => asks(inquiry, code)));
+    if (recheck && pending.length > 0) {
+      const done = await this.repository.answered(pending.map((i) => i.id), nodeId);
+      pending = pending.filter((i) => !done.has(i.id));
+    }
+    return pending;
+  }
+
+  /** The hosted institutions' answer for a whole fan-out: one indexed query. */
+  async answerHosted({ fanoutId }: FanoutJobData): Promise<{ answered: number }> {
+    const fanout = await this.cache.get(fanoutId);
+    const hostedCodes = await this.repository.hostedCodes();
+    const pending = await this.pendingFor(fanout, HOSTED_NODE_ID, true, hostedCodes);
+    if (pending.length === 0) return { answered: 0 };
+    const matches = await this.hosted.locate(pending.map((i) => ({ ref: i.id, myNumber: i.myNumber })));
+    const byInquiry = new Map(pending.map((i) => [i.id, [] as typeof matches]));
+    for (const match of matches) {
+      const inquiry = pending.find((i) => i.id === match.ref);
+      if (inquiry && asks(inquiry, match.institutionCode)) byInquiry.get(match.ref)!.push(match);
+    }
+    await this.db.transaction(async (tx) => {
+      const written = new Set(
+        await this.repository.writeAnswers(
+          tx,
+          HOSTED_NODE_ID,
+          pending.map((i) => ({
+            inquiryId: i.id,
+            status: 'answered',
+            found: byInquiry.get(i.id)!.map((m) => ({ code: m.institutionCode, accounts: m.accounts })),
+          })),
+        ),
+      );
+      const deceased: DeceasedReport[] = [];
+      for (const inquiry of pending.filter((i) => written.has(i.id))) {
+        const found = byInquiry.get(inquiry.id)!;
+        if (found.length === 0) continue;
+        const events: AuditEvent[] = found.map((m) => ({
+          action: 'inquiry.subject-located',
+          resourceType: 'inquiry',
+          resourceId: inquiry.id,
+          subjectId: m.subjectId,
+          details: { kind: inquiry.kind, holder: m.institutionCode, accounts: m.accounts.length },
+        }));
+        if (inquiry.kind === 'inheritance') {
+          for (const m of found) {
+            deceased.push({ inquiryId: inquiry.id, dateOfDeath: inquiry.dateOfDeath!, linkageIds: m.linkageIds });
+            events.push({
+              action: 'linkage.holder-reported-deceased',
+              resourceType: 'inquiry',
+              resourceId: inquiry.id,
+              subjectId: m.subjectId,
+              details: { holder: m.institutionCode, linkageIds: m.linkageIds },
+            });
+          }
+        }
+        await this.audit.record(tx, requesterActor(inquiry), ...events);
+      }
+      await this.deceasedReports.record(tx, deceased);
+    });
+    return { answered: pending.length };
+  }
+
+  /** One message to one peer node for every inquiry of the fan-out that asks it. */
+  async askNode(job: Job<NodeJobData>): Promise<{ queries: number; unreachable?: string }> {
+    const { fanoutId, nodeId, resumed, startedAt } = job.data;
+    const fanout = await this.cache.get(fanoutId);
+    const peer = (await this.activePeers()).get(nodeId);
+    // A peer disabled since the fan-out began: its institutions end unreachable at finish.
+    if (!peer) return { queries: 0, unreachable: 'unregistered' };
+    const pending = await this.pendingFor(fanout, nodeId, resumed || job.attemptsMade > 0, peer.institutions.map((i) => i.code));
+    if (pending.length === 0) return { queries: 0 };
+    const unreachable = (failure: string) =>
+      this.repository.writeAnswers(this.db, nodeId, pending.map((i) => ({ inquiryId: i.id, status: 'unreachable', failure })));
+    const deadline = startedAt + this.config.PEER_NODE_DEADLINE_SECONDS * 1000;
+    if (job.attemptsMade > 0 && Date.now() >= deadline) {
+      await unreachable('node deadline passed');
+      return { queries: 0, unreachable: 'deadline' };
+    }
+    const begun = process.hrtime.bigint();
+    try {
+      const answers = await this.peerClient.locate(
+        peer,
+        fanout.kind!,
+        pending.map((i) => ({ ref: i.id, myNumber: i.myNumber, ...(i.kind === 'inheritance' ? { deceased: true } : {}) })),
+        { timeoutMs: Math.min(this.config.PEER_REQUEST_TIMEOUT_MS, Math.max(1, deadline - Date.now())) },
+      );
+      const rows: AnswerRow[] = pending.map((inquiry) => ({
+        inquiryId: inquiry.id,
+        status: 'answered',
+        found: (answers.get(inquiry.id) ?? []).filter((f: InstitutionFinding) => asks(inquiry, f.code)),
+      }));
+      await this.repository.writeAnswers(this.db, nodeId, rows);
+      this.metrics.peerMessages.inc({ outcome: 'answered' });
+      this.metrics.peerAnswerSeconds.observe(Number(process.hrtime.bigint() - begun) / 1e9);
+      this.metrics.peerBatchSize.observe(pending.length);
+      return { queries: pending.length };
+    } catch (error) {
+      const reason = error instanceof PeerUnreachableError ? error.reason : 'error';
+      this.metrics.peerMessages.inc({ outcome: reason });
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1) || Date.now() >= deadline;
+      this.logger.warn(
+        { peer: peer.nodeId, reason, attempt: job.attemptsMade + 1, last, err: error instanceof PeerUnreachableError ? undefined : error },
+        'peer node did not answer',
+      );
+      if (!last) throw error;
+      await unreachable(reason);
+      return { queries: pending.length, unreachable: reason };
+    }
+  }
+
+  private activePeers(): Promise<Map<string, PeerNode>> {
+    if (!this.peerCache || Date.now() - this.peerCache.at > PEER_CACHE_MS) {
+      const peers = this.peers.listActive().then((list) => new Map(list.map((peer) => [peer.id, peer])));
+      peers.catch(() => (this.peerCache = undefined));
+      this.peerCache = { at: Date.now(), peers };
+    }
+    return this.peerCache.peers;
+  }
+
+  /** Every child is done: the fan-out's inquiries become final. */
+  async finish({ fanoutId }: FanoutJobData): Promise<{ final: number }> {
+    const finalized = await this.complete({ fanoutId }, 'no answer');
+    this.cache.forget(fanoutId);
+    return { final: finalized.length };
+  }
+
+  /** Makes inquiries final (nodes without an answer are unreachable), audited. */
+  async complete(which: { fanoutId: string } | { inquiryIds: string[] }, failure: string): Promise<FinalizedInquiry[]> {
+    const deliveries: string[] = [];
+    const finalized = await this.db.transaction(async (tx) => {
+      const rows = await this.repository.finalize(tx, which, failure);
+      for (const inquiry of rows) {
+        await this.audit.record(
+          tx,
+          { actorType: 'system', institutionId: inquiry.institutionId },
+          { action: 'inquiry.complete', resourceType: 'inquiry', resourceId: inquiry.id, details: { status: inquiry.status } },
+        );
+        // The outbox: the webhook is announced if and only if the completion commits.
+        const delivery = await this.webhooks.record(tx, {
+          type: 'inquiry.completed',
+          institutionId: inquiry.institutionId,
+          data: { inquiryId: inquiry.id, kind: inquiry.kind, status: inquiry.status },
+        });
+        if (delivery) deliveries.push(delivery);
+      }
+      return rows;
+    });
+    await this.webhooks.dispatch(deliveries);
+    for (const inquiry of finalized) this.metrics.inquiriesFinal.inc({ kind: inquiry.kind, status: inquiry.status });
+    return finalized;
+  }
+}

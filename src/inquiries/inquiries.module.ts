@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { DisastersModule } from '../disasters/disasters.module.js';
+import { InquiryAdmission } from './fanout/inquiry-admission.js';
+import { InquiriesController } from './inquiries.controller.js';
+import { InquiriesRepository } from './inquiries.repository.js';
+import { InquiriesService } from './inquiries.service.js';
+
+/** The API side of inquiries: accept, read, list. The fan-out lives in the worker. */
+@Module({
+  imports: [AuditModule, DisastersModule],
+  controllers: [InquiriesController],
+  providers: [InquiriesRepository, InquiriesService, InquiryAdmission],
+  exports: [InquiryAdmission],
+})
+export class InquiriesModule {}

@@ -1,0 +1,157 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { SqlExecutor } from '../database/sql-executor.js';
+import { HOSTED_NODE_ID } from './inquiry.types.js';
+import type { InquiryKind, InquiryStatus, LocatedAccount, ResultStatus } from './inquiry.types.js';
+
+export interface NewInquiry {
+  id: string;
+  institutionId: string;
+  apiKeyId: string;
+  kind: InquiryKind;
+  priority: number;
+  branchCode: string;
+  operatorId: string;
+  blindIndexVersion: number;
+  blindIndex: Buffer;
+  ciphertext: Buffer;
+  dataKeyId: string;
+  nameKana: string;
+  birthDate: string;
+  dateOfDeath: string | null;
+  municipalityCode: string | null;
+  applicantRelationship: string;
+  applicantName: string;
+  evidence: { type: string; reference: string }[];
+  declarationId: string | null;
+  targetCodes: string[];
+  targetsAll: boolean;
+  deadlineSeconds: number;
+}
+
+export interface InquiryRecord {
+  id: string;
+  kind: InquiryKind;
+  status: InquiryStatus;
+  branchCode: string;
+  rejectionReason: string | null;
+  createdAt: Date;
+  deadlineAt: Date;
+  completedAt: Date | null;
+  resultsPurgedAt: Date | null;
+}
+
+export interface InquiryResultRow {
+  institutionCode: string;
+  institutionName: string;
+  status: ResultStatus;
+  accounts: LocatedAccount[];
+}
+
+const RECORD_COLUMNS = `id, kind, status, branch_code AS "branchCode", rejection_reason AS "rejectionReason",
+  created_at AS "createdAt", deadline_at AS "deadlineAt", completed_at AS "completedAt",
+  results_purged_at AS "resultsPurgedAt"`;
+
+/**
+ * Every institution this node can ask: the hosted ones and those behind enabled
+ * peers. Codes are unique across both (registration refuses a clash).
+ */
+export const KNOWN_INSTITUTIONS = `
+  SELECT code, name, '${HOSTED_NODE_ID}'::uuid AS node_id FROM institutions
+  UNION ALL
+  SELECT pi.code, pi.name, pi.peer_id FROM peer_institutions pi JOIN peers p ON p.id = pi.peer_id
+   WHERE p.disabled_at IS NULL`;
+
+@Injectable()
+export class InquiriesRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** The known institutions among `codes` (all of them when null), sorted. */
+  async knownCodes(codes: string[] | null): Promise<string[]> {
+    const rows: { code: string }[] = await this.db.query(
+      `SELECT code FROM (${KNOWN_INSTITUTIONS}) k WHERE $1::text[] IS NULL OR code = ANY($1) ORDER BY code`,
+      [codes],
+    );
+    return rows.map((r) => r.code);
+  }
+
+  async insert(executor: SqlExecutor, row: NewInquiry): Promise<{ id: string; status: InquiryStatus }> {
+    const rows = await executor.query(
+      `INSERT INTO inquiries (id, institution_id, api_key_id, kind, priority, branch_code, operator_id,
+         blind_index_version, blind_index, my_number_ciphertext, data_key_id, name_kana, birth_date, date_of_death,
+         municipality_code, applicant_relationship, applicant_name, evidence, declaration_id, target_codes,
+         targets_all, deadline_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+         now() + make_interval(secs => $22))
+       RETURNING id, status`,
+      [
+        row.id,
+        row.institutionId,
+        row.apiKeyId,
+        row.kind,
+        row.priority,
+        row.branchCode,
+        row.operatorId,
+        row.blindIndexVersion,
+        row.blindIndex,
+        row.ciphertext,
+        row.dataKeyId,
+        row.nameKana,
+        row.birthDate,
+        row.dateOfDeath,
+        row.municipalityCode,
+        row.applicantRelationship,
+        row.applicantName,
+        JSON.stringify(row.evidence),
+        row.declarationId,
+        row.targetCodes,
+        row.targetsAll,
+        row.deadlineSeconds,
+      ],
+    );
+    return rows[0];
+  }
+
+  /** The requester's inquiry; undefined for anyone else's. */
+  async find(institutionId: string, id: string): Promise<InquiryRecord | undefined> {
+    const rows: InquiryRecord[] = await this.db.query(
+      `SELECT ${RECORD_COLUMNS} FROM inquiries WHERE id = $1 AND institution_id = $2`,
+      [id, institutionId],
+    );
+    return rows[0];
+  }
+
+  list(institutionId: string, limit: number, status?: InquiryStatus): Promise<InquiryRecord[]> {
+    return this.db.query(
+      `SELECT ${RECORD_COLUMNS} FROM inquiries
+        WHERE institution_id = $1 AND ($3::text IS NULL OR status = $3)
+        ORDER BY created_at DESC LIMIT $2`,
+      [institutionId, limit, status ?? null],
+    );
+  }
+
+  /**
+   * One row per institution asked: its node's answer, if any. An institution whose
+   * node answered is `found` when the answer lists it, else `not-found`.
+   */
+  results(id: string): Promise<InquiryResultRow[]> {
+    return this.db.query(
+      `SELECT t.code AS "institutionCode", coalesce(k.name, t.code) AS "institutionName",
+              CASE WHEN a.status IS NULL THEN CASE WHEN i.completed_at IS NULL THEN 'pending' ELSE 'unreachable' END
+                   WHEN a.status = 'unreachable' THEN 'unreachable'
+                   WHEN f.accounts IS NOT NULL THEN 'found'
+                   ELSE 'not-found' END AS status,
+              coalesce(f.accounts, '[]'::jsonb) AS accounts
+         FROM inquiries i
+         CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
+         LEFT JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
+         LEFT JOIN inquiry_answers a ON a.inquiry_id = i.id AND a.node_id = k.node_id
+         LEFT JOIN LATERAL (
+           SELECT e -> 'accounts' AS accounts FROM jsonb_array_elements(a.found) e WHERE e ->> 'code' = t.code
+         ) f ON true
+        WHERE i.id = $1
+        ORDER BY t.code`,
+      [id],
+    );
+  }
+}

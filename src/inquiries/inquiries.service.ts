@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { AuditActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
+import type { InstitutionPrincipal } from '../auth/principal.js';
+import { DomainError, notFound, ValidationFailed } from '../common/errors/domain-error.js';
+import type { FieldError } from '../common/errors/domain-error.js';
+import { isUuid } from '../common/ids.js';
+import { normalizeKanaName } from '../common/kana/kana-name.js';
+import { normalizeMunicipalityCode } from '../common/municipality/municipality-code.js';
+import { todayInJapan } from '../common/validation/validators.js';
+import { AppConfig } from '../config/app-config.js';
+import { BlindIndex } from '../crypto/blind-index.js';
+import { MyNumberCipher } from '../crypto/my-number-cipher.js';
+import { DisasterDeclarationsRepository } from '../disasters/disaster-declarations.repository.js';
+import type { CreateInquiryDto } from './dto/create-inquiry.dto.js';
+import type { AcceptedInquiryView, InquiryView } from './dto/inquiry.view.js';
+import { InquiryAdmission } from './fanout/inquiry-admission.js';
+import { InquiriesRepository } from './inquiries.repository.js';
+import type { InquiryRecord } from './inquiries.repository.js';
+import { DEATH_EVIDENCE, DISASTER_EVIDENCE, DISASTER_RELATIONSHIPS, INHERITANCE_RELATIONSHIPS, PRIORITY } from './inquiry.types.js';
+import type { InquiryStatus } from './inquiry.types.js';
+
+@Injectable()
+export class InquiriesService {
+  constructor(
+    private readonly db: DataSource,
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly inquiries: InquiriesRepository,
+    private readonly declarations: DisasterDeclarationsRepository,
+    private readonly cipher: MyNumberCipher,
+    private readonly blindIndex: BlindIndex,
+    private readonly audit: AuditService,
+    private readonly admission: InquiryAdmission,
+  ) {}
+
+  /** Accepts an inquiry: a committed row first, then a wake-up for the fan-out. */
+  async create(caller: InstitutionPrincipal, dto: CreateInquiryDto, actor: AuditActor): Promise<AcceptedInquiryView> {
+    checkKindRules(dto);
+    const municipalityCode = dto.subject.municipalityCode ? normalizeMunicipalityCode(dto.subject.municipalityCode) : null;
+    let declarationId: string | null = null;
+    if (dto.kind === 'disaster') {
+      const declaration = await this.declarations.findActiveCovering(municipalityCode!, dto.declarationId);
+      if (!declaration) {
+        throw new DomainError(
+          'NO_ACTIVE_DISASTER_DECLARATION',
+          dto.declarationId
+            ? 'The named declaration is not in force or does not cover the municipality'
+            : 'No disaster declaration in force covers the municipality',
+        );
+      }
+      declarationId = declaration.id;
+    }
+    const targetCodes = await this.resolveTargets(dto.targetInstitutions);
+
+    const myNumber = dto.subject.myNumber;
+    const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
+    const index = this.blindIndex.compute(myNumber);
+    const id = randomUUID();
+    const accepted = await this.db.transaction(async (tx) => {
+      const row = await this.inquiries.insert(tx, {
+        id,
+        institutionId: caller.institutionId,
+        apiKeyId: caller.apiKeyId,
+        kind: dto.kind,
+        priority: PRIORITY[dto.kind],
+        branchCode: dto.branchCode,
+        operatorId: dto.operatorId,
+        blindIndexVersion: index.version,
+        blindIndex: index.digest,
+        ciphertext: encrypted.ciphertext,
+        dataKeyId: encrypted.dataKeyId,
+        nameKana: normalizeKanaName(dto.subject.nameKana)!,
+        birthDate: dto.subject.birthDate,
+        dateOfDeath: dto.kind === 'inheritance' ? dto.subject.dateOfDeath! : null,
+        municipalityCode,
+        applicantRelationship: dto.applicant.relationship,
+        applicantName: dto.applicant.name,
+        evidence: dto.evidence.map((e) => ({ type: e.type, reference: e.reference })),
+        declarationId,
+        targetCodes,
+        targetsAll: !dto.targetInstitutions,
+        deadlineSeconds: this.config.INQUIRY_DEADLINE_SECONDS,
+      });
+      await this.audit.record(tx, actor, {
+        action: 'inquiry.create',
+        resourceType: 'inquiry',
+        resourceId: id,
+        details: { kind: dto.kind, institutions: targetCodes.length, declarationId },
+      });
+      return row;
+    });
+    await this.admission.request();
+    return { id: accepted.id, status: accepted.status };
+  }
+
+  async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<InquiryView> {
+    const record = isUuid(id) ? await this.inquiries.find(caller.institutionId, id) : undefined;
+    if (!record) throw notFound('Inquiry');
+    const results = await this.inquiries.results(id);
+    // Reading where a person holds accounts is an access to personal information.
+    await this.audit.record(this.db, actor, { action: 'inquiry.read', resourceType: 'inquiry', resourceId: id });
+    const answered = results.filter((r) => r.status === 'found' || r.status === 'not-found').length;
+    const failed = results.filter((r) => r.status === 'unreachable').length;
+    return {
+      ...record,
+      progress: { total: results.length, answered, failed },
+      results: results.map((r) => ({ ...r, accounts: r.accounts.map(copyAccount) })),
+    };
+  }
+
+  list(caller: InstitutionPrincipal, limit: number, status?: InquiryStatus): Promise<InquiryRecord[]> {
+    return this.inquiries.list(caller.institutionId, limit, status);
+  }
+
+  private async resolveTargets(requested: string[] | undefined): Promise<string[]> {
+    const known = await this.inquiries.knownCodes(requested ?? null);
+    if (requested) {
+      const knownSet = new Set(known);
+      const unknown = requested.filter((code) => !knownSet.has(code));
+      if (unknown.length > 0) {
+        throw new DomainError('UNKNOWN_INSTITUTION', `Unknown institution code(s): ${unknown.join(', ')}`, { unknown });
+      }
+    }
+    return known;
+  }
+}
+
+function copyAccount(a: { branchCode: string; accountType: string; accountNumber: string }) {
+  return { branchCode: a.branchCode, accountType: a.accountType, accountNumber: a.accountNumber };
+}
+
+const KIND_RULES = {
+  inheritance: { relationships: INHERITANCE_RELATIONSHIPS, evidence: DEATH_EVIDENCE },
+  disaster: { relationships: DISASTER_RELATIONSHIPS, evidence: DISASTER_EVIDENCE },
+} as const;
+
+/** The rules that depend on the kind of inquiry, reported like any other field error. */
+function checkKindRules(dto: CreateInquiryDto): void {
+  const errors: FieldError[] = [];
+  const subject = dto.subject;
+  const rules = KIND_RULES[dto.kind];
+  const label = `for ${dto.kind === 'inheritance' ? 'an inheritance' : 'a disaster'} inquiry`;
+  if (!(rules.relationships as readonly string[]).includes(dto.applicant.relationship)) {
+    const message = `relationship must be one of ${rules.relationships.join(', ')} ${label}`;
+    errors.push({ path: 'applicant.relationship', code: 'INVALID_VALUE', message });
+  }
+  dto.evidence.forEach((e, i) => {
+    if (!(rules.evidence as readonly string[]).includes(e.type)) {
+      const message = `type must be one of ${rules.evidence.join(', ')} ${label}`;
+      errors.push({ path: `evidence[${i}].type`, code: 'INVALID_VALUE', message });
+    }
+  });
+  if (dto.kind === 'inheritance') {
+    if (!subject.dateOfDeath) {
+      errors.push({ path: 'subject.dateOfDeath', code: 'REQUIRED', message: `dateOfDeath is required ${label}` });
+    } else if (subject.dateOfDeath > todayInJapan()) {
+      errors.push({ path: 'subject.dateOfDeath', code: 'DATE_IN_FUTURE', message: 'dateOfDeath must not be in the future' });
+    } else if (subject.dateOfDeath < subject.birthDate) {
+      errors.push({ path: 'subject.dateOfDeath', code: 'INVALID_VALUE', message: 'dateOfDeath must not be before birthDate' });
+    }
+    if (dto.evidence.length === 0) {
+      errors.push({ path: 'evidence', code: 'TOO_FEW', message: `at least one death-evidence document is required ${label}` });
+    }
+  } else {
+    if (!subject.municipalityCode) {
+      errors.push({ path: 'subject.municipalityCode', code: 'REQUIRED', message: `municipalityCode is required ${label}` });
+    }
+    if (subject.dateOfDeath) {
+      errors.push({ path: 'subject.dateOfDeath', code: 'INVALID_VALUE', message: 'a disaster inquiry is made by the living depositor' });
+    }
+  }
+  if (errors.length > 0) throw new ValidationFailed(errors);
+}

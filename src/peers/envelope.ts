@@ -1,0 +1,258 @@
+import {
+  CompactEncrypt,
+  CompactSign,
+  compactDecrypt,
+  compactVerify,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+} from 'jose';
+import type { CryptoKey, JWK, KeyObject } from 'jose';
+
+/**
+ * The node-to-node envelope (DESIGN.md, "POST /v1/peer/location-queries"): a compact
+ * JWS (EdDSA, Ed25519, kid = sender nodeId) of the claims, nested in a compact JWE
+ * (ECDH-ES+A256KW, A256GCM) to the recipient's X25519 key. Pure functions: what
+ * peers are registered, and whether a jti was seen before, is the caller's business.
+ */
+
+export type PeerMessageType = 'location-query' | 'location-answer';
+
+/** This node: its id and private keys, with the public halves it publishes. */
+export interface NodeIdentity {
+  nodeId: string;
+  signingPrivateKey: CryptoKey | KeyObject;
+  encryptionPrivateKey: CryptoKey | KeyObject;
+  /** Public `{kty: 'OKP', crv: 'Ed25519', x}`. */
+  signingJwk: JWK;
+  /** Public `{kty: 'OKP', crv: 'X25519', x}`. */
+  encryptionJwk: JWK;
+}
+
+/** A remote node: its public keys. */
+export interface PeerKeys {
+  nodeId: string;
+  signingKey: CryptoKey | KeyObject;
+  encryptionKey: CryptoKey | KeyObject;
+}
+
+export const JWS_ALGORITHM = 'EdDSA';
+export const JWE_KEY_MANAGEMENT = 'ECDH-ES+A256KW';
+export const JWE_CONTENT_ENCRYPTION = 'A256GCM';
+export const SIGNING_CURVE = 'Ed25519';
+export const ENCRYPTION_CURVE = 'X25519';
+
+/** Node ids travel as `kid`, `iss` and `aud`, and name peers in URLs and logs. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** Clocks of two nodes may disagree by this much. */
+export const CLOCK_SKEW_SECONDS = 30;
+/** A message living longer than this is refused: it bounds how long a jti must be remembered. */
+export const MAX_MESSAGE_LIFETIME_SECONDS = 600;
+
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError';
+  constructor(
+    readonly reason: string,
+    message?: string,
+  ) {
+    super(message ?? reason);
+  }
+}
+
+const OKP_X_BYTES = 32;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+function assertOkpJwk(jwk: unknown, crv: string, privateKey: boolean, what: string): asserts jwk is JWK {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
+    throw new TypeError(`${what}: must be a JWK object`);
+  }
+  const key = jwk as Record<string, unknown>;
+  if (key.kty !== 'OKP' || key.crv !== crv) throw new TypeError(`${what}: must be an OKP ${crv} key`);
+  if (!isBase64UrlOfLength(key.x, OKP_X_BYTES)) throw new TypeError(`${what}: x must be ${OKP_X_BYTES} bytes, base64url`);
+  if (privateKey) {
+    if (!isBase64UrlOfLength(key.d, OKP_X_BYTES)) throw new TypeError(`${what}: d must be ${OKP_X_BYTES} bytes, base64url`);
+  } else if ('d' in key) {
+    throw new TypeError(`${what}: must be a public key (no "d")`);
+  }
+}
+
+function isBase64UrlOfLength(value: unknown, bytes: number): boolean {
+  return typeof value === 'string' && BASE64URL.test(value) && Buffer.from(value, 'base64url').length === bytes;
+}
+
+/** Checks a public key as sent by an operator or a peer: OKP, the right curve, 32-byte x, no `d`. */
+export function isPublicOkpJwk(jwk: unknown, crv: typeof SIGNING_CURVE | typeof ENCRYPTION_CURVE): jwk is JWK {
+  try {
+    assertOkpJwk(jwk, crv, false, 'key');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Only the members that define the public key, whatever else the JWK carried. */
+function publicJwk(jwk: JWK): JWK {
+  return { kty: 'OKP', crv: jwk.crv, x: jwk.x };
+}
+
+/** Imports only kty/crv/x(/d): an `alg`, `use` or `key_ops` from elsewhere must not restrict our use. */
+async function importOkp(jwk: JWK, alg: string): Promise<CryptoKey> {
+  const bare = jwk.d === undefined ? publicJwk(jwk) : { ...publicJwk(jwk), d: jwk.d };
+  const key = await importJWK(bare, alg);
+  if (key instanceof Uint8Array) throw new TypeError('expected an asymmetric key');
+  return key;
+}
+
+export async function createNodeIdentity(
+  nodeId: string,
+  signingPrivateJwk: JWK,
+  encryptionPrivateJwk: JWK,
+): Promise<NodeIdentity> {
+  if (!NODE_ID_PATTERN.test(nodeId)) throw new TypeError('nodeId: must be 1-64 of A-Z a-z 0-9 . _ -');
+  assertOkpJwk(signingPrivateJwk, SIGNING_CURVE, true, 'signing key');
+  assertOkpJwk(encryptionPrivateJwk, ENCRYPTION_CURVE, true, 'encryption key');
+  return {
+    nodeId,
+    signingPrivateKey: await importOkp(signingPrivateJwk, JWS_ALGORITHM),
+    encryptionPrivateKey: await importOkp(encryptionPrivateJwk, JWE_KEY_MANAGEMENT),
+    signingJwk: publicJwk(signingPrivateJwk),
+    encryptionJwk: publicJwk(encryptionPrivateJwk),
+  };
+}
+
+export async function generateNodeIdentity(
+  nodeId: string,
+): Promise<{ identity: NodeIdentity; signingPrivateJwk: JWK; encryptionPrivateJwk: JWK }> {
+  const signing = await generateKeyPair(JWS_ALGORITHM, { crv: SIGNING_CURVE, extractable: true });
+  const encryption = await generateKeyPair('ECDH-ES', { crv: ENCRYPTION_CURVE, extractable: true });
+  const signingPrivateJwk = await exportJWK(signing.privateKey);
+  const encryptionPrivateJwk = await exportJWK(encryption.privateKey);
+  return {
+    identity: await createNodeIdentity(nodeId, signingPrivateJwk, encryptionPrivateJwk),
+    signingPrivateJwk,
+    encryptionPrivateJwk,
+  };
+}
+
+/** Imports a peer's published public keys; refuses anything but OKP Ed25519 / X25519 public JWKs. */
+export async function importPeerKeys(nodeId: string, signingJwk: JWK, encryptionJwk: JWK): Promise<PeerKeys> {
+  if (!NODE_ID_PATTERN.test(nodeId)) throw new TypeError('nodeId: must be 1-64 of A-Z a-z 0-9 . _ -');
+  assertOkpJwk(signingJwk, SIGNING_CURVE, false, 'signing key');
+  assertOkpJwk(encryptionJwk, ENCRYPTION_CURVE, false, 'encryption key');
+  return {
+    nodeId,
+    signingKey: await importOkp(signingJwk, JWS_ALGORITHM),
+    encryptionKey: await importOkp(encryptionJwk, JWE_KEY_MANAGEMENT),
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** JWS (EdDSA, kid = sender nodeId) of the claims, inside a JWE (ECDH-ES+A256KW, A256GCM) to the recipient. */
+export async function sealEnvelope(
+  claims: Record<string, unknown>,
+  sender: NodeIdentity,
+  recipient: PeerKeys,
+): Promise<string> {
+  const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: JWS_ALGORITHM, kid: sender.nodeId })
+    .sign(sender.signingPrivateKey);
+  return new CompactEncrypt(encoder.encode(jws))
+    .setProtectedHeader({ alg: JWE_KEY_MANAGEMENT, enc: JWE_CONTENT_ENCRYPTION })
+    .encrypt(recipient.encryptionKey);
+}
+
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** jose's codes for an envelope that is not what the protocol allows (as opposed to one that fails to decrypt). */
+const MALFORMED_JOSE_CODES = new Set(['ERR_JWE_INVALID', 'ERR_JWS_INVALID', 'ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JOSE_NOT_SUPPORTED']);
+
+function joseCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Decrypts with our key, reads the inner kid, resolves the sender's keys, verifies the signature.
+ * Throws EnvelopeError(reason) with reason 'malformed' | 'undecryptable' | 'unknown-sender' | 'bad-signature'.
+ */
+export async function openEnvelope(
+  jwe: string,
+  recipient: NodeIdentity,
+  resolveSender: (kid: string) => Promise<PeerKeys | undefined>,
+): Promise<{ claims: Record<string, unknown>; sender: PeerKeys }> {
+  if (typeof jwe !== 'string' || !COMPACT_JWE.test(jwe)) throw new EnvelopeError('malformed', 'not a compact JWE');
+  let jws: string;
+  try {
+    const { plaintext } = await compactDecrypt(jwe, recipient.encryptionPrivateKey, {
+      keyManagementAlgorithms: [JWE_KEY_MANAGEMENT],
+      contentEncryptionAlgorithms: [JWE_CONTENT_ENCRYPTION],
+    });
+    jws = decoder.decode(plaintext);
+  } catch (error) {
+    const reason = MALFORMED_JOSE_CODES.has(joseCode(error) ?? '') ? 'malformed' : 'undecryptable';
+    throw new EnvelopeError(reason, `JWE: ${joseCode(error) ?? 'not decryptable'}`);
+  }
+
+  let kid: unknown;
+  try {
+    const header = decodeProtectedHeader(jws);
+    if (header.alg !== JWS_ALGORITHM) throw new Error('alg');
+    kid = header.kid;
+  } catch {
+    throw new EnvelopeError('malformed', 'the plaintext is not an EdDSA compact JWS');
+  }
+  if (typeof kid !== 'string' || !NODE_ID_PATTERN.test(kid)) {
+    throw new EnvelopeError('malformed', 'the JWS kid is not a node id');
+  }
+
+  const sender = await resolveSender(kid);
+  if (!sender || sender.nodeId !== kid) throw new EnvelopeError('unknown-sender', 'the JWS kid names no registered peer');
+
+  let payload: Uint8Array;
+  try {
+    ({ payload } = await compactVerify(jws, sender.signingKey, { algorithms: [JWS_ALGORITHM] }));
+  } catch (error) {
+    throw new EnvelopeError('bad-signature', `JWS: ${joseCode(error) ?? 'verification failed'}`);
+  }
+
+  let claims: unknown;
+  try {
+    claims = JSON.parse(decoder.decode(payload));
+  } catch {
+    throw new EnvelopeError('malformed', 'the JWS payload is not JSON');
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
+    throw new EnvelopeError('malformed', 'the JWS payload is not a JSON object');
+  }
+  return { claims: claims as Record<string, unknown>, sender };
+}
+
+const isNumericDate = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0;
+
+/** Now as a NumericDate (seconds). */
+export const epochSeconds = (date = Date.now()) => Math.floor(date / 1000);
+
+/**
+ * Checks typ, aud === our nodeId, iss === sender.nodeId, iat/exp NumericDate seconds, exp in the
+ * future (small clock skew allowed), lifetime not absurdly long.
+ * Throws EnvelopeError('wrong-type'|'wrong-audience'|'wrong-issuer'|'expired'|'malformed').
+ */
+export function checkClaims(
+  claims: Record<string, unknown>,
+  expected: { typ: PeerMessageType; audience: string; issuer: string; now?: number },
+): void {
+  if (claims.typ !== expected.typ) throw new EnvelopeError('wrong-type', `typ is not ${expected.typ}`);
+  if (claims.aud !== expected.audience) throw new EnvelopeError('wrong-audience', 'aud is not this node');
+  if (claims.iss !== expected.issuer) throw new EnvelopeError('wrong-issuer', 'iss is not the signer');
+  const { iat, exp } = claims;
+  if (!isNumericDate(iat) || !isNumericDate(exp)) throw new EnvelopeError('malformed', 'iat and exp must be NumericDates');
+  const now = expected.now ?? epochSeconds();
+  if (exp <= now - CLOCK_SKEW_SECONDS) throw new EnvelopeError('expired', 'exp has passed');
+  if (iat > now + CLOCK_SKEW_SECONDS) throw new EnvelopeError('malformed', 'iat is in the future');
+  if (exp < iat || exp - iat > MAX_MESSAGE_LIFETIME_SECONDS) {
+    throw new EnvelopeError('malformed', `the lifetime (exp - iat) must be 0 to ${MAX_MESSAGE_LIFETIME_SECONDS} seconds`);
+  }
+}

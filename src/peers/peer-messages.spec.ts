@@ -1,0 +1,138 @@
+import { describe, expect, it } from '@jest/globals';
+import { EnvelopeError } from './envelope.js';
+import { newMessageId, parseLocationAnswerMessage, parseLocationQueryMessage } from './peer-messages.js';
+
+const VALID_NUMBER = '123456789018';
+const OTHER_VALID_NUMBER = '621498320257';
+
+const query = () => ({
+  typ: 'location-query',
+  iss: 'node-a',
+  aud: 'node-b',
+  jti: '7f2c1d3e-0000-4000-8000-00000000a001',
+  iat: 1_800_000_000,
+  exp: 1_800_000_060,
+  purpose: 'inheritance',
+  queries: [
+    { ref: 'inq-1', myNumber: VALID_NUMBER, deceased: true },
+    { ref: 'inq-2', myNumber: OTHER_VALID_NUMBER },
+  ],
+});
+
+const answer = () => ({
+  typ: 'location-answer',
+  iss: 'node-b',
+  aud: 'node-a',
+  jti: 'a-1',
+  iat: 1_800_000_001,
+  exp: 1_800_000_061,
+  inReplyTo: '7f2c1d3e-0000-4000-8000-00000000a001',
+  answers: [
+    {
+      ref: 'inq-1',
+      institutions: [{ code: '0005', accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '1234567' }] }],
+    },
+    { ref: 'inq-2', institutions: [] },
+  ],
+});
+
+/** The refusal's message (path and rule), after checking it is a 'malformed' EnvelopeError. */
+function refusal(parse: () => unknown): string {
+  try {
+    parse();
+  } catch (error) {
+    expect(error).toBeInstanceOf(EnvelopeError);
+    expect((error as EnvelopeError).reason).toBe('malformed');
+    return (error as EnvelopeError).message;
+  }
+  throw new Error('expected a refusal');
+}
+
+type Mutation = (m: Record<string, any>) => void;
+
+describe('parseLocationQueryMessage', () => {
+  it('accepts a well-formed query and returns exactly its members', () => {
+    expect(parseLocationQueryMessage(query())).toEqual(query());
+  });
+
+  it.each<[string, Mutation, RegExp]>([
+    ['an unknown top-level member', (m) => (m.extra = 1), /\$\.extra is not allowed/],
+    ['a missing jti', (m) => delete m.jti, /\$\.jti is required/],
+    ['another typ', (m) => (m.typ = 'location-answer'), /\$\.typ/],
+    ['a non-string iss', (m) => (m.iss = 7), /\$\.iss/],
+    ['an aud with a space', (m) => (m.aud = 'node b'), /\$\.aud/],
+    ['an empty jti', (m) => (m.jti = ''), /\$\.jti/],
+    ['a string exp', (m) => (m.exp = '1800000060'), /\$\.exp/],
+    ['an unknown purpose', (m) => (m.purpose = 'curiosity'), /\$\.purpose/],
+    ['no queries', (m) => (m.queries = []), /\$\.queries must have 1/],
+    ['queries not an array', (m) => (m.queries = {}), /\$\.queries must be an array/],
+    ['too many queries', (m) => (m.queries = Array.from({ length: 1001 }, (_, i) => ({ ref: `r${i}`, myNumber: VALID_NUMBER }))), /\$\.queries must have/],
+    ['a query that is not an object', (m) => (m.queries[0] = 'x'), /\$\.queries\[0\] must be an object/],
+    ['an unknown query member', (m) => (m.queries[1].name = 'x'), /\$\.queries\[1\]\.name is not allowed/],
+    ['a bad check digit', (m) => (m.queries[0].myNumber = '123456789019'), /\$\.queries\[0\]\.myNumber/],
+    ['an 11-digit number', (m) => (m.queries[0].myNumber = '12345678901'), /\$\.queries\[0\]\.myNumber/],
+    ['a numeric myNumber', (m) => (m.queries[0].myNumber = 123456789018), /\$\.queries\[0\]\.myNumber/],
+    ['a jti holding a 12-digit run', (m) => (m.jti = VALID_NUMBER), /\$\.jti/],
+    ['a ref of 129 characters', (m) => (m.queries[1].ref = 'r'.repeat(129)), /\$\.queries\[1\]\.ref/],
+    ['a missing ref', (m) => delete m.queries[1].ref, /\$\.queries\[1\]\.ref is required/],
+    ['a repeated ref', (m) => (m.queries[1].ref = 'inq-1'), /ref must not repeat/],
+    ['a string deceased', (m) => (m.queries[0].deceased = 'true'), /\$\.queries\[0\]\.deceased/],
+  ])('refuses %s', (_label, mutate, message) => {
+    const m = query();
+    mutate(m);
+    expect(refusal(() => parseLocationQueryMessage(m))).toMatch(message);
+  });
+
+  it('accepts a ref holding a run of 12 digits (it is never stored as it is)', () => {
+    const m = query();
+    m.queries[1].ref = `inq-${OTHER_VALID_NUMBER}`;
+    expect(parseLocationQueryMessage(m).queries[1].ref).toBe(m.queries[1].ref);
+  });
+
+  it('never repeats a value in its refusal (a value may be a My Number)', () => {
+    const m = query();
+    m.queries[0].myNumber = '123456789019';
+    expect(refusal(() => parseLocationQueryMessage(m))).not.toContain('123456789019');
+  });
+
+  it('refuses null and a non-object', () => {
+    expect(refusal(() => parseLocationQueryMessage(null))).toMatch(/\$ must be an object/);
+    expect(refusal(() => parseLocationQueryMessage('{}'))).toMatch(/\$ must be an object/);
+  });
+});
+
+describe('parseLocationAnswerMessage', () => {
+  it('accepts a well-formed answer, including refs with no institution, and an empty answer list', () => {
+    expect(parseLocationAnswerMessage(answer())).toEqual(answer());
+    expect(parseLocationAnswerMessage({ ...answer(), answers: [] }).answers).toEqual([]);
+  });
+
+  it.each<[string, Mutation, RegExp]>([
+    ['an inReplyTo holding a 12-digit run', (m) => (m.inReplyTo = `x${VALID_NUMBER}`), /\$\.inReplyTo/],
+    ['a missing inReplyTo', (m) => delete m.inReplyTo, /\$\.inReplyTo is required/],
+    ['a missing exp', (m) => delete m.exp, /\$\.exp is required/],
+    ['an unknown member', (m) => (m.balance = 1), /\$\.balance is not allowed/],
+    ['a query-type message', (m) => (m.typ = 'location-query'), /\$\.typ/],
+    ['a 3-digit institution code', (m) => (m.answers[0].institutions[0].code = '005'), /institutions\[0\]\.code/],
+    ['an institution with no accounts', (m) => (m.answers[0].institutions[0].accounts = []), /accounts must have 1/],
+    ['an institution listed twice', (m) => m.answers[0].institutions.push(m.answers[0].institutions[0]), /code must not repeat/],
+    ['an unknown account type', (m) => (m.answers[0].institutions[0].accounts[0].accountType = 'loan'), /accountType/],
+    ['a 6-digit account number', (m) => (m.answers[0].institutions[0].accounts[0].accountNumber = '123456'), /accountNumber/],
+    ['a 4-digit branch code', (m) => (m.answers[0].institutions[0].accounts[0].branchCode = '0001'), /branchCode/],
+    ['a balance on an account', (m) => (m.answers[0].institutions[0].accounts[0].balance = 100), /accounts\[0\]\.balance is not allowed/],
+    ['a repeated ref', (m) => (m.answers[1].ref = 'inq-1'), /ref must not repeat/],
+    ['institutions not an array', (m) => (m.answers[1].institutions = null), /institutions must be an array/],
+  ])('refuses %s', (_label, mutate, message) => {
+    const m = answer();
+    mutate(m);
+    expect(refusal(() => parseLocationAnswerMessage(m))).toMatch(message);
+  });
+});
+
+describe('newMessageId', () => {
+  it('draws distinct ids that pass as a jti', () => {
+    const ids = Array.from({ length: 500 }, newMessageId);
+    expect(new Set(ids).size).toBe(500);
+    for (const jti of ids) expect(() => parseLocationQueryMessage({ ...query(), jti })).not.toThrow();
+  });
+});

@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { containsMyNumberLike, isValidMyNumber } from '../common/my-number/my-number.js';
+import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN } from '../linkages/dto/field-rules.js';
+import { ACCOUNT_TYPES, type AccountType } from '../linkages/linkage.types.js';
+import { EnvelopeError, NODE_ID_PATTERN } from './envelope.js';
+
+/**
+ * The two messages of the protocol, and strict validators for them: a peer's message
+ * is untrusted input, so anything not exactly of this shape is refused. Refusals name
+ * the offending path, never a value (a value may be a My Number).
+ */
+
+export type PeerPurpose = 'inheritance' | 'disaster';
+export const PEER_PURPOSES: readonly PeerPurpose[] = ['inheritance', 'disaster'];
+
+export interface LocationQuery {
+  ref: string;
+  myNumber: string;
+  deceased?: boolean;
+}
+
+export interface LocationQueryMessage {
+  typ: 'location-query';
+  iss: string;
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  purpose: PeerPurpose;
+  queries: LocationQuery[];
+}
+
+export interface LocatedAccount {
+  branchCode: string;
+  accountType: AccountType;
+  accountNumber: string;
+}
+
+export interface LocatedInstitution {
+  code: string;
+  accounts: LocatedAccount[];
+}
+
+export interface LocationAnswer {
+  ref: string;
+  institutions: LocatedInstitution[];
+}
+
+export interface LocationAnswerMessage {
+  typ: 'location-answer';
+  iss: string;
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  inReplyTo: string;
+  answers: LocationAnswer[];
+}
+
+/** Queries in one message; concurrent inquiries travel together, but not without bound. */
+export const MAX_QUERIES_PER_MESSAGE = 1000;
+/** Accounts of one depositor at one institution that an answer may list. */
+const MAX_ACCOUNTS_PER_INSTITUTION = 1000;
+/** Institutions behind one node that an answer may list for one query. */
+const MAX_INSTITUTIONS_PER_ANSWER = 2000;
+const TOKEN = /^[\x21-\x7e]{1,128}$/;
+export const INSTITUTION_CODE_PATTERN = /^[0-9]{4}$/;
+
+type Json = Record<string, unknown>;
+
+function invalid(path: string, rule: string): never {
+  throw new EnvelopeError('malformed', `${path} ${rule}`);
+}
+
+function object(value: unknown, path: string, required: readonly string[], optional: readonly string[] = []): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(path, 'must be an object');
+  const obj = value as Json;
+  for (const key of Object.keys(obj)) {
+    if (!required.includes(key) && !optional.includes(key)) invalid(`${path}.${key}`, 'is not allowed');
+  }
+  for (const key of required) {
+    if (!(key in obj)) invalid(`${path}.${key}`, 'is required');
+  }
+  return obj;
+}
+
+function array(value: unknown, path: string, min: number, max: number): unknown[] {
+  if (!Array.isArray(value)) invalid(path, 'must be an array');
+  if (value.length < min || value.length > max) invalid(path, `must have ${min} to ${max} items`);
+  return value;
+}
+
+function matching(value: unknown, path: string, pattern: RegExp, rule: string): string {
+  if (typeof value !== 'string' || !pattern.test(value)) invalid(path, rule);
+  return value;
+}
+
+/** A ref: 1-128 visible ASCII characters, chosen by the querying node. */
+const ref = (value: unknown, path: string) => matching(value, path, TOKEN, 'must be 1-128 visible ASCII characters');
+
+/**
+ * jti and inReplyTo: as a ref, and without a run of 12 digits, since a seen jti is
+ * stored as it is and the database must never hold anything that may be a My Number.
+ * (Senders redraw such an id; see newMessageId.)
+ */
+function messageId(value: unknown, path: string): string {
+  const rule = 'must be 1-128 visible ASCII characters without a run of 12 digits';
+  const text = matching(value, path, TOKEN, rule);
+  if (containsMyNumberLike(text)) invalid(path, rule);
+  return text;
+}
+
+/** A random message id (a UUID), redrawn in the rare case it holds a run of 12 digits. */
+export function newMessageId(): string {
+  for (;;) {
+    const id = randomUUID();
+    if (!containsMyNumberLike(id)) return id;
+  }
+}
+
+function numericDate(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) invalid(path, 'must be a NumericDate (seconds)');
+  return value;
+}
+
+function unique(values: string[], path: string): void {
+  if (new Set(values).size !== values.length) invalid(path, 'must not repeat');
+}
+
+/** The members both messages share; `typ` is checked, the rest typed. */
+function header(value: unknown, typ: string, extra: readonly string[]) {
+  const obj = object(value, '$', ['typ', 'iss', 'aud', 'jti', 'iat', 'exp', ...extra]);
+  if (obj.typ !== typ) invalid('$.typ', `must be "${typ}"`);
+  return {
+    obj,
+    iss: matching(obj.iss, '$.iss', NODE_ID_PATTERN, 'must be a node id'),
+    aud: matching(obj.aud, '$.aud', NODE_ID_PATTERN, 'must be a node id'),
+    jti: messageId(obj.jti, '$.jti'),
+    iat: numericDate(obj.iat, '$.iat'),
+    exp: numericDate(obj.exp, '$.exp'),
+  };
+}
+
+/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-query. */
+export function parseLocationQueryMessage(value: unknown): LocationQueryMessage {
+  const { obj, iss, aud, jti, iat, exp } = header(value, 'location-query', ['purpose', 'queries']);
+  if (!PEER_PURPOSES.includes(obj.purpose as PeerPurpose)) invalid('$.purpose', 'must be inheritance or disaster');
+  const queries = array(obj.queries, '$.queries', 1, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationQuery => {
+    const path = `$.queries[${i}]`;
+    const q = object(item, path, ['ref', 'myNumber'], ['deceased']);
+    const query: LocationQuery = {
+      ref: ref(q.ref, `${path}.ref`),
+      myNumber: isValidMyNumber(q.myNumber) ? q.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
+    };
+    if ('deceased' in q) {
+      if (typeof q.deceased !== 'boolean') invalid(`${path}.deceased`, 'must be a boolean');
+      query.deceased = q.deceased;
+    }
+    return query;
+  });
+  unique(queries.map((q) => q.ref), '$.queries[].ref');
+  return { typ: 'location-query', iss, aud, jti, iat, exp, purpose: obj.purpose as PeerPurpose, queries };
+}
+
+function parseAccount(item: unknown, path: string): LocatedAccount {
+  const a = object(item, path, ['branchCode', 'accountType', 'accountNumber']);
+  if (!ACCOUNT_TYPES.includes(a.accountType as AccountType)) invalid(`${path}.accountType`, `must be one of ${ACCOUNT_TYPES.join(', ')}`);
+  return {
+    branchCode: matching(a.branchCode, `${path}.branchCode`, BRANCH_CODE_PATTERN, 'must be 3 digits'),
+    accountType: a.accountType as AccountType,
+    accountNumber: matching(a.accountNumber, `${path}.accountNumber`, ACCOUNT_NUMBER_PATTERN, 'must be 7 digits'),
+  };
+}
+
+function parseInstitution(item: unknown, path: string): LocatedInstitution {
+  const inst = object(item, path, ['code', 'accounts']);
+  return {
+    code: matching(inst.code, `${path}.code`, INSTITUTION_CODE_PATTERN, 'must be 4 digits'),
+    // Only institutions where accounts were found are listed, so never an empty list.
+    accounts: array(inst.accounts, `${path}.accounts`, 1, MAX_ACCOUNTS_PER_INSTITUTION).map((a, k) =>
+      parseAccount(a, `${path}.accounts[${k}]`),
+    ),
+  };
+}
+
+/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-answer. */
+export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessage {
+  const { obj, iss, aud, jti, iat, exp } = header(value, 'location-answer', ['inReplyTo', 'answers']);
+  const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
+  const answers = array(obj.answers, '$.answers', 0, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationAnswer => {
+    const path = `$.answers[${i}]`;
+    const answer = object(item, path, ['ref', 'institutions']);
+    const institutions = array(answer.institutions, `${path}.institutions`, 0, MAX_INSTITUTIONS_PER_ANSWER).map((inst, j) =>
+      parseInstitution(inst, `${path}.institutions[${j}]`),
+    );
+    unique(institutions.map((inst) => inst.code), `${path}.institutions[].code`);
+    return { ref: ref(answer.ref, `${path}.ref`), institutions };
+  });
+  unique(answers.map((a) => a.ref), '$.answers[].ref');
+  return { typ: 'location-answer', iss, aud, jti, iat, exp, inReplyTo, answers };
+}

@@ -1,0 +1,73 @@
+import { createHash, createHmac } from 'node:crypto';
+import { ACCOUNT_TYPES, type AccountRef } from '../linkages/linkage.types.js';
+
+/**
+ * Everything the simulator makes up derives from one seed, so that a run can be
+ * repeated and a test or the benchmark can compute the answer an undisturbed run gives.
+ */
+export type Seed = string | number;
+
+const HIT_BYTES = 6;
+const HIT_SCALE = 2 ** (8 * HIT_BYTES);
+const MAX_SEEDED_ACCOUNTS = 3;
+const BYTES_PER_ACCOUNT = 7;
+
+function seededDigest(seed: Seed, myNumber: string, institutionCode: string): Buffer {
+  return createHmac('sha256', String(seed)).update(`${myNumber}:${institutionCode}`).digest();
+}
+
+/**
+ * The accounts the seed gives `myNumber` at `institutionCode`: none unless the hash
+ * of (seed, number, code) falls under `hitRate`, else 1–3 accounts whose branch, type
+ * and number come from the same hash.
+ */
+export function seededAccounts(seed: Seed, hitRate: number, myNumber: string, institutionCode: string): AccountRef[] {
+  if (hitRate <= 0) return [];
+  const digest = seededDigest(seed, myNumber, institutionCode);
+  if (digest.readUIntBE(0, HIT_BYTES) / HIT_SCALE >= hitRate) return [];
+  const count = 1 + (digest[HIT_BYTES] % MAX_SEEDED_ACCOUNTS);
+  const accounts: AccountRef[] = [];
+  for (let k = 0; k < count; k++) {
+    const at = HIT_BYTES + 1 + k * BYTES_PER_ACCOUNT;
+    const account: AccountRef = {
+      branchCode: String(digest.readUInt16BE(at) % 1000).padStart(3, '0'),
+      accountType: ACCOUNT_TYPES[digest[at + 2] % ACCOUNT_TYPES.length],
+      accountNumber: String(digest.readUInt32BE(at + 3) % 10_000_000).padStart(7, '0'),
+    };
+    if (!accounts.some((a) => sameAccount(a, account))) accounts.push(account);
+  }
+  return accounts;
+}
+
+export function sameAccount(a: AccountRef, b: AccountRef): boolean {
+  return a.branchCode === b.branchCode && a.accountType === b.accountType && a.accountNumber === b.accountNumber;
+}
+
+/** 32 bytes for `purpose`, derived from the seed (node keys, fault streams, selections). */
+export function seedBytes(seed: Seed, purpose: string): Buffer {
+  return createHash('sha256').update(`kouza-hub-simulator\0${String(seed)}\0${purpose}`).digest();
+}
+
+/** A small, fast PRNG (mulberry32): reproducible fault decisions, uniform in [0, 1). */
+export function seededRandom(seed: Seed, purpose: string): () => number {
+  let state = seedBytes(seed, purpose).readUInt32BE(0);
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Exactly round(fraction × count) of the indexes 0..count−1, chosen by the seed. */
+export function seededSelection(seed: Seed, purpose: string, count: number, fraction: number): number[] {
+  const keyed = Array.from({ length: count }, (_, i) => ({
+    i,
+    key: seedBytes(seed, `${purpose}/${i}`).readUInt32BE(0),
+  }));
+  keyed.sort((a, b) => a.key - b.key || a.i - b.i);
+  return keyed
+    .slice(0, Math.round(fraction * count))
+    .map((k) => k.i)
+    .sort((a, b) => a - b);
+}
