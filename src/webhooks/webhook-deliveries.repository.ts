@@ -91,15 +91,15 @@ export class WebhookDeliveriesRepository {
    * Starts an attempt on a pending delivery: counts it, points it at the
    * institution's current URL and writes the attempt's row, in one statement (so two
    * runs of one job never share an attempt number). Undefined when the delivery is
-   * no longer pending or its institution has no webhook any more.
+   * no longer pending, has used `maxAttempts`, or its institution has no webhook any more.
    */
-  async claim(id: string): Promise<ClaimedDelivery | undefined> {
+  async claim(id: string, maxAttempts: number): Promise<ClaimedDelivery | undefined> {
     const rows: Array<Omit<ClaimedDelivery, 'secret'> & { ciphertext: Buffer; masterKeyId: string }> = await this.db.query(
       `WITH claimed AS (
          UPDATE webhook_deliveries d
             SET attempts = d.attempts + 1, last_attempt_at = now(), url = i.webhook_url
            FROM institutions i
-          WHERE d.id = $1 AND d.status = 'pending' AND i.id = d.institution_id AND ${SUBSCRIBED}
+          WHERE d.id = $1 AND d.status = 'pending' AND d.attempts < $2 AND i.id = d.institution_id AND ${SUBSCRIBED}
          RETURNING d.id, d.institution_id, d.attempts, d.payload, d.url,
                    i.webhook_secret_ciphertext, i.webhook_secret_master_key_id
        ), attempt AS (
@@ -109,7 +109,7 @@ export class WebhookDeliveriesRepository {
        SELECT id, institution_id AS "institutionId", attempts AS attempt, payload, url,
               webhook_secret_ciphertext AS ciphertext, webhook_secret_master_key_id AS "masterKeyId"
          FROM claimed`,
-      [id],
+      [id, maxAttempts],
     );
     const row = rows[0];
     if (!row) return undefined;
@@ -117,16 +117,23 @@ export class WebhookDeliveriesRepository {
     return { ...delivery, secret: { ciphertext, masterKeyId } };
   }
 
-  /** Ends a pending delivery whose institution no longer has a webhook; true when it did. */
-  async failUnsubscribed(id: string, error: string): Promise<boolean> {
+  /**
+   * Ends a pending delivery that cannot be attempted: its institution no longer has a
+   * webhook, or it has used `maxAttempts` (attempts whose run died before recording an
+   * outcome count too). Returns the reason when it did, undefined when the delivery
+   * was not pending.
+   */
+  async failUnattemptable(id: string, maxAttempts: number): Promise<string | undefined> {
     const [rows] = await this.db.query(
-      `UPDATE webhook_deliveries d SET status = 'failed', next_attempt_at = NULL, last_error = $2
+      `UPDATE webhook_deliveries d SET status = 'failed', next_attempt_at = NULL,
+              last_error = CASE WHEN d.attempts >= $2 THEN 'no attempts left' ELSE 'the institution has no webhook any more' END
         WHERE d.id = $1 AND d.status = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM institutions i WHERE i.id = d.institution_id AND ${SUBSCRIBED})
-       RETURNING d.id`,
-      [id, error],
+          AND (d.attempts >= $2
+               OR NOT EXISTS (SELECT 1 FROM institutions i WHERE i.id = d.institution_id AND ${SUBSCRIBED}))
+       RETURNING d.last_error AS reason`,
+      [id, maxAttempts],
     );
-    return (rows as unknown[]).length > 0;
+    return (rows as Array<{ reason: string }>)[0]?.reason;
   }
 
   /** Records how an attempt ended and what comes next, unless another run has moved on. */

@@ -5,9 +5,9 @@ import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
-import { AttemptOutcome, WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
+import { type AttemptOutcome, type ClaimedDelivery, WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
 import { WebhookSecrets } from './webhook-secrets.js';
-import { postWebhook } from './webhook-sender.js';
+import { postWebhook, type SendResult } from './webhook-sender.js';
 import { webhookHeaders } from './webhook-signature.js';
 import type { DeliverWebhookJob } from './webhooks.service.js';
 import { WebhooksService } from './webhooks.service.js';
@@ -90,21 +90,19 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
   }
 
   private async deliver(deliveryId: string): Promise<{ outcome: string }> {
-    const delivery = await this.deliveries.claim(deliveryId);
+    const maxAttempts = this.config.WEBHOOK_MAX_ATTEMPTS;
+    const delivery = await this.deliveries.claim(deliveryId, maxAttempts);
     if (!delivery) {
-      // Delivered or failed already (the job ran twice), or the institution has
-      // since removed its webhook: there is nobody to send it to.
-      if (await this.deliveries.failUnsubscribed(deliveryId, 'the institution has no webhook any more')) {
-        this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
-        return { outcome: 'failed' };
-      }
-      return { outcome: 'skipped' };
+      // Delivered or failed already (the job ran twice), or nothing more to try: the
+      // institution has removed its webhook, or runs that died used the attempts up.
+      const reason = await this.deliveries.failUnattemptable(deliveryId, maxAttempts);
+      if (!reason) return { outcome: 'skipped' };
+      this.metrics.webhookDeliveries.inc({ outcome: 'failed' });
+      this.logger.warn({ delivery: deliveryId, reason }, 'webhook delivery failed for good');
+      return { outcome: 'failed' };
     }
 
-    const secret = this.secrets.open(delivery.secret, delivery.institutionId);
-    // The body is the stored payload, serialised once per attempt and signed as sent.
-    const body = JSON.stringify(delivery.payload);
-    const result = await postWebhook(delivery.url, webhookHeaders(secret, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
+    const result = await this.send(delivery);
     const outcome = this.outcomeOf(result.ok, result.statusCode, delivery.attempt);
     await this.deliveries.finishAttempt(delivery.id, delivery.attempt, result, outcome);
 
@@ -122,6 +120,20 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
         this.logger.info({ ...attempt, retryInMs: outcome.retryInMs }, 'webhook attempt failed; will retry');
         throw new RetryLater(outcome.retryInMs, `attempt ${delivery.attempt} failed (${result.error})`);
     }
+  }
+
+  /** Signs and POSTs the stored payload; never throws, so that every attempt gets an outcome. */
+  private async send(delivery: ClaimedDelivery): Promise<SendResult> {
+    let secret: Buffer;
+    try {
+      secret = this.secrets.open(delivery.secret, delivery.institutionId);
+    } catch (error) {
+      this.logger.error({ delivery: delivery.id, err: error }, 'the webhook signing secret does not open');
+      return { ok: false, statusCode: null, error: 'signing secret unavailable', durationMs: 0 };
+    }
+    // The body is the stored payload, serialised once per attempt and signed as sent.
+    const body = JSON.stringify(delivery.payload);
+    return postWebhook(delivery.url, webhookHeaders(secret, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
   }
 
   /** 2xx delivers; 410 Gone means the receiver wants no more; otherwise retry until the attempts run out. */

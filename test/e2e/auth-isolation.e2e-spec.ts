@@ -29,6 +29,8 @@ describe('authentication, scopes and isolation', () => {
     ['GET /v1/linkages/:id', 'linkages:read', (auth) => t.http.get(`/v1/linkages/${aLinkageId}`).set(auth)],
     ['GET /v1/linkages?account', 'linkages:read', (auth) => t.http.get('/v1/linkages').query(account).set(auth)],
     ['POST /v1/linkages/:id/revocation', 'linkages:write', (auth) => t.http.post(`/v1/linkages/${aLinkageId}/revocation`).set(auth).send({ reason: 'other', branchCode: '001', operatorId: 'T1' })],
+    ['GET /v1/webhook-deliveries', 'inquiries:read', (auth) => t.http.get('/v1/webhook-deliveries').set(auth)],
+    ['GET /v1/webhook-deliveries/:id', 'inquiries:read', (auth) => t.http.get('/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000').set(auth)],
   ];
 
   const operatorEndpoints: Array<[string, (auth: Record<string, string>) => Promise<{ status: number; body: any }>]> = [
@@ -39,6 +41,9 @@ describe('authentication, scopes and isolation', () => {
     ['GET /v1/institutions/:code/api-keys', (auth) => t.http.get('/v1/institutions/0001/api-keys').set(auth)],
     ['POST /v1/institutions/:code/api-keys/:id/revocation', (auth) => t.http.post('/v1/institutions/0001/api-keys/00000000-0000-4000-8000-000000000000/revocation').set(auth)],
     ['GET /v1/audit/verification', (auth) => t.http.get('/v1/audit/verification').set(auth)],
+    ['PUT /v1/institutions/:code/webhook', (auth) => t.http.put('/v1/institutions/0001/webhook').set(auth).send({ url: 'https://bank.example/hooks' })],
+    ['POST /v1/institutions/:code/webhook/secret', (auth) => t.http.post('/v1/institutions/0001/webhook/secret').set(auth)],
+    ['DELETE /v1/institutions/:code/webhook', (auth) => t.http.delete('/v1/institutions/0001/webhook').set(auth)],
     ['POST /v1/peers', (auth) => t.http.post('/v1/peers').set(auth).send({ nodeId: 'node-x' })],
     ['GET /v1/peers', (auth) => t.http.get('/v1/peers').set(auth)],
     ['GET /v1/peers/:nodeId', (auth) => t.http.get('/v1/peers/node-x').set(auth)],

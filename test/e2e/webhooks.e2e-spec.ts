@@ -374,6 +374,32 @@ describe('completion webhooks', () => {
       expect(await delivery(bank, id)).toEqual(first);
     });
 
+    it('a delivery whose attempts were used up by runs that died is failed, not sent', async () => {
+      const bank = await createBank();
+      const id = await whileWorkerStopped(async () => {
+        const delivery = (await announce(bank))!;
+        await t.db.pool.query('UPDATE webhook_deliveries SET attempts = $2 WHERE id = $1', [delivery, MAX_ATTEMPTS]);
+        return delivery;
+      });
+      expect(await settled(bank, id)).toMatchObject({ status: 'failed', attemptCount: MAX_ATTEMPTS, lastError: 'no attempts left' });
+      expect(receiver.at(bank.path)).toEqual([]);
+    });
+
+    it('a secret copied from another institution does not sign: attempts fail, nothing is sent', async () => {
+      const [bank, other] = [await createBank(), await createBank()];
+      await t.db.pool.query(
+        `UPDATE institutions SET (webhook_secret_ciphertext, webhook_secret_master_key_id) =
+           (SELECT webhook_secret_ciphertext, webhook_secret_master_key_id FROM institutions WHERE id = $2)
+         WHERE id = $1`,
+        [bank.id, other.id],
+      );
+      const done = await settled(bank, (await announce(bank))!);
+      expect(done.status).toBe('failed');
+      expect(done.attempts).toHaveLength(MAX_ATTEMPTS);
+      for (const attempt of done.attempts) expect(attempt).toMatchObject({ statusCode: null, error: 'signing secret unavailable' });
+      expect(receiver.at(bank.path)).toEqual([]);
+    });
+
     it('the sweeper sends what Redis lost: a worker restart after the queue keys were deleted', async () => {
       const bank = await createBank();
       const [dispatched, undispatched] = await whileWorkerStopped(async () => {
