@@ -218,11 +218,14 @@ describe('inquiries: hosted institutions', () => {
       );
       expect(queued.map((q: { kind: string }) => q.kind)).toEqual(['inheritance', 'disaster', 'disaster']);
       for (const q of queued) expect((await finalInquiry(t, requester, q.id)).status).toBe('completed');
-      const rows = await t.db.query(`SELECT kind, started_at FROM inquiries WHERE id = ANY ($1::uuid[])`, [queued.map((q: { id: string }) => q.id)]);
-      const inheritanceStart = rows.find((r: { kind: string }) => r.kind === 'inheritance').started_at.getTime();
-      for (const r of rows.filter((r: { kind: string }) => r.kind === 'disaster')) {
-        expect(r.started_at.getTime()).toBeLessThan(inheritanceStart);
-      }
+      // Compared in the database: microseconds, where JavaScript dates keep milliseconds.
+      const [order] = await t.db.query(
+        `SELECT bool_and(d.started_at < i.started_at) AS disaster_first
+           FROM inquiries d, inquiries i
+          WHERE d.id = ANY ($1::uuid[]) AND d.kind = 'disaster' AND i.id = ANY ($1::uuid[]) AND i.kind = 'inheritance'`,
+        [queued.map((q: { id: string }) => q.id)],
+      );
+      expect(order.disaster_first).toBe(true);
     });
 
     it('tells the requesting institution by a signed webhook when the inquiry is final', async () => {
