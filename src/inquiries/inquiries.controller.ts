@@ -1,10 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { auditActor } from '../audit/audit-actor.js';
 import { CurrentInstitution, RequireScopes } from '../auth/auth.decorators.js';
 import type { InstitutionPrincipal } from '../auth/principal.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
+import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { CreateInquiryDto } from './dto/create-inquiry.dto.js';
 import { AcceptedInquiryView, InquiryListView, InquiryView } from './dto/inquiry.view.js';
 import { ListInquiriesQuery } from './dto/list-inquiries.query.js';
@@ -35,17 +36,23 @@ export class InquiriesController {
     'INVALID_MY_NUMBER',
     'NO_ACTIVE_DISASTER_DECLARATION',
     'UNKNOWN_INSTITUTION',
+    'INVALID_IDEMPOTENCY_KEY',
+    'IDEMPOTENCY_KEY_REUSED',
   )
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 printable ASCII characters, kept IDEMPOTENCY_TTL_HOURS' })
   async create(
     @Body() dto: CreateInquiryDto,
+    @Headers('idempotency-key') idempotencyHeader: string | undefined,
     @CurrentInstitution() caller: InstitutionPrincipal,
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<AcceptedInquiryView> {
     const actor = auditActor(caller, request, { branchCode: dto.branchCode, operatorId: dto.operatorId });
-    const accepted = await this.inquiries.create(caller, dto, actor);
-    void reply.header('location', `/v1/inquiries/${accepted.id}`);
-    return accepted;
+    const idempotencyKey = IdempotencyService.parseKey(idempotencyHeader);
+    const { body, replayed } = await this.inquiries.create(caller, dto, actor, idempotencyKey);
+    void reply.header('location', `/v1/inquiries/${body.id}`);
+    if (replayed) void reply.header('idempotent-replayed', 'true');
+    return body;
   }
 
   @Get()

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { DisastersModule } from '../disasters/disasters.module.js';
+import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { InquiryAdmission } from './fanout/inquiry-admission.js';
 import { InquiriesController } from './inquiries.controller.js';
 import { InquiriesRepository } from './inquiries.repository.js';
@@ -8,7 +9,7 @@ import { InquiriesService } from './inquiries.service.js';
 
 /** The API side of inquiries: accept, read, list. The fan-out lives in the worker. */
 @Module({
-  imports: [AuditModule, DisastersModule],
+  imports: [AuditModule, DisastersModule, IdempotencyModule],
   controllers: [InquiriesController],
   providers: [InquiriesRepository, InquiriesService, InquiryAdmission],
   exports: [InquiryAdmission],

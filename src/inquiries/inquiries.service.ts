@@ -14,6 +14,8 @@ import { AppConfig } from '../config/app-config.js';
 import { BlindIndex } from '../crypto/blind-index.js';
 import { MyNumberCipher } from '../crypto/my-number-cipher.js';
 import { DisasterDeclarationsRepository } from '../disasters/disaster-declarations.repository.js';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
+import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { CreateInquiryDto } from './dto/create-inquiry.dto.js';
 import type { AcceptedInquiryView, InquiryView } from './dto/inquiry.view.js';
 import { InquiryAdmission } from './fanout/inquiry-admission.js';
@@ -33,10 +35,21 @@ export class InquiriesService {
     private readonly blindIndex: BlindIndex,
     private readonly audit: AuditService,
     private readonly admission: InquiryAdmission,
+    private readonly idempotency: IdempotencyService,
+    private readonly idempotencyKeys: IdempotencyRepository,
   ) {}
 
-  /** Accepts an inquiry: a committed row first, then a wake-up for the fan-out. */
-  async create(caller: InstitutionPrincipal, dto: CreateInquiryDto, actor: AuditActor): Promise<AcceptedInquiryView> {
+  /**
+   * Accepts an inquiry: a committed row first, then a wake-up for the fan-out. With an
+   * Idempotency-Key, the same key and body answer the first answer (`replayed`), and
+   * the same key with another body is refused.
+   */
+  async create(
+    caller: InstitutionPrincipal,
+    dto: CreateInquiryDto,
+    actor: AuditActor,
+    idempotencyKey?: string,
+  ): Promise<{ body: AcceptedInquiryView; replayed: boolean }> {
     checkKindRules(dto);
     const municipalityCode = dto.subject.municipalityCode ? normalizeMunicipalityCode(dto.subject.municipalityCode) : null;
     let declarationId: string | null = null;
@@ -58,7 +71,21 @@ export class InquiriesService {
     const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
     const index = this.blindIndex.compute(myNumber);
     const id = randomUUID();
-    const accepted = await this.db.transaction(async (tx) => {
+    const fingerprints = idempotencyKey ? this.idempotency.fingerprints('POST /v1/inquiries', dto) : [];
+    const outcome = await this.db.transaction(async (tx) => {
+      if (idempotencyKey) {
+        const claim = await this.idempotencyKeys.claim(
+          tx,
+          caller.institutionId,
+          idempotencyKey,
+          fingerprints,
+          this.config.IDEMPOTENCY_TTL_HOURS,
+        );
+        if (claim.state === 'reused') {
+          throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
+        }
+        if (claim.state === 'replay') return { body: claim.body as AcceptedInquiryView, replayed: true };
+      }
       const row = await this.inquiries.insert(tx, {
         id,
         institutionId: caller.institutionId,
@@ -89,10 +116,12 @@ export class InquiriesService {
         resourceId: id,
         details: { kind: dto.kind, institutions: targetCodes.length, declarationId },
       });
-      return row;
+      const body: AcceptedInquiryView = { id: row.id, status: row.status };
+      if (idempotencyKey) await this.idempotencyKeys.complete(tx, caller.institutionId, idempotencyKey, 202, body);
+      return { body, replayed: false };
     });
-    await this.admission.request();
-    return { id: accepted.id, status: accepted.status };
+    if (!outcome.replayed) await this.admission.request();
+    return outcome;
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<InquiryView> {

@@ -261,6 +261,32 @@ describe('inquiries: hosted institutions', () => {
       }
     });
 
+    it('honours Idempotency-Key: replays (also 20 at once) make one inquiry; another body is refused', async () => {
+      const body = inheritanceBody(nobody, { targetInstitutions: ['0003'] });
+      const first = await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'inq-1').send(body).expect(202);
+      const again = await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'inq-1').send(body).expect(202);
+      expect(again.body).toEqual(first.body);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      const other = await t.http
+        .post('/v1/inquiries')
+        .set(requester.auth)
+        .set('Idempotency-Key', 'inq-1')
+        .send(inheritanceBody(nobody, { targetInstitutions: ['0002'] }))
+        .expect(422);
+      expect(other.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      const burst = await Promise.all(
+        Array.from({ length: 20 }, () => t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'inq-2').send(body)),
+      );
+      expect(new Set(burst.map((r) => `${r.status} ${r.body.id}`)).size).toBe(1);
+      expect(burst[0].status).toBe(202);
+      const [count] = await t.db.query(`SELECT count(*)::int AS n FROM inquiries WHERE id = ANY ($1::uuid[])`, [
+        [first.body.id, burst[0].body.id],
+      ]);
+      expect(count.n).toBe(2);
+      const [keys] = await t.db.query(`SELECT count(*)::int AS n FROM idempotency_keys WHERE idempotency_key LIKE 'inq-%'`);
+      expect(keys.n).toBe(2);
+    });
+
     it('shows an inquiry only to the institution that made it', async () => {
       const [mine] = await t.db.query(`SELECT id FROM inquiries WHERE institution_id = $1 LIMIT 1`, [requester.id]);
       const other = await t.http.get(`/v1/inquiries/${mine.id}`).set(holder.auth).expect(404);
