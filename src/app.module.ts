@@ -14,6 +14,7 @@ import { LinkagesModule } from './linkages/linkages.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
 
 export interface AppModuleOptions {
@@ -40,6 +41,7 @@ export class AppModule {
         AuthModule,
         InstitutionsModule,
         LinkagesModule,
+        PeersApiModule,
         HealthModule,
       ],
       controllers: [AuditController, MetricsController],

@@ -7,7 +7,10 @@ export type AuditAction =
   | 'institution.create'
   | 'api-key.create'
   | 'api-key.revoke'
-  | 'audit.verify';
+  | 'audit.verify'
+  | 'peer.register'
+  | 'peer.disable'
+  | 'peer.location.answered';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

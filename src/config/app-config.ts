@@ -162,6 +162,15 @@ export class AppConfig {
   @Max(600)
   PEER_MESSAGE_TTL_SECONDS = 60;
 
+  /**
+   * Largest node-to-node message accepted (application/jose): a message carries many
+   * queries, and the envelope's two base64url layers add almost 80 %.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  PEER_BODY_LIMIT_BYTES = 1_048_576;
+
   /** Where generated development keys are kept (never read in production). */
   @IsString()
   KEYS_FILE = '.keys/dev-keys.json';

@@ -1,5 +1,6 @@
 import { InitialSchema1764140000000 } from '../../migrations/1764140000000-InitialSchema.js';
 import { AttachFunction1764140000001 } from '../../migrations/1764140000001-AttachFunction.js';
+import { Peers1764140000002 } from '../../migrations/1764140000002-Peers.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
-export const MIGRATIONS = [InitialSchema1764140000000, AttachFunction1764140000001];
+export const MIGRATIONS = [InitialSchema1764140000000, AttachFunction1764140000001, Peers1764140000002];

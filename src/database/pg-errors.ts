@@ -37,3 +37,6 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const message = (error as { message?: unknown })?.message;
   return typeof message === 'string' && CONNECTION_MESSAGES.some((m) => message.includes(m));
 }
+
+/** Raised by the trigger that keeps an institution code unique across hosted and peer institutions. */
+export const INSTITUTION_CODE_TAKEN = 'KH002';

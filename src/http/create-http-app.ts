@@ -11,8 +11,11 @@ import { ProblemDto } from '../common/openapi/problem.dto.js';
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH } from '../peers/peer-client.js';
+import { PeerInboundService } from '../peers/peer-inbound.service.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+const JOSE_BODY = /^application\/jose\s*(;|$)/i;
 
 /** A UUID without a 12-digit run, so that log redaction never mangles it. */
 function newRequestId(): string {
@@ -49,10 +52,25 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
-  // JSON only: anything else with a body is refused before parsing.
+  const peerInbound = app.get(PeerInboundService);
+  // Node-to-node messages are compact JWEs (text), read whole for the envelope's checks.
+  fastify.addContentTypeParser(
+    JOSE_MEDIA_TYPE,
+    { parseAs: 'string', bodyLimit: options.config.PEER_BODY_LIMIT_BYTES },
+    (_request, body, done) => done(null, body),
+  );
+  // JSON only: anything else with a body is refused before parsing. The peer route takes
+  // application/jose only, and refuses anything else as it refuses any bad message.
   fastify.addHook('onRequest', async (request, reply) => {
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
+    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH) {
+      if (!JOSE_BODY.test(type)) {
+        sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
+        return reply;
+      }
+      return;
+    }
     if (hasBody && !/^application\/json\s*(;|$)/i.test(type)) {
       sendProblem(reply, toProblem(new DomainError('UNSUPPORTED_MEDIA_TYPE'), request.id));
       return reply;

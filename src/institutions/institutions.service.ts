@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
+import { INSTITUTION_CODE_TAKEN, pgErrorCode } from '../database/pg-errors.js';
 import { ApiKeyCache } from './api-key-cache.js';
 import { ApiKeyRecord, ApiKeysRepository } from './api-keys.repository.js';
 import type { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto.js';
@@ -38,6 +39,10 @@ export class InstitutionsService {
         details: { code: institution.code },
       });
       return institution;
+    }).catch((error: unknown) => {
+      // The code is that of an institution behind a peer node.
+      if (pgErrorCode(error) !== INSTITUTION_CODE_TAKEN) throw error;
+      throw new DomainError('INSTITUTION_EXISTS', `Institution ${dto.code} already exists`);
     });
   }
 

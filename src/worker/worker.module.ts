@@ -3,11 +3,13 @@ import type { DestinationStream } from 'pino';
 import { AuditModule } from '../audit/audit.module.js';
 import { AppConfig } from '../config/app-config.js';
 import { CoreModule } from '../core/core.module.js';
+import { CryptoModule } from '../crypto/crypto.module.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
 import { DatabaseModule } from '../database/database.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { PeersModule } from '../peers/peers.module.js';
 import { QueueModule } from '../queue/queue.module.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
@@ -25,6 +27,8 @@ export class WorkerModule {
         QueueModule,
         AuditModule,
         IdempotencyModule,
+        CryptoModule,
+        PeersModule,
       ],
       providers: [MaintenanceProcessor],
     };

@@ -39,6 +39,10 @@ describe('authentication, scopes and isolation', () => {
     ['GET /v1/institutions/:code/api-keys', (auth) => t.http.get('/v1/institutions/0001/api-keys').set(auth)],
     ['POST /v1/institutions/:code/api-keys/:id/revocation', (auth) => t.http.post('/v1/institutions/0001/api-keys/00000000-0000-4000-8000-000000000000/revocation').set(auth)],
     ['GET /v1/audit/verification', (auth) => t.http.get('/v1/audit/verification').set(auth)],
+    ['POST /v1/peers', (auth) => t.http.post('/v1/peers').set(auth).send({ nodeId: 'node-x' })],
+    ['GET /v1/peers', (auth) => t.http.get('/v1/peers').set(auth)],
+    ['GET /v1/peers/:nodeId', (auth) => t.http.get('/v1/peers/node-x').set(auth)],
+    ['DELETE /v1/peers/:nodeId', (auth) => t.http.delete('/v1/peers/node-x').set(auth)],
   ];
 
   const everyEndpoint = [...institutionEndpoints.map(([name, , send]) => [name, send] as const), ...operatorEndpoints];

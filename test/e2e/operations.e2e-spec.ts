@@ -12,7 +12,7 @@ import { ERROR_CATALOGUE } from '../../src/common/errors/error-codes.js';
 import { dropDatabase } from '../../src/database/ensure-database.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { POSTGRES_SERVER_URL } from './support/test-database.js';
-import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
+import { linkageBody, startTestApp, testKeysEnv, TestApp, TestInstitution } from './support/test-app.js';
 
 /**
  * What an operator relies on: health and metrics endpoints, an OpenAPI document that
@@ -269,7 +269,15 @@ describe('operations: health, metrics, OpenAPI', () => {
       'GET /v1/linkages/{id}',
       'POST /v1/linkages/{id}/revocation',
       'GET /v1/audit/verification',
+      'POST /v1/peers',
+      'GET /v1/peers',
+      'GET /v1/peers/{nodeId}',
+      'DELETE /v1/peers/{nodeId}',
+      'GET /v1/node',
+      'POST /v1/peer/location-queries',
     ].sort();
+    /** Node-to-node routes: public (the envelope's signature authenticates a query). */
+    const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries'];
     const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
     type Operation = { responses?: Record<string, { description?: string; content?: Record<string, unknown> }>; security?: Array<Record<string, unknown>> };
@@ -310,13 +318,15 @@ describe('operations: health, metrics, OpenAPI', () => {
       }
     });
 
-    it('every /v1 operation documents a problem+json 4xx answer and requires the bearer scheme', () => {
+    it('every /v1 operation that can refuse documents a problem+json 4xx answer; all but the node-to-node ones require the bearer scheme', () => {
       for (const [name, op] of v1) {
         const problems = Object.entries(op.responses ?? {}).filter(
           ([status, response]) => /^4\d\d$/.test(status) && response.content?.['application/problem+json'] !== undefined,
         );
-        expect({ name, problemResponses: problems.length > 0 }).toEqual({ name, problemResponses: true });
-        expect({ name, security: op.security }).toEqual({ name, security: expect.arrayContaining([{ bearer: [] }]) });
+        // GET /v1/node publishes public keys to anyone: it refuses nothing.
+        expect({ name, problemResponses: problems.length > 0 }).toEqual({ name, problemResponses: name !== 'GET /v1/node' });
+        if (PUBLIC_V1.includes(name)) expect({ name, security: op.security }).toEqual({ name, security: undefined });
+        else expect({ name, security: op.security }).toEqual({ name, security: expect.arrayContaining([{ bearer: [] }]) });
       }
     });
 
@@ -370,6 +380,10 @@ describe('start-up configuration checks (built processes)', () => {
 
   const devMaster = generatedKey();
   const devIndex = generatedKey();
+  // Real node keys, so that the production cases fail for what they are about.
+  const { NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY } = testKeysEnv();
+  const node = { NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY };
+  const generatedSigningKey = JSON.stringify({ ...JSON.parse(NODE_SIGNING_KEY), kid: 'dev.signing' });
   const cases: Array<{ name: string; env: Record<string, string>; mentions: RegExp[]; secrets: string[] }> = [
     { name: 'PORT=abc', env: { PORT: 'abc' }, mentions: [/PORT/], secrets: [] },
     { name: 'DATABASE_URL=mysql://…', env: { DATABASE_URL: 'mysql://dbuser:Pw-9f3kQ@db.example/x' }, mentions: [/DATABASE_URL/], secrets: ['Pw-9f3kQ', 'mysql://dbuser'] },
@@ -381,15 +395,27 @@ describe('start-up configuration checks (built processes)', () => {
     },
     {
       name: 'production with generated development keys',
-      env: { NODE_ENV: 'production', MASTER_KEYS: `dev-master-1:${devMaster}`, BLIND_INDEX_KEYS: `1:${devIndex}` },
+      env: { NODE_ENV: 'production', ...node, MASTER_KEYS: `dev-master-1:${devMaster}`, BLIND_INDEX_KEYS: `1:${devIndex}` },
       mentions: [/generated development key/i, /MASTER_KEYS|BLIND_INDEX_KEYS/],
       secrets: [devMaster.slice(4), devIndex.slice(4)],
     },
     {
       name: 'production with a malformed key',
-      env: { NODE_ENV: 'production', MASTER_KEYS: 'm1:' + randomBytes(16).toString('base64'), BLIND_INDEX_KEYS: `1:${realKey()}` },
+      env: { NODE_ENV: 'production', ...node, MASTER_KEYS: 'm1:' + randomBytes(16).toString('base64'), BLIND_INDEX_KEYS: `1:${realKey()}` },
       mentions: [/MASTER_KEYS/],
       secrets: [],
+    },
+    {
+      name: 'production without node keys',
+      env: { NODE_ENV: 'production', MASTER_KEYS: `m1:${realKey()}`, BLIND_INDEX_KEYS: `1:${realKey()}` },
+      mentions: [/NODE_ID/, /NODE_SIGNING_KEY/, /NODE_ENCRYPTION_KEY/],
+      secrets: [],
+    },
+    {
+      name: 'production with a generated node key',
+      env: { NODE_ENV: 'production', ...node, NODE_SIGNING_KEY: generatedSigningKey, MASTER_KEYS: `m1:${realKey()}`, BLIND_INDEX_KEYS: `1:${realKey()}` },
+      mentions: [/NODE_SIGNING_KEY.*generated development key/i],
+      secrets: [JSON.parse(NODE_SIGNING_KEY).d],
     },
     { name: 'ADMIN_API_KEY too short', env: { ADMIN_API_KEY: 'short' }, mentions: [/ADMIN_API_KEY/], secrets: ['short'] },
     { name: 'ADMIN_API_KEY too short (distinctive value)', env: { ADMIN_API_KEY: 'Zq7-shh-9Xw' }, mentions: [/ADMIN_API_KEY/], secrets: ['Zq7-shh-9Xw'] },

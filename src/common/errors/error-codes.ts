@@ -6,6 +6,7 @@ export const ERROR_CATALOGUE = {
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   INVALID_IDEMPOTENCY_KEY: { status: 400, title: 'The Idempotency-Key header is malformed' },
   UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
+  PEER_MESSAGE_REFUSED: { status: 401, title: 'The node-to-node message is refused' },
   FORBIDDEN_SCOPE: { status: 403, title: 'The API key lacks the scope this action needs' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },

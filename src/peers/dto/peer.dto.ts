@@ -1,0 +1,150 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsDefined,
+  IsString,
+  IsUrl,
+  Length,
+  Matches,
+  MaxLength,
+  registerDecorator,
+  ValidateNested,
+} from 'class-validator';
+import { HasNoMyNumber, withCode } from '../../common/validation/validators.js';
+import { ENCRYPTION_CURVE, isPublicOkpJwk, NODE_ID_PATTERN, SIGNING_CURVE } from '../envelope.js';
+import { INSTITUTION_CODE_PATTERN } from '../peer-messages.js';
+
+/** Institutions a single peer node may front (a shared-system centre hosts hundreds). */
+export const MAX_PEER_INSTITUTIONS = 2000;
+
+/** A public OKP JWK of the given curve: `{kty: "OKP", crv, x}` with a 32-byte x and no `d`. */
+function IsPublicOkpJwk(crv: typeof SIGNING_CURVE | typeof ENCRYPTION_CURVE): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isPublicOkpJwk',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: {
+        message: `$property must be a public JWK {kty: "OKP", crv: "${crv}", x} (32-byte x, no "d")`,
+        ...withCode('INVALID_VALUE'),
+      },
+      validator: { validate: (value: unknown) => isPublicOkpJwk(value, crv) },
+    });
+}
+
+const JWK_EXAMPLE = (crv: string) => ({ kty: 'OKP', crv, x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
+
+export class PublicJwkDto {
+  @ApiProperty({ example: 'OKP' })
+  kty: string;
+
+  @ApiProperty({ example: 'Ed25519' })
+  crv: string;
+
+  @ApiProperty({ description: 'The public key, 32 bytes base64url' })
+  x: string;
+}
+
+export class PeerInstitutionDto {
+  @ApiProperty({ example: '0009', description: 'Zengin institution code, 4 digits' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(INSTITUTION_CODE_PATTERN, { message: 'code must be 4 digits (Zengin institution code)' })
+  code: string;
+
+  @ApiProperty({ example: '三井住友銀行' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Length(1, 200)
+  @HasNoMyNumber()
+  name: string;
+}
+
+export class RegisterPeerDto {
+  @ApiProperty({ example: 'kouza-hub.shinkin-centre.example', description: 'The peer\'s NODE_ID, as its GET /v1/node shows' })
+  @IsString(withCode('INVALID_TYPE'))
+  @Matches(NODE_ID_PATTERN, { message: 'nodeId must be 1-64 of A-Z a-z 0-9 . _ -' })
+  nodeId: string;
+
+  @ApiProperty({
+    example: 'https://kouza-hub.shinkin-centre.example',
+    description: 'Base URL: queries go to {endpointUrl}/v1/peer/location-queries',
+  })
+  @IsString(withCode('INVALID_TYPE'))
+  @MaxLength(2000)
+  @IsUrl({ require_protocol: true, protocols: ['https', 'http'], require_tld: false })
+  @Matches(/^[^?#]*$/, { message: 'endpointUrl must be a base URL, without query or fragment' })
+  endpointUrl: string;
+
+  @ApiProperty({ type: PublicJwkDto, example: JWK_EXAMPLE(SIGNING_CURVE) })
+  @IsDefined()
+  @IsPublicOkpJwk(SIGNING_CURVE)
+  signingKey: Record<string, unknown>;
+
+  @ApiProperty({ type: PublicJwkDto, example: JWK_EXAMPLE(ENCRYPTION_CURVE) })
+  @IsDefined()
+  @IsPublicOkpJwk(ENCRYPTION_CURVE)
+  encryptionKey: Record<string, unknown>;
+
+  @ApiProperty({ type: [PeerInstitutionDto], maxItems: MAX_PEER_INSTITUTIONS })
+  @IsArray()
+  @ArrayMaxSize(MAX_PEER_INSTITUTIONS)
+  @ArrayUnique((i: PeerInstitutionDto) => (i && typeof i === 'object' ? i.code : i), {
+    message: 'institutions must not list the same code twice',
+  })
+  @ValidateNested({ each: true })
+  @Type(() => PeerInstitutionDto)
+  institutions: PeerInstitutionDto[];
+}
+
+export class PeerNodeIdParams {
+  @IsString()
+  @Matches(NODE_ID_PATTERN, { message: 'nodeId must be 1-64 of A-Z a-z 0-9 . _ -' })
+  nodeId: string;
+}
+
+export class PeerDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  nodeId: string;
+
+  @ApiProperty()
+  endpointUrl: string;
+
+  @ApiProperty({ type: PublicJwkDto })
+  signingKey: PublicJwkDto;
+
+  @ApiProperty({ type: PublicJwkDto })
+  encryptionKey: PublicJwkDto;
+
+  @ApiProperty({ type: [PeerInstitutionDto] })
+  institutions: PeerInstitutionDto[];
+
+  @ApiProperty()
+  createdAt: Date;
+
+  @ApiProperty()
+  updatedAt: Date;
+
+  @ApiProperty({ nullable: true, type: Date, description: 'Set when disabled: no message is sent to or accepted from it' })
+  disabledAt: Date | null;
+}
+
+export class PeerListDto {
+  @ApiProperty({ type: [PeerDto] })
+  items: PeerDto[];
+}
+
+export class NodeDto {
+  @ApiProperty({ example: 'kouza-hub.example-bank' })
+  nodeId: string;
+
+  @ApiProperty({ type: PublicJwkDto, description: 'Ed25519: verifies what this node signs' })
+  signingKey: PublicJwkDto;
+
+  @ApiProperty({ type: PublicJwkDto, description: 'X25519: what peers encrypt to this node' })
+  encryptionKey: PublicJwkDto;
+}

@@ -1,0 +1,198 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { AppConfig } from '../config/app-config.js';
+import type { HostedAccount } from '../locations/hosted-locations.js';
+import {
+  checkClaims,
+  EnvelopeError,
+  epochSeconds,
+  openEnvelope,
+  sealEnvelope,
+  type NodeIdentity,
+  type PeerKeys,
+} from './envelope.js';
+import {
+  newMessageId,
+  parseLocationAnswerMessage,
+  parseLocationQueryMessage,
+  type LocationAnswerMessage,
+  type LocationQuery,
+  type LocationQueryMessage,
+  type PeerPurpose,
+} from './peer-messages.js';
+import { NODE_IDENTITY } from './peers.tokens.js';
+
+/** A registered, enabled peer node, ready to be sent a query. */
+export interface PeerNode {
+  id: string;
+  nodeId: string;
+  endpointUrl: string;
+  keys: PeerKeys;
+  institutions: { code: string; name: string }[];
+}
+
+export type PeerUnreachableReason = 'timeout' | 'network' | 'http-status' | 'refused' | 'forged' | 'malformed';
+
+/** The peer gave no answer that can be believed; for an inquiry, its institutions are unreachable. */
+export class PeerUnreachableError extends Error {
+  override name = 'PeerUnreachableError';
+  constructor(
+    readonly reason: PeerUnreachableReason,
+    message?: string,
+  ) {
+    super(message ?? reason);
+  }
+}
+
+/** Where a peer node takes location queries, under its registered endpoint URL. */
+export const PEER_LOCATION_QUERIES_PATH = '/v1/peer/location-queries';
+export const JOSE_MEDIA_TYPE = 'application/jose';
+/** An answer larger than this is not read (1000 queries with several accounts each fit easily). */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** A path under a peer's base URL (registered without a trailing slash; tolerated anyway). */
+export const peerUrl = (endpointUrl: string, path: string) => endpointUrl.replace(/\/+$/, '') + path;
+
+export type PeerLocations = Map<string, { code: string; accounts: HostedAccount[] }[]>;
+
+/**
+ * Outbound location queries. HTTP goes through Node's global fetch, whose undici
+ * dispatcher keeps connections to each peer alive and does not cap connections per
+ * origin, so concurrent messages to many peers do not queue behind one another.
+ */
+@Injectable()
+export class PeerClient {
+  constructor(
+    @Inject(NODE_IDENTITY) private readonly identity: NodeIdentity,
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext(PeerClient.name);
+  }
+
+  /**
+   * One message carrying every query; the answer verified (signature against the peer's
+   * registered key, aud = us, iss = peer, inReplyTo = our jti, exp) before anything in it
+   * is believed; institutions not behind that peer are dropped (logged). Every ref asked
+   * is in the result, with the institutions where accounts were found (often none).
+   * Throws PeerUnreachableError when there is no answer to believe.
+   */
+  async locate(
+    peer: PeerNode,
+    purpose: PeerPurpose,
+    queries: LocationQuery[],
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<PeerLocations> {
+    const query = this.queryMessage(peer, purpose, queries);
+    const envelope = await sealEnvelope({ ...query }, this.identity, peer.keys);
+    const sealedAnswer = await this.send(peer, envelope, options);
+    const answer = await this.verifyAnswer(peer, query.jti, sealedAnswer);
+    return this.believe(peer, query, answer);
+  }
+
+  private queryMessage(peer: PeerNode, purpose: PeerPurpose, queries: LocationQuery[]): LocationQueryMessage {
+    const iat = epochSeconds();
+    const message = {
+      typ: 'location-query',
+      iss: this.identity.nodeId,
+      aud: peer.nodeId,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
+      purpose,
+      // Only the members of the protocol, whatever else the caller's objects hold.
+      queries: queries.map((q) => ({ ref: q.ref, myNumber: q.myNumber, ...(q.deceased === undefined ? {} : { deceased: q.deceased }) })),
+    };
+    try {
+      // What the peer would refuse is the caller's mistake: say so here, not as "unreachable".
+      return parseLocationQueryMessage(message);
+    } catch (error) {
+      throw new TypeError(`invalid location query: ${(error as Error).message}`);
+    }
+  }
+
+  private async send(peer: PeerNode, envelope: string, options: { timeoutMs?: number; signal?: AbortSignal }): Promise<string> {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const unreachable = (error: unknown): PeerUnreachableError =>
+      signal.aborted
+        ? new PeerUnreachableError('timeout', `${peer.nodeId} did not answer in time`)
+        : new PeerUnreachableError('network', `${peer.nodeId}: ${(error as Error)?.message ?? 'request failed'}`);
+
+    let response: Response;
+    try {
+      response = await fetch(peerUrl(peer.endpointUrl, PEER_LOCATION_QUERIES_PATH), {
+        method: 'POST',
+        headers: { 'content-type': JOSE_MEDIA_TYPE, accept: JOSE_MEDIA_TYPE },
+        body: envelope,
+        signal,
+        redirect: 'error',
+      });
+    } catch (error) {
+      throw unreachable(error);
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => undefined);
+      if (response.status === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
+      throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.status}`);
+    }
+    const type = response.headers.get('content-type') ?? '';
+    const length = Number(response.headers.get('content-length') ?? 0);
+    if (!type.toLowerCase().startsWith(JOSE_MEDIA_TYPE) || length > MAX_ANSWER_BYTES) {
+      await response.body?.cancel().catch(() => undefined);
+      throw this.notBelieved(peer, 'malformed', length > MAX_ANSWER_BYTES ? 'answer too large' : 'answer not application/jose');
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw unreachable(error);
+    }
+    if (text.length > MAX_ANSWER_BYTES) throw this.notBelieved(peer, 'malformed', 'answer too large');
+    return text;
+  }
+
+  private async verifyAnswer(peer: PeerNode, jti: string, sealed: string): Promise<LocationAnswerMessage> {
+    try {
+      const { claims } = await openEnvelope(sealed, this.identity, async (kid) => (kid === peer.nodeId ? peer.keys : undefined));
+      checkClaims(claims, { typ: 'location-answer', audience: this.identity.nodeId, issuer: peer.nodeId });
+      const answer = parseLocationAnswerMessage(claims);
+      if (answer.inReplyTo !== jti) throw new EnvelopeError('wrong-reply', 'inReplyTo is not the id of the query');
+      return answer;
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      // Not a protocol message at all, or one that fails a check of who sent it, to whom, in reply to what.
+      throw this.notBelieved(peer, error.reason === 'malformed' ? 'malformed' : 'forged', `${error.reason}: ${error.message}`);
+    }
+  }
+
+  private notBelieved(peer: PeerNode, reason: 'forged' | 'malformed', detail: string): PeerUnreachableError {
+    this.logger.warn({ peerNodeId: peer.nodeId, reason, detail }, 'answer of a peer node not believed');
+    return new PeerUnreachableError(reason, `${peer.nodeId}: ${detail}`);
+  }
+
+  private believe(peer: PeerNode, query: LocationQueryMessage, answer: LocationAnswerMessage): PeerLocations {
+    const behindPeer = new Set(peer.institutions.map((i) => i.code));
+    const result: PeerLocations = new Map(query.queries.map((q) => [q.ref, []]));
+    const droppedCodes = new Set<string>();
+    let unknownRefs = 0;
+    for (const { ref, institutions } of answer.answers) {
+      const found = result.get(ref);
+      if (!found) {
+        unknownRefs++;
+        continue;
+      }
+      for (const { code, accounts } of institutions) {
+        if (behindPeer.has(code)) found.push({ code, accounts });
+        else droppedCodes.add(code);
+      }
+    }
+    if (droppedCodes.size > 0 || unknownRefs > 0) {
+      this.logger.warn(
+        { peerNodeId: peer.nodeId, droppedInstitutionCodes: [...droppedCodes], unknownRefs },
+        'a peer node answered for institutions not registered behind it, or for refs not asked; dropped',
+      );
+    }
+    return result;
+  }
+}

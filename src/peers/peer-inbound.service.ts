@@ -1,0 +1,184 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { DataSource } from 'typeorm';
+import type { AuditActor, AuditEvent } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { MY_NUMBER_LIKE } from '../common/my-number/my-number.js';
+import { AppConfig } from '../config/app-config.js';
+import type { AccountType } from '../linkages/linkage.types.js';
+import { HostedLocations, type HostedMatch } from '../locations/hosted-locations.js';
+import {
+  checkClaims,
+  CLOCK_SKEW_SECONDS,
+  EnvelopeError,
+  epochSeconds,
+  openEnvelope,
+  sealEnvelope,
+  type NodeIdentity,
+  type PeerKeys,
+} from './envelope.js';
+import { PeerMessageIdsRepository } from './peer-message-ids.repository.js';
+import {
+  newMessageId,
+  parseLocationQueryMessage,
+  type LocatedInstitution,
+  type LocationAnswerMessage,
+  type LocationQueryMessage,
+} from './peer-messages.js';
+import { PeersRepository } from './peers.repository.js';
+import { NODE_IDENTITY } from './peers.tokens.js';
+
+/** A query that passed every check, from a registered, enabled peer. */
+export interface AcceptedQuery {
+  message: LocationQueryMessage;
+  peer: { id: string; keys: PeerKeys };
+}
+
+export interface InboundAnswer extends AcceptedQuery {
+  /** The sealed location-answer, the response body. */
+  envelope: string;
+  /** What the hosted institutions hold for the queries (e.g. to act on `deceased`). */
+  matches: HostedMatch[];
+}
+
+/**
+ * `POST /v1/peer/location-queries`: opens and checks a location-query from a peer
+ * node and answers it, sealed to that node, for the institutions hosted here.
+ */
+@Injectable()
+export class PeerInboundService {
+  constructor(
+    @Inject(NODE_IDENTITY) private readonly identity: NodeIdentity,
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly peers: PeersRepository,
+    private readonly messageIds: PeerMessageIdsRepository,
+    private readonly hosted: HostedLocations,
+    private readonly audit: AuditService,
+    private readonly db: DataSource,
+    private readonly logger: PinoLogger,
+  ) {
+    logger.setContext(PeerInboundService.name);
+  }
+
+  /** Answers a sealed location-query; throws PEER_MESSAGE_REFUSED (401) for anything else. */
+  async answer(body: unknown, requestId: string): Promise<InboundAnswer> {
+    const accepted = await this.accept(body, requestId);
+    const matches = await this.hosted.locate(accepted.message.queries);
+    // Audited before anything is sent: no answer without its record.
+    await this.recordAnswers(accepted, matches, requestId);
+    const envelope = await sealEnvelope({ ...this.answerMessage(accepted.message, matches) }, this.identity, accepted.peer.keys);
+    return { ...accepted, envelope, matches };
+  }
+
+  /**
+   * Decrypts, verifies the signature against the registered peer named by the kid,
+   * checks typ, aud, iss, iat/exp and the message's shape, and records its jti (until
+   * it expires) so that it is answered once. Refusals are logged with their reason.
+   */
+  async accept(body: unknown, requestId: string): Promise<AcceptedQuery> {
+    let peerNodeId: string | undefined;
+    try {
+      if (typeof body !== 'string') throw new EnvelopeError('not-jose', 'the body is not application/jose');
+      let peerId: string | undefined;
+      const { claims, sender } = await openEnvelope(body, this.identity, async (kid) => {
+        peerNodeId = kid;
+        const peer = await this.peers.findActiveKeys(kid);
+        peerId = peer?.id;
+        return peer?.keys;
+      });
+      checkClaims(claims, { typ: 'location-query', audience: this.identity.nodeId, issuer: sender.nodeId });
+      const message = parseLocationQueryMessage(claims);
+      // Kept as long as checkClaims would accept the message.
+      const expiresAt = new Date((message.exp + CLOCK_SKEW_SECONDS) * 1000);
+      if (!(await this.messageIds.claim(message.iss, message.jti, expiresAt))) {
+        throw new EnvelopeError('replayed', 'the jti was seen before');
+      }
+      return { message, peer: { id: peerId!, keys: sender } };
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      throw this.refuse(error.reason, requestId, { detail: error.message, peerNodeId });
+    }
+  }
+
+  /**
+   * Logs why a message is refused (never its content) and returns the refusal, which
+   * tells the caller nothing of which check failed.
+   */
+  refuse(reason: string, requestId: string, context: { detail?: string; peerNodeId?: string } = {}): DomainError {
+    this.logger.warn({ reason, ...context, requestId }, 'peer message refused');
+    return new DomainError('PEER_MESSAGE_REFUSED', 'The message is refused.');
+  }
+
+  /**
+   * One audit row per query answered: one per matched subject (with its institution),
+   * or one with no subject when nothing was found.
+   */
+  private async recordAnswers(accepted: AcceptedQuery, matches: HostedMatch[], requestId: string): Promise<void> {
+    const { message, peer } = accepted;
+    const rows: { institutionId?: string; event: AuditEvent }[] = [];
+    const matchesByRef = groupBy(matches, (m) => m.ref);
+    for (const query of message.queries) {
+      const details = {
+        peerNodeId: message.iss,
+        messageId: message.jti,
+        // The querying node chose the ref: it could hold anything, a number included.
+        ref: query.ref.replace(MY_NUMBER_LIKE, '[redacted-12-digits]'),
+        purpose: message.purpose,
+        ...(query.deceased === undefined ? {} : { deceased: query.deceased }),
+      };
+      const found = matchesByRef.get(query.ref) ?? [];
+      const event = { action: 'peer.location.answered', resourceType: 'peer', resourceId: peer.id } as const;
+      if (found.length === 0) rows.push({ event: { ...event, details: { ...details, found: 0 } } });
+      for (const match of found) {
+        rows.push({
+          institutionId: match.institutionId,
+          event: { ...event, subjectId: match.subjectId, details: { ...details, found: match.accounts.length, linkageIds: match.linkageIds } },
+        });
+      }
+    }
+    // The actor (and so the row's institution) is per call: one call per institution.
+    await this.db.transaction(async (tx) => {
+      for (const [institutionId, group] of groupBy(rows, (r) => r.institutionId)) {
+        const actor: AuditActor = { actorType: 'peer', institutionId, requestId };
+        await this.audit.record(tx, actor, ...group.map((r) => r.event));
+      }
+    });
+  }
+
+  /** Every ref asked, with the institutions where accounts were found (none listed = not found). */
+  private answerMessage(query: LocationQueryMessage, matches: HostedMatch[]): LocationAnswerMessage {
+    const iat = epochSeconds();
+    const matchesByRef = groupBy(matches, (m) => m.ref);
+    return {
+      typ: 'location-answer',
+      iss: this.identity.nodeId,
+      aud: query.iss,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
+      inReplyTo: query.jti,
+      answers: query.queries.map(({ ref }) => ({ ref, institutions: institutionsOf(matchesByRef.get(ref) ?? []) })),
+    };
+  }
+}
+
+function groupBy<K, T>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groups.get(key(item));
+    if (group) group.push(item);
+    else groups.set(key(item), [item]);
+  }
+  return groups;
+}
+
+/** One entry per institution (a number indexed under two key versions is two subjects there). */
+function institutionsOf(matches: HostedMatch[]): LocatedInstitution[] {
+  return [...groupBy(matches, (m) => m.institutionCode)].map(([code, ofInstitution]) => ({
+    code,
+    accounts: ofInstitution.flatMap((m) =>
+      m.accounts.map((a) => ({ branchCode: a.branchCode, accountType: a.accountType as AccountType, accountNumber: a.accountNumber })),
+    ),
+  }));
+}

@@ -1,0 +1,34 @@
+import { Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { Public } from '../auth/auth.decorators.js';
+import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
+import { JOSE_MEDIA_TYPE } from './peer-client.js';
+import { PeerInboundService } from './peer-inbound.service.js';
+
+@ApiTags('peers (node-to-node)')
+@Controller('v1/peer')
+export class PeerLocationQueriesController {
+  constructor(private readonly inbound: PeerInboundService) {}
+
+  @Post('location-queries')
+  @Public() // Authenticated by the envelope's signature, against the registered peer.
+  @HttpCode(200)
+  @Header('Content-Type', JOSE_MEDIA_TYPE)
+  @ApiOperation({
+    summary: 'Answer a location query from a peer node',
+    description:
+      'Body: a compact JWE (ECDH-ES+A256KW, A256GCM, to this node\'s X25519 key) of a compact JWS (EdDSA, kid = the ' +
+      'sender\'s node id) of a location-query. Answer: the same envelope, to the sender, of a location-answer. ' +
+      'Anything that fails a check is refused with 401 and no answer.',
+  })
+  @ApiConsumes(JOSE_MEDIA_TYPE)
+  @ApiProduces(JOSE_MEDIA_TYPE)
+  @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
+  @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PAYLOAD_TOO_LARGE')
+  async answer(@Req() request: FastifyRequest): Promise<string> {
+    // The raw body: the validation pipe is for JSON DTOs, and the envelope is checked whole.
+    return (await this.inbound.answer(request.body, request.id)).envelope;
+  }
+}

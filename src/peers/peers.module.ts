@@ -1,0 +1,35 @@
+import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
+import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
+import type { KeyMaterial } from '../crypto/key-material.js';
+import { LocationsModule } from '../locations/locations.module.js';
+import { createNodeIdentity } from './envelope.js';
+import { PeerClient } from './peer-client.js';
+import { PeerInboundService } from './peer-inbound.service.js';
+import { PeerMessageIdsRepository } from './peer-message-ids.repository.js';
+import { PeersRepository } from './peers.repository.js';
+import { PeersService } from './peers.service.js';
+import { NODE_IDENTITY } from './peers.tokens.js';
+
+/**
+ * This node's identity, the registry of peer nodes, and both directions of the
+ * node-to-node protocol. Shared by the API (with PeersApiModule's routes) and the
+ * worker (which sends queries to peers and looks up hosted institutions).
+ */
+@Module({
+  imports: [AuditModule, LocationsModule],
+  providers: [
+    {
+      provide: NODE_IDENTITY,
+      inject: [KEY_MATERIAL],
+      useFactory: ({ node }: KeyMaterial) => createNodeIdentity(node.nodeId, node.signingPrivateJwk, node.encryptionPrivateJwk),
+    },
+    PeersRepository,
+    PeerMessageIdsRepository,
+    PeersService,
+    PeerClient,
+    PeerInboundService,
+  ],
+  exports: [NODE_IDENTITY, PeersRepository, PeerMessageIdsRepository, PeersService, PeerClient, PeerInboundService, LocationsModule],
+})
+export class PeersModule {}
