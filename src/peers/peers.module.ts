@@ -12,6 +12,16 @@ import { PeersRepository } from './peers.repository.js';
 import { PeersService } from './peers.service.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
+/** Provided here and used by the API's routes and the worker alike. */
+const SHARED = [
+  PeersRepository,
+  PeerMessageIdsRepository,
+  PeersService,
+  PeerClient,
+  PeerInboundService,
+  DeceasedReportsRepository,
+];
+
 /**
  * This node's identity, the registry of peer nodes, and both directions of the
  * node-to-node protocol. Shared by the API (with PeersApiModule's routes) and the
@@ -25,22 +35,8 @@ import { NODE_IDENTITY } from './peers.tokens.js';
       inject: [KEY_MATERIAL],
       useFactory: ({ node }: KeyMaterial) => createNodeIdentity(node.nodeId, node.signingPrivateJwk, node.encryptionPrivateJwk),
     },
-    PeersRepository,
-    PeerMessageIdsRepository,
-    PeersService,
-    PeerClient,
-    PeerInboundService,
-    DeceasedReportsRepository,
+    ...SHARED,
   ],
-  exports: [
-    NODE_IDENTITY,
-    PeersRepository,
-    PeerMessageIdsRepository,
-    PeersService,
-    PeerClient,
-    PeerInboundService,
-    DeceasedReportsRepository,
-    LocationsModule,
-  ],
+  exports: [NODE_IDENTITY, ...SHARED, LocationsModule],
 })
 export class PeersModule {}

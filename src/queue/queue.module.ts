@@ -1,30 +1,29 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { QueueName } from './queues.js';
+import { bullmqConnectionOptions } from './bullmq-connection.js';
+import { FANOUT_FLOW_PRODUCER, QueueName } from './queues.js';
 
 /**
- * BullMQ on Redis, with the configured key prefix (a hash tag for Redis Cluster).
- * Connection options rather than a shared client: BullMQ opens each queue's and
- * worker's connections and closes them with it, so a process that shuts down leaves
- * nothing reconnecting behind. Workers block on Redis: no per-request retry limit.
- * After an outage, connections come back within two seconds (BullMQ's own schedule
- * backs off to 20 s), so that jobs flow again as soon as Redis does.
+ * BullMQ on Redis, with the configured key prefix (a hash tag for Redis Cluster),
+ * every queue, and the flow producer the fan-out creates its flows with.
  */
 @Module({
   imports: [
     BullModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({
-        connection: {
-          url: config.REDIS_URL,
-          maxRetriesPerRequest: null,
-          retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
-        },
+        connection: bullmqConnectionOptions(config),
         prefix: config.QUEUE_PREFIX,
       }),
     }),
-    BullModule.registerQueue({ name: QueueName.Maintenance }, { name: QueueName.Webhooks }),
+    BullModule.registerQueue(
+      { name: QueueName.Maintenance },
+      { name: QueueName.Webhooks },
+      { name: QueueName.Inquiries },
+      { name: QueueName.PeerQueries },
+    ),
+    BullModule.registerFlowProducer({ name: FANOUT_FLOW_PRODUCER }),
   ],
   exports: [BullModule],
 })

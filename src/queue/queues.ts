@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 
 /**
  * Every queue, job name and job option in one place. Job payloads carry ids only,
@@ -12,6 +12,9 @@ export enum QueueName {
   PeerQueries = 'peer-queries',
   Webhooks = 'webhooks',
 }
+
+/** The flow producer that creates one flow per fan-out. */
+export const FANOUT_FLOW_PRODUCER = 'fanout';
 
 export enum JobName {
   SealAudit = 'audit.seal',
@@ -64,4 +67,19 @@ export function webhookJobOptions(deliveryId: string, maxAttempts: number): Jobs
     removeOnComplete: { count: 1000 },
     removeOnFail: { count: 5000 },
   };
+}
+
+/**
+ * Upserts job schedulers (idempotent: every worker replica upserts the same ones).
+ * With `onlyMissing`, only those Redis has lost, so that running ones keep their timing.
+ */
+export async function ensureJobSchedulers(
+  queue: Queue,
+  schedulers: { id: string; name: string; everyMs: number }[],
+  onlyMissing: boolean,
+): Promise<void> {
+  for (const { id, name, everyMs } of schedulers) {
+    if (onlyMissing && (await queue.getJobScheduler(id))) continue;
+    await queue.upsertJobScheduler(id, { every: everyMs }, { name, opts: MAINTENANCE_JOB_OPTIONS });
+  }
 }

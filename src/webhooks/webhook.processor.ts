@@ -4,7 +4,7 @@ import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
+import { ensureJobSchedulers, JobName, JOB_SCHEDULERS, QueueName } from '../queue/queues.js';
 import { type AttemptOutcome, type ClaimedDelivery, WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
 import { WebhookSecrets } from './webhook-secrets.js';
 import { postWebhook, type SendResult } from './webhook-sender.js';
@@ -65,14 +65,10 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     return this.ensureScheduler(false);
   }
 
-  /** Idempotent: every worker replica upserts the same scheduler; with `onlyMissing`, only if Redis lost it. */
-  async ensureScheduler(onlyMissing = true): Promise<void> {
-    if (onlyMissing && (await this.queue.getJobScheduler(JOB_SCHEDULERS.webhookSweep.id))) return;
-    await this.queue.upsertJobScheduler(
-      JOB_SCHEDULERS.webhookSweep.id,
-      { every: this.config.WEBHOOK_SWEEP_INTERVAL_MS },
-      { name: JOB_SCHEDULERS.webhookSweep.name, opts: MAINTENANCE_JOB_OPTIONS },
-    );
+  /** The sweeper's scheduler; with `onlyMissing`, only if Redis lost it. */
+  ensureScheduler(onlyMissing = true): Promise<void> {
+    const sweep = { ...JOB_SCHEDULERS.webhookSweep, everyMs: this.config.WEBHOOK_SWEEP_INTERVAL_MS };
+    return ensureJobSchedulers(this.queue, [sweep], onlyMissing);
   }
 
   async process(job: Job): Promise<unknown> {

@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
+import { enqueueWithin } from '../queue/bullmq-connection.js';
 import { JobName, QueueName, webhookJobOptions } from '../queue/queues.js';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
 
@@ -60,17 +61,9 @@ export class WebhooksService {
    */
   async dispatch(deliveryIds: string[]): Promise<void> {
     if (deliveryIds.length === 0) return;
-    const adding = this.queue.addBulk(deliveryIds.map((id) => this.deliveryJob(id)));
-    // The connection queues commands while Redis is down: do not hold the caller.
-    adding.catch((error: unknown) =>
+    await enqueueWithin(this.queue.addBulk(deliveryIds.map((id) => this.deliveryJob(id))), DISPATCH_WAIT_MS, (error) =>
       this.logger.warn({ err: error, deliveries: deliveryIds.length }, 'webhook jobs not enqueued; the sweeper will'),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, DISPATCH_WAIT_MS);
-    });
-    await Promise.race([adding.then(() => undefined, () => undefined), waited]);
-    clearTimeout(timer);
   }
 
   /**

@@ -8,7 +8,7 @@ import { IdempotencyRepository } from '../idempotency/idempotency.repository.js'
 import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { PeerMessageIdsRepository } from '../peers/peer-message-ids.repository.js';
-import { JobName, JOB_SCHEDULERS, MAINTENANCE_JOB_OPTIONS, QueueName } from '../queue/queues.js';
+import { ensureJobSchedulers, JobName, JOB_SCHEDULERS, QueueName } from '../queue/queues.js';
 
 const PURGE_BATCH = 5000;
 
@@ -44,22 +44,18 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     return this.ensureSchedulers(false);
   }
 
-  /**
-   * Upserts the job schedulers (idempotent: every worker replica upserts the same
-   * ones). With `onlyMissing`, only those Redis has lost, so that the running ones
-   * keep their timing.
-   */
-  async ensureSchedulers(onlyMissing = true): Promise<void> {
-    const schedulers = [
-      { ...JOB_SCHEDULERS.auditSeal, everyMs: this.config.AUDIT_SEAL_INTERVAL_MS },
-      JOB_SCHEDULERS.idempotencyPurge,
-      JOB_SCHEDULERS.inquiryResultsPurge,
-      JOB_SCHEDULERS.peerMessageIdsPurge,
-    ];
-    for (const { id, name, everyMs } of schedulers) {
-      if (onlyMissing && (await this.queue.getJobScheduler(id))) continue;
-      await this.queue.upsertJobScheduler(id, { every: everyMs }, { name, opts: MAINTENANCE_JOB_OPTIONS });
-    }
+  /** The maintenance schedulers; with `onlyMissing`, only those Redis lost. */
+  ensureSchedulers(onlyMissing = true): Promise<void> {
+    return ensureJobSchedulers(
+      this.queue,
+      [
+        { ...JOB_SCHEDULERS.auditSeal, everyMs: this.config.AUDIT_SEAL_INTERVAL_MS },
+        JOB_SCHEDULERS.idempotencyPurge,
+        JOB_SCHEDULERS.inquiryResultsPurge,
+        JOB_SCHEDULERS.peerMessageIdsPurge,
+      ],
+      onlyMissing,
+    );
   }
 
   async process(job: Job): Promise<unknown> {

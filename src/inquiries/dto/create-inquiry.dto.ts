@@ -18,12 +18,10 @@ import {
 import {
   HasNoMyNumber,
   IsCalendarDate,
-  IsKanaName,
   IsMunicipalityCode,
-  IsMyNumber,
-  IsPastDate,
   withCode,
 } from '../../common/validation/validators.js';
+import { SubjectDto } from '../../linkages/dto/create-linkage.dto.js';
 import { IsBranchCode, IsOperatorId } from '../../linkages/dto/field-rules.js';
 import { EVIDENCE_TYPES, INQUIRY_KINDS, RELATIONSHIPS } from '../inquiry.types.js';
 import type { InquiryKind } from '../inquiry.types.js';
@@ -31,23 +29,8 @@ import type { InquiryKind } from '../inquiry.types.js';
 export const MAX_TARGET_INSTITUTIONS = 5000;
 export const MAX_EVIDENCE = 10;
 
-export class InquirySubjectDto {
-  @ApiProperty({ example: '123456789018', description: "The depositor's (or the deceased's) My Number; never returned" })
-  @IsDefined()
-  @IsMyNumber()
-  myNumber: string;
-
-  @ApiProperty({ example: 'ヤマダ タロウ' })
-  @IsDefined()
-  @IsKanaName()
-  nameKana: string;
-
-  @ApiProperty({ example: '1940-04-01', format: 'date' })
-  @IsDefined()
-  @IsCalendarDate()
-  @IsPastDate()
-  birthDate: string;
-
+/** The subject of a linkage (number, kana name, birth date), and what an inquiry adds. */
+export class InquirySubjectDto extends SubjectDto {
   @ApiPropertyOptional({ example: '2026-10-01', format: 'date', description: 'Inheritance: required, not in the future' })
   @IsOptional()
   @IsCalendarDate()

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { FlowProducer, Worker } from 'bullmq';
-import type { FlowJob, Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { InjectFlowProducer } from '@nestjs/bullmq';
+import { Worker } from 'bullmq';
+import type { FlowJob, FlowProducer, Job } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
@@ -13,9 +13,9 @@ import { MetricsService } from '../../metrics/metrics.service.js';
 import { PeerClient, PeerUnreachableError } from '../../peers/peer-client.js';
 import type { PeerNode } from '../../peers/peer-client.js';
 import { PeersRepository } from '../../peers/peers.repository.js';
-import { bullmqConnection } from '../../queue/bullmq-connection.js';
+import { bullmqConnectionOptions } from '../../queue/bullmq-connection.js';
 import { WebhooksService } from '../../webhooks/webhooks.service.js';
-import { JobName, QueueName } from '../../queue/queues.js';
+import { FANOUT_FLOW_PRODUCER, JobName, QueueName } from '../../queue/queues.js';
 import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { InstitutionFinding } from '../inquiry.types.js';
 import { AnswerWriter } from './answer-writer.js';
@@ -63,16 +63,14 @@ function requesterActor(inquiry: FanoutInquiry): AuditActor {
  */
 @Injectable()
 export class FanoutService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly flows: FlowProducer;
   private readonly workers: Worker[] = [];
-  /** Connections handed to BullMQ are not closed by it: these are closed at shutdown. */
-  private readonly connections: Redis[];
   /** Registered peers, read once for the thousands of node jobs of a fan-out. */
   private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
 
   constructor(
     private readonly db: DataSource,
     @Inject(AppConfig) private readonly config: AppConfig,
+    @InjectFlowProducer(FANOUT_FLOW_PRODUCER) private readonly flows: FlowProducer,
     private readonly repository: FanoutRepository,
     private readonly answers: AnswerWriter,
     private readonly admission: InquiryAdmission,
@@ -87,14 +85,12 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(FanoutService.name);
-    this.connections = [bullmqConnection(config), bullmqConnection(config)];
-    this.flows = new FlowProducer({ connection: this.connections[0], prefix: config.QUEUE_PREFIX });
-    this.flows.on('error', () => undefined);
   }
 
   onApplicationBootstrap(): void {
     const common = {
-      connection: this.connections[1],
+      // Its own connections, which BullMQ closes with the worker.
+      connection: bullmqConnectionOptions(this.config),
       prefix: this.config.QUEUE_PREFIX,
       lockDuration: this.config.JOB_LOCK_DURATION_MS,
       stalledInterval: Math.max(1000, Math.floor(this.config.JOB_LOCK_DURATION_MS / 2)),
@@ -117,8 +113,6 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationShutdown(): Promise<void> {
     // Lets running jobs finish; what they could not finish is taken over after the lock.
     await Promise.all(this.workers.map((worker) => worker.close()));
-    await this.flows.close();
-    for (const connection of this.connections) connection.disconnect();
   }
 
   private processInquiryJob(job: Job): Promise<unknown> {
@@ -217,9 +211,10 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const pending = await this.pendingFor(fanout, HOSTED_NODE_ID, true, hostedCodes);
     if (pending.length === 0) return { answered: 0 };
     const matches = await this.hosted.locate(pending.map((i) => ({ ref: i.id, myNumber: i.myNumber })));
+    const inquiries = new Map(pending.map((i) => [i.id, i]));
     const byInquiry = new Map(pending.map((i) => [i.id, [] as typeof matches]));
     for (const match of matches) {
-      const inquiry = pending.find((i) => i.id === match.ref);
+      const inquiry = inquiries.get(match.ref);
       if (inquiry && asks(inquiry, match.institutionCode)) byInquiry.get(match.ref)!.push(match);
     }
     await this.db.transaction(async (tx) => {

@@ -1,9 +1,13 @@
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../../config/app-config.js';
+import { enqueueWithin } from '../../queue/bullmq-connection.js';
 import { JobName, QueueName } from '../../queue/queues.js';
+
+/** How long a request waits for Redis to take the wake-up before answering anyway. */
+const ADMISSION_WAIT_MS = 1000;
 
 /**
  * Wakes the fan-out when inquiries are queued. Inquiries accepted within one
@@ -15,41 +19,31 @@ import { JobName, QueueName } from '../../queue/queues.js';
  * neither loses one nor fails the request.
  */
 @Injectable()
-export class InquiryAdmission implements OnModuleDestroy {
-  private readonly connection: Redis;
-  private readonly queue: Queue;
-
+export class InquiryAdmission {
   constructor(
+    @InjectQueue(QueueName.Inquiries) private readonly queue: Queue,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(InquiryAdmission.name);
-    // Fail fast rather than queue commands while Redis is away.
-    this.connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-    this.connection.on('error', () => undefined);
-    this.queue = new Queue(QueueName.Inquiries, { connection: this.connection, prefix: config.QUEUE_PREFIX });
-    this.queue.on('error', () => undefined);
   }
 
   async request(): Promise<void> {
     const wait = this.config.PEER_BATCH_WAIT_MS;
     const now = Date.now();
     const window = wait > 0 ? Math.floor(now / wait) : now;
-    try {
-      if (this.connection.status === 'wait') await this.connection.connect();
-      await this.queue.add(JobName.AdmitInquiries, {}, {
+    const adding = this.queue.add(
+      JobName.AdmitInquiries,
+      {},
+      {
         jobId: `admit-${window}`,
         delay: wait > 0 ? (window + 1) * wait - now : 0,
         removeOnComplete: { age: 60, count: 1000 },
         removeOnFail: { count: 1000 },
-      });
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not wake the fan-out; the reconciler will admit the inquiry');
-    }
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
-    this.connection.disconnect();
+      },
+    );
+    await enqueueWithin(adding, ADMISSION_WAIT_MS, (error) =>
+      this.logger.warn({ err: error }, 'could not wake the fan-out; the reconciler will admit the inquiry'),
+    );
   }
 }

@@ -1,11 +1,10 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { InjectQueue } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
-import { bullmqConnection } from '../../queue/bullmq-connection.js';
 import { QueueName } from '../../queue/queues.js';
 import { WebhookProcessor } from '../../webhooks/webhook.processor.js';
 import { MaintenanceProcessor } from '../../worker/maintenance.processor.js';
@@ -33,14 +32,13 @@ export interface ReconcileReport {
  */
 @Injectable()
 export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly queue: Queue;
-  private readonly connection: Redis;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
 
   constructor(
     private readonly db: DataSource,
     @Inject(AppConfig) private readonly config: AppConfig,
+    @InjectQueue(QueueName.Inquiries) private readonly queue: Queue,
     private readonly repository: FanoutRepository,
     private readonly fanout: FanoutService,
     private readonly admission: InquiryAdmission,
@@ -50,9 +48,6 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(InquiryReconciler.name);
-    this.connection = bullmqConnection(config);
-    this.queue = new Queue(QueueName.Inquiries, { connection: this.connection, prefix: config.QUEUE_PREFIX });
-    this.queue.on('error', () => undefined);
   }
 
   onApplicationBootstrap(): void {
@@ -71,8 +66,6 @@ export class InquiryReconciler implements OnApplicationBootstrap, OnApplicationS
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
-    await this.queue.close().catch(() => undefined);
-    this.connection.disconnect();
   }
 
   /** A fan-out younger than this may still be creating its flow: left alone. */
