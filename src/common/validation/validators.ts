@@ -1,4 +1,6 @@
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsDefined, IsObject, registerDecorator, ValidateNested, ValidationOptions } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
 import { isKanaName } from '../kana/kana-name.js';
 import { containsMyNumberLike, isValidMyNumber } from '../my-number/my-number.js';
@@ -125,3 +127,7 @@ export const IsMunicipalityCode = (options?: ValidationOptions) =>
     (value) => normalizeMunicipalityCode(value) !== null,
     options,
   );
+
+/** A required nested object, validated by its own class (`type`). */
+export const IsNestedObject = (type: () => new () => object) =>
+  applyDecorators(IsDefined(), IsObject(withCode('INVALID_TYPE')), ValidateNested(), Type(type));

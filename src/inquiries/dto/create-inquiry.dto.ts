@@ -5,9 +5,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
-  IsDefined,
   IsIn,
-  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -20,6 +18,7 @@ import {
   IsCalendarDate,
   IsMunicipalityCode,
   withCode,
+  IsNestedObject,
 } from '../../common/validation/validators.js';
 import { SubjectDto } from '../../linkages/dto/create-linkage.dto.js';
 import { IsBranchCode, IsOperatorId } from '../../linkages/dto/field-rules.js';
@@ -90,17 +89,11 @@ export class CreateInquiryDto {
   operatorId: string;
 
   @ApiProperty({ type: InquirySubjectDto })
-  @IsDefined()
-  @IsObject(withCode('INVALID_TYPE'))
-  @ValidateNested()
-  @Type(() => InquirySubjectDto)
+  @IsNestedObject(() => InquirySubjectDto)
   subject: InquirySubjectDto;
 
   @ApiProperty({ type: ApplicantDto })
-  @IsDefined()
-  @IsObject(withCode('INVALID_TYPE'))
-  @ValidateNested()
-  @Type(() => ApplicantDto)
+  @IsNestedObject(() => ApplicantDto)
   applicant: ApplicantDto;
 
   @ApiProperty({ type: [EvidenceDto], maxItems: MAX_EVIDENCE })

@@ -7,7 +7,6 @@ import {
   IsArray,
   IsDefined,
   IsIn,
-  IsObject,
   ValidateNested,
 } from 'class-validator';
 import {
@@ -17,7 +16,7 @@ import {
   IsMyNumber,
   IsNotInFuture,
   IsPastDate,
-  withCode,
+  IsNestedObject,
 } from '../../common/validation/validators.js';
 import { IsAccountNumber, IsBranchCode, IsOperatorId } from './field-rules.js';
 import { ACCOUNT_TYPES, accountKey, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS } from '../linkage.types.js';
@@ -78,10 +77,7 @@ export class CreateLinkageDto {
   operatorId: string;
 
   @ApiProperty({ type: SubjectDto })
-  @IsDefined()
-  @IsObject(withCode('INVALID_TYPE'))
-  @ValidateNested()
-  @Type(() => SubjectDto)
+  @IsNestedObject(() => SubjectDto)
   subject: SubjectDto;
 
   @ApiProperty({ type: [AccountDto], minItems: 1, maxItems: MAX_ACCOUNTS_PER_REQUEST })
@@ -96,10 +92,7 @@ export class CreateLinkageDto {
   accounts: AccountDto[];
 
   @ApiProperty({ type: VerificationDto })
-  @IsDefined()
-  @IsObject(withCode('INVALID_TYPE'))
-  @ValidateNested()
-  @Type(() => VerificationDto)
+  @IsNestedObject(() => VerificationDto)
   verification: VerificationDto;
 
   @ApiProperty({ example: '2026-04-01T10:15:00+09:00', description: 'When the depositor consented; not in the future' })
