@@ -3,6 +3,7 @@ import { AttachFunction1764140000001 } from '../../migrations/1764140000001-Atta
 import { Peers1764140000002 } from '../../migrations/1764140000002-Peers.js';
 import { Webhooks1764140000003 } from '../../migrations/1764140000003-Webhooks.js';
 import { Inquiries1764140000004 } from '../../migrations/1764140000004-Inquiries.js';
+import { AccountRegister1764140000005 } from '../../migrations/1764140000005-AccountRegister.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   Peers1764140000002,
   Webhooks1764140000003,
   Inquiries1764140000004,
+  AccountRegister1764140000005,
 ];
