@@ -230,10 +230,12 @@ describe('HostedNumbering', () => {
     const taken = row({ nameKana: 'ｶﾌﾞﾘ ｼﾛｳ', customerNumber: 'C1601' });
     await seedRegister(t.db, target.id, [mine, taken]);
     const { branchCode, accountType, accountNumber } = taken;
+    // A namesake's number was attached to it (the register allows it: same name and birth date).
+    const namesake = { myNumber: nextNumber(), nameKana: 'ｶﾌﾞﾘ ｼﾛｳ', birthDate: '1980-04-01' };
     await t.http
       .post('/v1/linkages')
       .set(target.auth)
-      .send(linkageBody(nextNumber(), { accounts: [{ branchCode, accountType, accountNumber }] }))
+      .send(linkageBody(namesake.myNumber, { subject: namesake, accounts: [{ branchCode, accountType, accountNumber }] }))
       .expect(201);
     const before = await counts();
     const o = origin();
@@ -244,13 +246,17 @@ describe('HostedNumbering', () => {
   });
 
   it('the number held at the target with another birth date: ambiguous, nothing attached', async () => {
-    await seedRegister(t.db, target.id, [row({ nameKana: 'ﾀﾝｼﾞｮｳ ｺﾞﾛｳ', customerNumber: 'C1701' })]);
+    const elder = row({ nameKana: 'ﾀﾝｼﾞｮｳ ｺﾞﾛｳ', customerNumber: 'C1702', birthDate: '1970-01-01' });
+    await seedRegister(t.db, target.id, [row({ nameKana: 'ﾀﾝｼﾞｮｳ ｺﾞﾛｳ', customerNumber: 'C1701' }), elder]);
     const s = subject('タンジョウ ゴロウ');
-    // A teller attached this number at the target under another birth date.
+    // A teller attached this number at the target to a namesake born in 1970.
     await t.http
       .post('/v1/linkages')
       .set(target.auth)
-      .send(linkageBody(s.myNumber, { subject: { myNumber: s.myNumber, nameKana: s.nameKana, birthDate: '1970-01-01' }, accounts: [{ branchCode: '009', accountType: 'ordinary', accountNumber: nextAccountNumber() }] }))
+      .send(linkageBody(s.myNumber, {
+        subject: { myNumber: s.myNumber, nameKana: s.nameKana, birthDate: '1970-01-01' },
+        accounts: [{ branchCode: elder.branchCode, accountType: elder.accountType, accountNumber: elder.accountNumber }],
+      }))
       .expect(201);
     const before = await counts();
     expect(await numbering.apply(s, origin(), ['0005'])).toEqual([
@@ -260,7 +266,7 @@ describe('HostedNumbering', () => {
   });
 
   it("a teller's linkage is still audited as linkage.attach with the key, and no origin", async () => {
-    const res = await t.http.post('/v1/linkages').set(target.auth).set('Idempotency-Key', randomUUID())
+    const res = await t.http.post('/v1/linkages').set(bare.auth).set('Idempotency-Key', randomUUID())
       .send(linkageBody(nextNumber(), { accounts: [{ branchCode: '008', accountType: 'ordinary', accountNumber: nextAccountNumber() }] }))
       .expect(201);
     const [audit] = await t.db.query(`SELECT actor_type, action, api_key_id, details FROM audit_events WHERE resource_id = $1`, [res.body.id]);
