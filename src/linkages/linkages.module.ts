@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
+import { HostedNumbering } from '../numbering/hosted-numbering.js';
 import { LinkagesController } from './linkages.controller.js';
 import { LinkagesRepository } from './linkages.repository.js';
 import { LinkagesService } from './linkages.service.js';
@@ -8,7 +9,8 @@ import { LinkagesService } from './linkages.service.js';
 @Module({
   imports: [AuditModule, IdempotencyModule],
   controllers: [LinkagesController],
-  providers: [LinkagesRepository, LinkagesService],
-  exports: [LinkagesRepository],
+  // HostedNumbering attaches for numbering requests through the same repository.
+  providers: [LinkagesRepository, LinkagesService, HostedNumbering],
+  exports: [LinkagesRepository, HostedNumbering],
 })
 export class LinkagesModule {}
