@@ -4,6 +4,7 @@ import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from 
 import { databaseText } from './support/database-text.js';
 import { disasterBody, finalInquiryResponse, inheritanceBody } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+import { seedRegister } from './support/register.js';
 
 /**
  * Sends My Numbers through every endpoint, in valid and invalid requests, then looks
@@ -72,6 +73,36 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     record(await t.http.post('/v1/disaster-declarations').set(t.admin).send({ name: number(1006), municipalityCodes: ['17204'], startsAt: '2026-01-01T00:00:00Z', endsAt: '2027-01-01T00:00:00Z' }));
     record(await finalInquiryResponse(t, bank, inquiry.body.id));
 
+    // Numbering requests: one that attaches at a hosted target (through the worker's
+    // fan-out), a replay, refused ones carrying numbers elsewhere, the final view.
+    const target = await t.createInstitution('0011');
+    await seedRegister(t.db, target.id, [
+      { branchCode: '001', accountType: 'ordinary', accountNumber: '0077777', customerNumber: 'C1', nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ', birthDate: '1980-04-01', address: '千代田区1-1' },
+    ]);
+    const numberingBody = (myNumber: string, subject: Record<string, unknown> = {}, rest: Record<string, unknown> = {}) => ({
+      branchCode: '001',
+      operatorId: 'T0042',
+      subject: { myNumber, nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01', address: '千代田区1-1', ...subject },
+      verification: { numberDocument: 'my-number-card', identityDocument: 'my-number-card' },
+      consentAt: new Date(Date.now() - 60_000).toISOString(),
+      targetInstitutions: ['0011'],
+      ...rest,
+    });
+    const numbering = await t.http.post('/v1/numbering-requests').set(bank.auth).set('Idempotency-Key', 'n1').send(numberingBody(number(1101)));
+    record(numbering);
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).set('Idempotency-Key', 'n1').send(numberingBody(sent[sent.length - 1])));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(wrong(1102))));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1103), { address: `千代田区 ${number(1104)}` })));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1105), {}, { operatorId: number(1106) })));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1107), {}, { targetInstitutions: [number(1108)] })));
+    record(await t.http.get(`/v1/numbering-requests/${number(1109)}`).set(bank.auth));
+    const numbered = await eventually(
+      () => t.http.get(`/v1/numbering-requests/${numbering.body.id}`).set(bank.auth),
+      (r) => r.status === 200 && r.body.status === 'completed',
+    );
+    expect(numbered.body.results).toEqual([expect.objectContaining({ institutionCode: '0011', status: 'attached', accounts: 1 })]);
+    record(numbered);
+
     // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
     await eventually(
       async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
@@ -82,7 +113,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(31);
+    expect(responses.length).toBe(39);
     expect(t.logs.lines.length).toBeGreaterThan(20);
   });
 
