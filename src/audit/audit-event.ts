@@ -21,7 +21,11 @@ export type AuditAction =
   | 'linkage.holder-reported-deceased'
   | 'peer.register'
   | 'peer.disable'
-  | 'peer.location.answered';
+  | 'peer.location.answered'
+  | 'peer.numbering.answered'
+  | 'numbering.create'
+  | 'numbering.read'
+  | 'numbering.complete';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -11,7 +11,7 @@ import { ProblemDto } from '../common/openapi/problem.dto.js';
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH } from '../peers/peer-client.js';
+import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -59,12 +59,12 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
     { parseAs: 'string', bodyLimit: options.config.PEER_BODY_LIMIT_BYTES },
     (_request, body, done) => done(null, body),
   );
-  // JSON only: anything else with a body is refused before parsing. The peer route takes
-  // application/jose only, and refuses anything else as it refuses any bad message.
+  // JSON only: anything else with a body is refused before parsing. The peer
+  // routes take application/jose only, and refuse anything else as they refuse any bad message.
   fastify.addHook('onRequest', async (request, reply) => {
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
-    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH) {
+    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH || request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH) {
       if (!JOSE_BODY.test(type)) {
         sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
         return reply;

@@ -51,6 +51,11 @@ export const ERROR_CATALOGUE = {
     title: 'The account register has no open account of a holder with this kana name and birth date',
   },
   UNKNOWN_INSTITUTION: { status: 422, title: 'A target institution is neither hosted here nor behind a registered peer' },
+  TARGET_IS_REQUESTER: {
+    status: 422,
+    title: 'A numbering request names the requesting institution itself: attach there with POST /v1/linkages',
+  },
+  NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;
