@@ -1,17 +1,15 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
-import { HostedNumbering } from '../numbering/hosted-numbering.js';
+import { LinkagesCoreModule } from './linkages-core.module.js';
 import { LinkagesController } from './linkages.controller.js';
-import { LinkagesRepository } from './linkages.repository.js';
 import { LinkagesService } from './linkages.service.js';
 import { RegisterChecks } from './register-checks.js';
 
+/** The tellers' linkage routes (API only). */
 @Module({
-  imports: [AuditModule, IdempotencyModule],
+  imports: [AuditModule, IdempotencyModule, LinkagesCoreModule],
   controllers: [LinkagesController],
-  // HostedNumbering attaches for numbering requests through the same repository.
-  providers: [LinkagesRepository, LinkagesService, RegisterChecks, HostedNumbering],
-  exports: [LinkagesRepository, HostedNumbering],
+  providers: [LinkagesService, RegisterChecks],
 })
 export class LinkagesModule {}

@@ -9,7 +9,7 @@ import { NumberingRequestsService } from './numbering-requests.service.js';
 /**
  * The API side of numbering requests: accept, read, list. The work is the inquiries'
  * fan-out in the worker; the matching and attaching at a hosted target is
- * HostedNumbering (LinkagesModule).
+ * HostedNumbering (LinkagesCoreModule).
  */
 @Module({
   imports: [AuditModule, IdempotencyModule, InquiriesModule],

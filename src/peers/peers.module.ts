@@ -2,8 +2,7 @@ import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
 import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
-import { DeceasedReportsRepository } from '../linkages/deceased-reports.repository.js';
-import { LinkagesModule } from '../linkages/linkages.module.js';
+import { LinkagesCoreModule } from '../linkages/linkages-core.module.js';
 import { LocationsModule } from '../locations/locations.module.js';
 import { createNodeIdentity } from './envelope.js';
 import { PeerClient } from './peer-client.js';
@@ -20,7 +19,6 @@ const SHARED = [
   PeersService,
   PeerClient,
   PeerInboundService,
-  DeceasedReportsRepository,
 ];
 
 /**
@@ -29,8 +27,8 @@ const SHARED = [
  * worker (which sends queries to peers and looks up hosted institutions).
  */
 @Module({
-  // LinkagesModule: HostedNumbering, which answers numbering notices (and the worker's fan-out).
-  imports: [AuditModule, LocationsModule, LinkagesModule],
+  // LinkagesCoreModule: HostedNumbering and the deceased report, for inbound messages and the worker's fan-out.
+  imports: [AuditModule, LocationsModule, LinkagesCoreModule],
   providers: [
     {
       provide: NODE_IDENTITY,
@@ -39,6 +37,6 @@ const SHARED = [
     },
     ...SHARED,
   ],
-  exports: [NODE_IDENTITY, ...SHARED, LocationsModule, LinkagesModule],
+  exports: [NODE_IDENTITY, ...SHARED, LocationsModule, LinkagesCoreModule],
 })
 export class PeersModule {}
