@@ -18,6 +18,7 @@ import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RegisterModule } from './register/register.module.js';
 import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
@@ -48,6 +49,7 @@ export class AppModule {
         DisastersModule,
         InquiriesModule,
         PeersApiModule,
+        RegisterModule,
         WebhooksModule,
         HealthModule,
       ],

@@ -19,7 +19,8 @@ export type AuditAction =
   | 'linkage.holder-reported-deceased'
   | 'peer.register'
   | 'peer.disable'
-  | 'peer.location.answered';
+  | 'peer.location.answered'
+  | 'register.import';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -100,11 +100,13 @@ try {
     process.exit(130);
   });
 
+  // REGISTER_IMPORT_TIMINGS=1: each step's milliseconds on standard error (the benchmark reads them).
+  const timings: Record<string, number> = {};
   let outcome;
   try {
     outcome = await runImport(pool, importId, job, createReadStream(file, { highWaterMark: 1 << 20 }), (p) => {
       if (showBar) bar.update(p.bytesRead, { rows: p.rowsRead, rate: p.rowsPerSecond });
-    });
+    }, timings);
   } catch (error) {
     if (showBar) bar.stop();
     await markImportFailed(pool, importId, 'the import failed; nothing was written').catch(() => undefined);
@@ -115,6 +117,9 @@ try {
     bar.stop();
   }
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  if (process.env.REGISTER_IMPORT_TIMINGS === '1') {
+    process.stderr.write(`${JSON.stringify({ timings, peakRssMb, rows: outcome.progress.rowsRead })}\n`);
+  }
   if (outcome.status === 'refused') {
     process.stdout.write(`import ${importId}: REFUSED: ${outcome.reason}; nothing was written\n`);
     exitCode = 2;

@@ -67,6 +67,7 @@ export async function runImport(
   job: Omit<NewImport, 'source'>,
   source: Readable,
   onProgress?: (progress: ImportProgress) => void,
+  timings?: Record<string, number>,
 ): Promise<ImportOutcome> {
   await pool.query(
     `UPDATE register_imports SET status = 'running', attempts = attempts + 1, started_at = now(), completed_at = NULL,
@@ -113,6 +114,7 @@ export async function runImport(
       source,
       bytesTotal: job.bytesTotal,
       progress,
+      timings,
       beforeCommit: async (tx, done) => {
         await stop();
         await tx.query(

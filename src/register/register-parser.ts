@@ -1,3 +1,4 @@
+import iconv from 'iconv-lite';
 import { CSV_HEADER, ndjsonFields, type RowError } from './register-row.js';
 
 /**
@@ -207,4 +208,32 @@ export function detectEncoding(head: Buffer): 'utf-8' | 'shift_jis' {
   } catch {
     return 'shift_jis';
   }
+}
+
+/**
+ * What the first bytes of an upload tell: the reason to refuse it, or null when it may
+ * be a register (the rows are checked by the import). `complete`: `head` is the whole
+ * file, so an empty one is refused too.
+ */
+export function sniffRefusal(head: Buffer, format: RegisterFormat, encoding: RegisterEncoding, complete: boolean): string | null {
+  if (head.length === 0) return 'the file is empty';
+  if (looksBinary(head)) return 'the file is binary, not a register';
+  const actual = encoding === 'auto' ? detectEncoding(head) : encoding;
+  const text =
+    actual === 'utf-8'
+      ? new TextDecoder('utf-8', { fatal: false }).decode(head, { stream: !complete })
+      : iconv.getDecoder('cp932').write(head);
+  const splitter = format === 'csv' ? new CsvSplitter() : new NdjsonSplitter();
+  const records: ParsedRecord[] = [];
+  try {
+    splitter.push(text, records);
+    if (complete) {
+      splitter.end(records);
+      if (records.length === 0) return 'the file has no rows';
+    }
+  } catch (error) {
+    if (error instanceof RefusedFile) return error.message;
+    throw error;
+  }
+  return null;
 }

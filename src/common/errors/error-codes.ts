@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
     status: 422,
     title: "No active disaster declaration covers the depositor's municipality",
   },
+  REGISTER_FILE_REFUSED: { status: 422, title: 'The file is not an account register in the documented layout' },
   UNKNOWN_INSTITUTION: { status: 422, title: 'A target institution is neither hosted here nor behind a registered peer' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
