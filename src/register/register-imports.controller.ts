@@ -47,7 +47,7 @@ export class RegisterImportsController {
       query.mode,
       request.headers['content-type'],
       length !== undefined && /^\d+$/.test(length) ? Number(length) : null,
-      request.body as Readable,
+      request.body as Readable | undefined,
       auditActor(caller, request),
     );
     void reply.header('location', `${REGISTER_IMPORTS_PATH}/${view.id}`);

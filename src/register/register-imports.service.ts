@@ -105,7 +105,7 @@ export class RegisterImportsService {
     mode: ImportMode,
     contentType: string | undefined,
     contentLength: number | null,
-    body: Readable,
+    body: Readable | undefined,
     actor: AuditActor,
   ): Promise<RegisterImportView> {
     const kind = uploadFormat(contentType);
@@ -115,6 +115,10 @@ export class RegisterImportsService {
     const limit = this.config.REGISTER_UPLOAD_LIMIT_BYTES;
     if (contentLength !== null && contentLength > limit) {
       throw new DomainError('PAYLOAD_TOO_LARGE', `A register upload is at most ${limit} bytes`);
+    }
+    // Fastify hands no stream for an empty body.
+    if (!body || typeof body[Symbol.asyncIterator] !== 'function') {
+      throw new DomainError('REGISTER_FILE_REFUSED', 'the file is empty; nothing was written');
     }
     const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
 
