@@ -19,6 +19,13 @@ export class RefusedFile extends Error {
   override name = 'RefusedFile';
 }
 
+/**
+ * A record longer than this is an error, not a reason to wait for more input: an
+ * unterminated quote or a file without line breaks must not pull the rest of the file
+ * into memory. A register row is a few hundred characters.
+ */
+export const MAX_RECORD_CHARS = 64 * 1024;
+
 const QUOTE = 34;
 const COMMA = 44;
 const LF = 10;
@@ -44,7 +51,7 @@ function scanQuoted(
       for (;;) {
         const q = text.indexOf('"', from);
         if (q === -1) {
-          if (!final) return null;
+          if (!final && text.length - start <= MAX_RECORD_CHARS) return null;
           const nl = text.indexOf('\n', start);
           return { error: 'has an unterminated quoted field', next: nl === -1 ? text.length : nl + 1, lines };
         }
@@ -99,6 +106,7 @@ export class CsvSplitter {
   private carry = '';
   private line = 1;
   private headerSeen = false;
+  private skipping = false;
 
   push(chunk: string, out: ParsedRecord[], final = false): void {
     const text = this.carry.length ? this.carry + chunk : chunk;
@@ -106,8 +114,28 @@ export class CsvSplitter {
     // The next quote, looked up again only once passed (a scan per line would be quadratic).
     let quote = text.indexOf('"');
     while (pos < text.length) {
+      if (this.skipping) {
+        // The rest of an over-long line, already reported.
+        const nl = text.indexOf('\n', pos);
+        if (nl === -1) {
+          pos = text.length;
+          break;
+        }
+        this.skipping = false;
+        pos = nl + 1;
+        continue;
+      }
       const nl = text.indexOf('\n', pos);
-      if (nl === -1 && !final) break;
+      if (nl === -1 && !final) {
+        if (text.length - pos > MAX_RECORD_CHARS && this.headerSeen) {
+          if (quote !== -1 && quote < pos) quote = text.indexOf('"', pos);
+          const reason = quote === -1 ? `is longer than ${MAX_RECORD_CHARS} characters` : 'has an unterminated quoted field';
+          out.push({ line: this.line++, error: { reason } });
+          this.skipping = true;
+          pos = text.length;
+        }
+        break;
+      }
       const lineEnd = nl === -1 ? text.length : nl;
       if (quote !== -1 && quote < pos) quote = text.indexOf('"', pos);
       if (quote === -1 || quote > lineEnd) {

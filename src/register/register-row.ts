@@ -104,14 +104,14 @@ function digitsAt(value: string, from: number, count: number): number {
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Today as YYYYMMDD in Japan (birth dates are Japanese calendar days), cached per day. */
-let todayCache = { until: 0, value: 0 };
+let todayCache = { since: 0, until: 0, value: 0 };
 function todayNumber(now = Date.now()): number {
-  if (now >= todayCache.until) {
+  if (now >= todayCache.until || now < todayCache.since) {
     const jst = new Date(now + 9 * 3600_000);
     const value = jst.getUTCFullYear() * 10000 + (jst.getUTCMonth() + 1) * 100 + jst.getUTCDate();
     // Recomputed at the next JST midnight.
     const until = Date.UTC(jst.getUTCFullYear(), jst.getUTCMonth(), jst.getUTCDate() + 1) - 9 * 3600_000;
-    todayCache = { until, value };
+    todayCache = { since: until - 24 * 3600_000, until, value };
   }
   return todayCache.value;
 }
