@@ -93,11 +93,17 @@ try {
     cliProgress.Presets.shades_classic,
   );
   if (showBar) bar.start(bytesTotal, 0, { rows: 0, rate: 0 });
-  // Aborting (Ctrl-C) closes the connection: the transaction rolls back.
+  // Aborting (Ctrl-C) closes the connection: the transaction rolls back. The job row
+  // (written outside that transaction) says so.
   process.once('SIGINT', () => {
     if (showBar) bar.stop();
     process.stderr.write('interrupted: nothing was written\n');
-    process.exit(130);
+    const db = new pg.Client({ connectionString: config.DATABASE_URL });
+    void db
+      .connect()
+      .then(() => markImportFailed(db, importId, 'interrupted; nothing was written'))
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
   });
 
   // REGISTER_IMPORT_TIMINGS=1: each step's milliseconds on standard error (the benchmark reads them).

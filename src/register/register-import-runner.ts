@@ -158,7 +158,7 @@ export async function runImport(
   }
 }
 
-export async function markImportFailed(pool: pg.Pool, importId: string, reason: string): Promise<void> {
+export async function markImportFailed(pool: pg.Pool | pg.ClientBase, importId: string, reason: string): Promise<void> {
   await pool.query(
     `UPDATE register_imports SET status = 'failed', refusal = $2, completed_at = now() WHERE id = $1 AND status IN ('queued', 'running')`,
     [importId, reason],
