@@ -16,6 +16,7 @@ import { LinkagesModule } from './linkages/linkages.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { NumberingModule } from './numbering/numbering.module.js';
 import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { RegisterModule } from './register/register.module.js';
@@ -48,6 +49,7 @@ export class AppModule {
         LinkagesModule,
         DisastersModule,
         InquiriesModule,
+        NumberingModule,
         PeersApiModule,
         RegisterModule,
         WebhooksModule,

@@ -4,6 +4,8 @@ export type AuditAction =
   | 'linkage.read'
   | 'linkage.find'
   | 'linkage.revoke'
+  /** A numbering request (他行付番) attached the number at a hosted institution. */
+  | 'numbering.attach'
   | 'institution.create'
   | 'webhook.configure'
   | 'webhook.rotate-secret'
@@ -20,6 +22,10 @@ export type AuditAction =
   | 'peer.register'
   | 'peer.disable'
   | 'peer.location.answered'
+  | 'peer.numbering.answered'
+  | 'numbering.create'
+  | 'numbering.read'
+  | 'numbering.complete'
   | 'register.import';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';

@@ -193,6 +193,17 @@ export class AppConfig {
   @Min(1)
   IDEMPOTENCY_TTL_HOURS = 24;
 
+  /**
+   * How long each API process remembers whether an institution has an account register
+   * (attachments are checked against it only when it has one). A first import is
+   * enforced at most this long after it completes; 0 asks the database every time.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  REGISTER_PRESENCE_CACHE_SECONDS = 5;
+
   /** How often the worker seals new audit rows into the hash chain. */
   @Transform(toInt)
   @IsInt()

@@ -4,6 +4,8 @@ import { Peers1764140000002 } from '../../migrations/1764140000002-Peers.js';
 import { Webhooks1764140000003 } from '../../migrations/1764140000003-Webhooks.js';
 import { Inquiries1764140000004 } from '../../migrations/1764140000004-Inquiries.js';
 import { AccountRegister1764140000005 } from '../../migrations/1764140000005-AccountRegister.js';
+import { NumberingOrigin1764140000006 } from '../../migrations/1764140000006-NumberingOrigin.js';
+import { NumberingRequests1764140000007 } from '../../migrations/1764140000007-NumberingRequests.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -13,4 +15,6 @@ export const MIGRATIONS = [
   Webhooks1764140000003,
   Inquiries1764140000004,
   AccountRegister1764140000005,
+  NumberingOrigin1764140000006,
+  NumberingRequests1764140000007,
 ];

@@ -11,7 +11,7 @@ import { ProblemDto } from '../common/openapi/problem.dto.js';
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH } from '../peers/peer-client.js';
+import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
@@ -64,12 +64,12 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   // Register files: the raw stream, spooled by the route as it arrives (never whole in
   // memory); its size limit is REGISTER_UPLOAD_LIMIT_BYTES, counted by the route.
   fastify.addContentTypeParser(['text/csv', 'application/x-ndjson'], (_request, payload, done) => done(null, payload));
-  // JSON only: anything else with a body is refused before parsing. The peer route takes
-  // application/jose only, and refuses anything else as it refuses any bad message.
+  // JSON only: anything else with a body is refused before parsing. The peer
+  // routes take application/jose only, and refuse anything else as they refuse any bad message.
   fastify.addHook('onRequest', async (request, reply) => {
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
-    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH) {
+    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH || request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH) {
       if (!JOSE_BODY.test(type)) {
         sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
         return reply;

@@ -54,6 +54,16 @@ export class IdempotencyRepository {
     );
   }
 
+  /** The answer stored for a key, if its request completed (whatever its age: the caller decides). */
+  async storedAnswer(institutionId: string, key: string): Promise<unknown | undefined> {
+    const rows: { response_body: unknown }[] = await this.db.query(
+      `SELECT response_body FROM idempotency_keys
+        WHERE institution_id = $1 AND idempotency_key = $2 AND response_body IS NOT NULL`,
+      [institutionId, key],
+    );
+    return rows[0]?.response_body;
+  }
+
   /** Deletes up to `batch` keys older than the time to live; returns how many went. */
   async purgeOlderThan(hours: number, batch: number): Promise<number> {
     const [, count] = await this.db.query(

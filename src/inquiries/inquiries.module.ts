@@ -13,6 +13,7 @@ import { InquiriesService } from './inquiries.service.js';
   imports: [AuditModule, DisastersModule, IdempotencyModule, QueueModule],
   controllers: [InquiriesController],
   providers: [InquiriesRepository, InquiriesService, InquiryAdmission],
-  exports: [InquiryAdmission],
+  // Numbering requests are rows of the same table, admitted by the same fan-out.
+  exports: [InquiryAdmission, InquiriesRepository],
 })
 export class InquiriesModule {}

@@ -1,14 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { SqlExecutor } from '../database/sql-executor.js';
-import { HOSTED_NODE_ID } from './inquiry.types.js';
-import type { InquiryKind, InquiryStatus, LocatedAccount, ResultStatus } from './inquiry.types.js';
+import { HOSTED_NODE_ID, INQUIRY_KINDS } from './inquiry.types.js';
+import type { FanoutKind, InquiryKind, InquiryStatus, LocatedAccount, ResultStatus } from './inquiry.types.js';
 
 export interface NewInquiry {
   id: string;
   institutionId: string;
   apiKeyId: string;
-  kind: InquiryKind;
+  kind: FanoutKind;
   priority: number;
   branchCode: string;
   operatorId: string;
@@ -20,18 +20,27 @@ export interface NewInquiry {
   birthDate: string;
   dateOfDeath: string | null;
   municipalityCode: string | null;
-  applicantRelationship: string;
-  applicantName: string;
+  /** Location inquiries only. */
+  applicantRelationship: string | null;
+  applicantName: string | null;
   evidence: { type: string; reference: string }[];
   declarationId: string | null;
   targetCodes: string[];
   targetsAll: boolean;
   deadlineSeconds: number;
+  /** Numbering requests only. */
+  numbering?: {
+    address: string;
+    postalCode: string | null;
+    numberDocument: string;
+    identityDocument: string;
+    consentAt: string;
+  };
 }
 
 export interface InquiryRecord {
   id: string;
-  kind: InquiryKind;
+  kind: FanoutKind;
   status: InquiryStatus;
   branchCode: string;
   rejectionReason: string | null;
@@ -47,6 +56,8 @@ export interface InquiryResultRow {
   status: ResultStatus;
   accounts: LocatedAccount[];
 }
+
+const LOCATION_KINDS: readonly InquiryKind[] = INQUIRY_KINDS;
 
 const RECORD_COLUMNS = `id, kind, status, branch_code AS "branchCode", rejection_reason AS "rejectionReason",
   created_at AS "createdAt", deadline_at AS "deadlineAt", completed_at AS "completedAt",
@@ -80,9 +91,9 @@ export class InquiriesRepository {
       `INSERT INTO inquiries (id, institution_id, api_key_id, kind, priority, branch_code, operator_id,
          blind_index_version, blind_index, my_number_ciphertext, data_key_id, name_kana, birth_date, date_of_death,
          municipality_code, applicant_relationship, applicant_name, evidence, declaration_id, target_codes,
-         targets_all, deadline_at)
+         targets_all, deadline_at, address, postal_code, number_document, identity_document, consent_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-         now() + make_interval(secs => $22))
+         now() + make_interval(secs => $22), $23, $24, $25, $26, $27)
        RETURNING id, status`,
       [
         row.id,
@@ -107,26 +118,39 @@ export class InquiriesRepository {
         row.targetCodes,
         row.targetsAll,
         row.deadlineSeconds,
+        row.numbering?.address ?? null,
+        row.numbering?.postalCode ?? null,
+        row.numbering?.numberDocument ?? null,
+        row.numbering?.identityDocument ?? null,
+        row.numbering?.consentAt ?? null,
       ],
     );
     return rows[0];
   }
 
-  /** The requester's inquiry; undefined for anyone else's. */
-  async find(institutionId: string, id: string): Promise<InquiryRecord | undefined> {
+  /**
+   * The requester's row of one of `kinds`; undefined for anyone else's, and for a row of
+   * another kind (a numbering request is not an inquiry, nor the reverse).
+   */
+  async find(institutionId: string, id: string, kinds: readonly FanoutKind[] = LOCATION_KINDS): Promise<InquiryRecord | undefined> {
     const rows: InquiryRecord[] = await this.db.query(
-      `SELECT ${RECORD_COLUMNS} FROM inquiries WHERE id = $1 AND institution_id = $2`,
-      [id, institutionId],
+      `SELECT ${RECORD_COLUMNS} FROM inquiries WHERE id = $1 AND institution_id = $2 AND kind = ANY ($3::text[])`,
+      [id, institutionId, kinds],
     );
     return rows[0];
   }
 
-  list(institutionId: string, limit: number, status?: InquiryStatus): Promise<InquiryRecord[]> {
+  list(
+    institutionId: string,
+    limit: number,
+    status?: InquiryStatus,
+    kinds: readonly FanoutKind[] = LOCATION_KINDS,
+  ): Promise<InquiryRecord[]> {
     return this.db.query(
       `SELECT ${RECORD_COLUMNS} FROM inquiries
-        WHERE institution_id = $1 AND ($3::text IS NULL OR status = $3)
+        WHERE institution_id = $1 AND ($3::text IS NULL OR status = $3) AND kind = ANY ($4::text[])
         ORDER BY created_at DESC LIMIT $2`,
-      [institutionId, limit, status ?? null],
+      [institutionId, limit, status ?? null, kinds],
     );
   }
 

@@ -31,8 +31,18 @@ export const DISASTER_EVIDENCE = [
 ] as const;
 export const EVIDENCE_TYPES = [...DEATH_EVIDENCE, ...DISASTER_EVIDENCE] as const;
 
-/** Disaster inquiries are served first (BullMQ and the queue's SQL both order by it). */
-export const PRIORITY: Record<InquiryKind, number> = { disaster: 1, inheritance: 2 };
+/**
+ * What a fan-out carries: a location inquiry, or a numbering request (他行付番), which
+ * is a row of the same table and travels the same fan-out. One fan-out, one kind.
+ */
+export const FANOUT_KINDS = [...INQUIRY_KINDS, 'numbering'] as const;
+export type FanoutKind = (typeof FANOUT_KINDS)[number];
+
+/**
+ * Disaster inquiries are served first, then inheritance inquiries, then numbering
+ * requests (BullMQ and the queue's SQL both order by it).
+ */
+export const PRIORITY: Record<FanoutKind, number> = { disaster: 1, inheritance: 2, numbering: 3 };
 
 /** The node id under which this node's own (hosted) institutions answer. */
 export const HOSTED_NODE_ID = '00000000-0000-0000-0000-000000000000';

@@ -38,7 +38,9 @@ export class LinkagesController {
     summary: "Attach a depositor's My Number to accounts",
     description:
       'The institution is the API key\'s. Accounts already linked to the same number are returned with `alreadyLinked: true`; ' +
-      'an account linked to another number refuses the whole request. `Idempotency-Key` is honoured: the same key and body ' +
+      'an account linked to another number refuses the whole request. When the institution has an account register, each ' +
+      'listed account must be in it, open, and held by the subject (kana name and birth date); `accounts: "all"` links every ' +
+      "open account of the subject's one customer number in the register. `Idempotency-Key` is honoured: the same key and body " +
       'replay the first answer (`Idempotent-Replayed: true`), the same key with another body is refused.',
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 printable ASCII characters, kept 24 hours' })
@@ -50,11 +52,17 @@ export class LinkagesController {
     'FORBIDDEN_SCOPE',
     'ACCOUNT_LINKED_TO_OTHER_SUBJECT',
     'SUBJECT_BIRTH_DATE_MISMATCH',
+    'ACCOUNT_CLOSED',
+    'ACCOUNT_HOLDER_MISMATCH',
+    'REGISTER_HOLDER_AMBIGUOUS',
     'PAYLOAD_TOO_LARGE',
     'UNSUPPORTED_MEDIA_TYPE',
     'VALIDATION_FAILED',
     'INVALID_MY_NUMBER',
     'IDEMPOTENCY_KEY_REUSED',
+    'ACCOUNT_NOT_IN_REGISTER',
+    'REGISTER_REQUIRED',
+    'NO_ACCOUNTS_IN_REGISTER',
   )
   async attach(
     @Body() dto: CreateLinkageDto,

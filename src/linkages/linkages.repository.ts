@@ -59,7 +59,8 @@ function withSubject(row: Record<string, any>): LinkageWithSubject {
 
 export interface AttachInput {
   institutionId: string;
-  apiKeyId: string;
+  /** Null when no key of this institution acted (a numbering request). */
+  apiKeyId: string | null;
   requestId: string;
   idempotencyKey?: string;
   idempotencyTtlHours: number;
@@ -78,6 +79,21 @@ export interface AttachInput {
   identityDocument: string;
   consentAt: string;
   accounts: AccountRef[];
+  /**
+   * Set when a numbering request attaches (not a teller here): audited as
+   * `numbering.attach` by `actorType`, the origin recorded in the attachment and in
+   * the audit details. Such attachments always go through `kouza_attach`.
+   */
+  numbering?: { actorType: 'institution' | 'peer'; origin: AttachOrigin };
+}
+
+/** Where a numbering request came from, as `kouza_attach` stores it (ids and codes only). */
+export interface AttachOrigin {
+  requestId: string;
+  nodeId: string | null;
+  institutionCode: string;
+  branchCode: string;
+  operatorId: string;
 }
 
 /** What `kouza_attach` returns (and stores as the idempotent answer). */
@@ -204,7 +220,7 @@ export class LinkagesRepository {
    * case. Throws `AttachRefusal` for the refusals that function raises.
    */
   async attach(input: AttachInput): Promise<AttachOutcome> {
-    if (!input.idempotencyKey && input.indexes.length === 1) {
+    if (!input.idempotencyKey && input.indexes.length === 1 && !input.numbering) {
       try {
         return await this.attachNew(input);
       } catch (error) {
@@ -236,7 +252,7 @@ export class LinkagesRepository {
       const { rows } = await this.pool.query({
         name: 'kouza_attach',
         text: `SELECT kouza_attach($1, $2, $3, $4, make_interval(hours => $5), $6, $7, $8, $9, $10, $11, $12, $13,
-                                   $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) AS result`,
+                                   $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) AS result`,
         values: [
           input.institutionId,
           input.apiKeyId,
@@ -248,6 +264,9 @@ export class LinkagesRepository {
           input.indexes.map((i) => i.version),
           input.indexes.map((i) => i.digest),
           ...attachmentValues(input),
+          input.numbering ? 'numbering.attach' : 'linkage.attach',
+          input.numbering?.actorType ?? 'institution',
+          input.numbering ? JSON.stringify(input.numbering.origin) : null,
         ],
       });
       return rows[0].result as AttachOutcome;

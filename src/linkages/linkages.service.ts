@@ -11,13 +11,26 @@ import { normalizeKanaName } from '../common/kana/kana-name.js';
 import { maskMyNumber } from '../common/my-number/my-number.js';
 import { BlindIndex } from '../crypto/blind-index.js';
 import { MyNumberCipher } from '../crypto/my-number-cipher.js';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
 import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import type { CreateLinkageDto } from './dto/create-linkage.dto.js';
 import type { FindLinkagesQuery } from './dto/find-linkages.query.js';
 import type { RevokeLinkageDto } from './dto/revoke-linkage.dto.js';
 import type { AttachmentView, LinkageView, SubjectView } from './dto/linkage.view.js';
+import type { AccountRef } from './linkage.types.js';
 import { AttachOutcome, AttachRefusal, LinkageRow, LinkagesRepository, LinkageWithSubject, SubjectRow } from './linkages.repository.js';
+import { RegisterChecks } from './register-checks.js';
+
+/** The refusals that come from the account register (not from the linkages themselves). */
+const REGISTER_REFUSALS = new Set([
+  'ACCOUNT_NOT_IN_REGISTER',
+  'ACCOUNT_CLOSED',
+  'ACCOUNT_HOLDER_MISMATCH',
+  'REGISTER_REQUIRED',
+  'NO_ACCOUNTS_IN_REGISTER',
+  'REGISTER_HOLDER_AMBIGUOUS',
+]);
 
 export interface CreateResult {
   status: number;
@@ -33,6 +46,8 @@ export class LinkagesService {
     private readonly blindIndex: BlindIndex,
     private readonly cipher: MyNumberCipher,
     private readonly idempotency: IdempotencyService,
+    private readonly idempotencyRecords: IdempotencyRepository,
+    private readonly register: RegisterChecks,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -51,6 +66,7 @@ export class LinkagesService {
     actor: AuditActor,
   ): Promise<CreateResult> {
     const { myNumber, birthDate } = dto.subject;
+    const accounts = await this.accountsToAttach(caller, dto, idempotencyKey);
     const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
     let outcome: AttachOutcome;
     try {
@@ -73,7 +89,7 @@ export class LinkagesService {
         numberDocument: dto.verification.numberDocument,
         identityDocument: dto.verification.identityDocument,
         consentAt: dto.consentAt,
-        accounts: dto.accounts,
+        accounts,
       });
     } catch (error) {
       if (error instanceof AttachRefusal) throw refusalToDomainError(error);
@@ -88,6 +104,39 @@ export class LinkagesService {
       linkages: outcome.linkages.map((l) => ({ ...l, createdAt: new Date(l.createdAt) })),
     };
     return { status: 201, body, replayed: outcome.replayed === true };
+  }
+
+  /**
+   * The accounts to attach: as listed, checked against the institution's account
+   * register when it has one, or, for `accounts: "all"`, resolved from it. A request
+   * whose Idempotency-Key already has an answer replays it even if the register has
+   * changed since (an account closed meanwhile): the register is looked at again only
+   * to refuse.
+   */
+  private async accountsToAttach(
+    caller: InstitutionPrincipal,
+    dto: CreateLinkageDto,
+    idempotencyKey: string | undefined,
+  ): Promise<AccountRef[]> {
+    const all = dto.accounts === 'all';
+    // Institutions without a register (the usual case so far) pay a cached look-up.
+    if (!all && !(await this.register.hasRegister(caller.institutionId))) return dto.accounts as AccountRef[];
+    try {
+      if (!all) {
+        await this.register.checkAccounts(caller.institutionId, dto.subject, dto.accounts as AccountRef[]);
+        return dto.accounts as AccountRef[];
+      }
+      if (!(await this.register.hasRegister(caller.institutionId))) {
+        throw new DomainError('REGISTER_REQUIRED', 'accounts: "all" needs an account register; this institution has none: list the accounts');
+      }
+      return await this.register.allAccounts(caller.institutionId, dto.subject);
+    } catch (error) {
+      if (!(error instanceof DomainError) || !REGISTER_REFUSALS.has(error.code) || !idempotencyKey) throw error;
+      const stored = (await this.idempotencyRecords.storedAnswer(caller.institutionId, idempotencyKey)) as AttachOutcome | undefined;
+      if (!stored) throw error;
+      // kouza_attach replays the stored answer (or refuses a different body).
+      return stored.linkages.map((l) => ({ branchCode: l.branchCode, accountType: l.accountType as AccountRef['accountType'], accountNumber: l.accountNumber }));
+    }
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<LinkageView> {

@@ -17,7 +17,7 @@ import type { CryptoKey, JWK, KeyObject } from 'jose';
  * peers are registered, and whether a jti was seen before, is the caller's business.
  */
 
-export type PeerMessageType = 'location-query' | 'location-answer';
+export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-notice' | 'numbering-result';
 
 /** This node: its id and private keys, with the public halves it publishes. */
 export interface NodeIdentity {

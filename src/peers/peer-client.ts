@@ -15,9 +15,15 @@ import {
   newMessageId,
   parseLocationAnswerMessage,
   parseLocationQueryMessage,
+  parseNumberingNoticeMessage,
+  parseNumberingResultMessage,
   type LocationAnswerMessage,
   type LocationQuery,
   type LocationQueryMessage,
+  type NumberedInstitution,
+  type NumberingNotice,
+  type NumberingNoticeMessage,
+  type NumberingResultMessage,
   type PeerPurpose,
 } from './peer-messages.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
@@ -46,6 +52,8 @@ export class PeerUnreachableError extends Error {
 
 /** Where a peer node takes location queries, under its registered endpoint URL. */
 export const PEER_LOCATION_QUERIES_PATH = '/v1/peer/location-queries';
+/** Where a peer node takes numbering notices. */
+export const PEER_NUMBERING_NOTICES_PATH = '/v1/peer/numbering-notices';
 export const JOSE_MEDIA_TYPE = 'application/jose';
 /** An answer larger than this is not read (1000 queries with several accounts each fit easily). */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -54,6 +62,8 @@ const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 export const peerUrl = (endpointUrl: string, path: string) => endpointUrl.replace(/\/+$/, '') + path;
 
 export type PeerLocations = Map<string, { code: string; accounts: HostedAccount[] }[]>;
+/** Per notice ref, the outcome at each institution asked that the peer reported on. */
+export type PeerNumberings = Map<string, NumberedInstitution[]>;
 
 /**
  * Outbound location queries. HTTP goes through Node's global fetch, whose undici
@@ -85,9 +95,80 @@ export class PeerClient {
   ): Promise<PeerLocations> {
     const query = this.queryMessage(peer, purpose, queries);
     const envelope = await sealEnvelope({ ...query }, this.identity, peer.keys);
-    const sealedAnswer = await this.send(peer, envelope, options);
-    const answer = await this.verifyAnswer(peer, query.jti, sealedAnswer);
+    const sealedAnswer = await this.send(peer, PEER_LOCATION_QUERIES_PATH, envelope, options);
+    const answer = await this.verifyReply(peer, query.jti, sealedAnswer, 'location-answer', parseLocationAnswerMessage);
     return this.believe(peer, query, answer);
+  }
+
+  /**
+   * Numbering notices (他行付番) to one peer, in one message, verified as `locate` does.
+   * Every ref sent is in the result with the institutions the peer reported on; an
+   * institution not behind that peer, or not asked by that notice, is dropped (logged).
+   * Throws PeerUnreachableError when there is no answer to believe.
+   */
+  async notifyNumbering(
+    peer: PeerNode,
+    notices: NumberingNotice[],
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<PeerNumberings> {
+    const notice = this.noticeMessage(peer, notices);
+    const envelope = await sealEnvelope({ ...notice }, this.identity, peer.keys);
+    const sealed = await this.send(peer, PEER_NUMBERING_NOTICES_PATH, envelope, options);
+    const reply = await this.verifyReply(peer, notice.jti, sealed, 'numbering-result', parseNumberingResultMessage);
+    const asked = new Map(notice.notices.map((n) => [n.ref, new Set(n.institutions)]));
+    const behindPeer = new Set(peer.institutions.map((i) => i.code));
+    const result: PeerNumberings = new Map(notice.notices.map((n) => [n.ref, []]));
+    let dropped = 0;
+    for (const { ref, institutions } of reply.results) {
+      const reported = result.get(ref);
+      if (!reported) {
+        dropped++;
+        continue;
+      }
+      for (const inst of institutions) {
+        if (behindPeer.has(inst.code) && asked.get(ref)!.has(inst.code)) reported.push(inst);
+        else dropped++;
+      }
+    }
+    if (dropped > 0) {
+      this.logger.warn({ peerNodeId: peer.nodeId, dropped }, 'a peer node reported on institutions or refs not asked; dropped');
+    }
+    return result;
+  }
+
+  private noticeMessage(peer: PeerNode, notices: NumberingNotice[]): NumberingNoticeMessage {
+    const iat = epochSeconds();
+    const message = {
+      typ: 'numbering-notice',
+      iss: this.identity.nodeId,
+      aud: peer.nodeId,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
+      purpose: 'numbering',
+      // Only the members of the protocol, whatever else the caller's objects hold.
+      notices: notices.map((n) => ({
+        ref: n.ref,
+        myNumber: n.myNumber,
+        nameKana: n.nameKana,
+        birthDate: n.birthDate,
+        address: n.address,
+        institutions: [...n.institutions],
+        origin: {
+          requestId: n.origin.requestId,
+          institutionCode: n.origin.institutionCode,
+          branchCode: n.origin.branchCode,
+          operatorId: n.origin.operatorId,
+        },
+        verification: { numberDocument: n.verification.numberDocument, identityDocument: n.verification.identityDocument },
+        consentAt: n.consentAt,
+      })),
+    };
+    try {
+      return parseNumberingNoticeMessage(message);
+    } catch (error) {
+      throw new TypeError(`invalid numbering notice: ${(error as Error).message}`);
+    }
   }
 
   private queryMessage(peer: PeerNode, purpose: PeerPurpose, queries: LocationQuery[]): LocationQueryMessage {
@@ -111,7 +192,12 @@ export class PeerClient {
     }
   }
 
-  private async send(peer: PeerNode, envelope: string, options: { timeoutMs?: number; signal?: AbortSignal }): Promise<string> {
+  private async send(
+    peer: PeerNode,
+    path: string,
+    envelope: string,
+    options: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<string> {
     const timeout = AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     const unreachable = (error: unknown): PeerUnreachableError =>
@@ -121,7 +207,7 @@ export class PeerClient {
 
     let response: Response;
     try {
-      response = await fetch(peerUrl(peer.endpointUrl, PEER_LOCATION_QUERIES_PATH), {
+      response = await fetch(peerUrl(peer.endpointUrl, path), {
         method: 'POST',
         headers: { 'content-type': JOSE_MEDIA_TYPE, accept: JOSE_MEDIA_TYPE },
         body: envelope,
@@ -152,11 +238,17 @@ export class PeerClient {
     return text;
   }
 
-  private async verifyAnswer(peer: PeerNode, jti: string, sealed: string): Promise<LocationAnswerMessage> {
+  private async verifyReply<T extends LocationAnswerMessage | NumberingResultMessage>(
+    peer: PeerNode,
+    jti: string,
+    sealed: string,
+    typ: T['typ'],
+    parse: (claims: unknown) => T,
+  ): Promise<T> {
     try {
       const { claims } = await openEnvelope(sealed, this.identity, async (kid) => (kid === peer.nodeId ? peer.keys : undefined));
-      checkClaims(claims, { typ: 'location-answer', audience: this.identity.nodeId, issuer: peer.nodeId });
-      const answer = parseLocationAnswerMessage(claims);
+      checkClaims(claims, { typ, audience: this.identity.nodeId, issuer: peer.nodeId });
+      const answer = parse(claims);
       if (answer.inReplyTo !== jti) throw new EnvelopeError('wrong-reply', 'inReplyTo is not the id of the query');
       return answer;
     } catch (error) {

@@ -19,22 +19,28 @@ import {
   type NodeIdentity,
   type PeerKeys,
 } from './envelope.js';
+import { HostedNumbering } from '../numbering/hosted-numbering.js';
 import { PeerMessageIdsRepository } from './peer-message-ids.repository.js';
 import {
   newMessageId,
   parseLocationQueryMessage,
+  parseNumberingNoticeMessage,
   type LocatedInstitution,
   type LocationAnswerMessage,
   type LocationQueryMessage,
+  type NumberedInstitution,
+  type NumberingNoticeMessage,
+  type NumberingResultMessage,
 } from './peer-messages.js';
 import { PeersRepository } from './peers.repository.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
-/** A query that passed every check, from a registered, enabled peer. */
-export interface AcceptedQuery {
-  message: LocationQueryMessage;
+/** A message that passed every check, from a registered, enabled peer. */
+export interface Accepted<M> {
+  message: M;
   peer: { id: string; keys: PeerKeys };
 }
+export type AcceptedQuery = Accepted<LocationQueryMessage>;
 
 export interface InboundAnswer extends AcceptedQuery {
   /** The sealed location-answer, the response body. */
@@ -57,6 +63,7 @@ export class PeerInboundService {
     private readonly hosted: HostedLocations,
     private readonly audit: AuditService,
     private readonly deceasedReports: DeceasedReportsRepository,
+    private readonly numbering: HostedNumbering,
     private readonly db: DataSource,
     private readonly logger: PinoLogger,
   ) {
@@ -78,7 +85,104 @@ export class PeerInboundService {
    * checks typ, aud, iss, iat/exp and the message's shape, and records its jti (until
    * it expires) so that it is answered once. Refusals are logged with their reason.
    */
-  async accept(body: unknown, requestId: string): Promise<AcceptedQuery> {
+  accept(body: unknown, requestId: string): Promise<AcceptedQuery> {
+    return this.open(body, requestId, 'location-query', parseLocationQueryMessage);
+  }
+
+  /**
+   * `POST /v1/peer/numbering-notices`: opens and checks a numbering-notice (as a
+   * location-query is checked; a message of another typ is refused), has each notice
+   * matched and attached at the hosted institutions it names, and answers, sealed to the
+   * sender, with every asked institution hosted here. The attachments are audited by
+   * HostedNumbering (`numbering.attach`); the answer by one `peer.numbering.answered`
+   * row per notice and institution, before anything is sent.
+   */
+  async answerNumbering(body: unknown, requestId: string): Promise<{ envelope: string; message: NumberingNoticeMessage }> {
+    const accepted = await this.open(body, requestId, 'numbering-notice', parseNumberingNoticeMessage);
+    const { message, peer } = accepted;
+    const results = new Map<string, NumberedInstitution[]>();
+    // One at a time: each notice may attach numbers in its own transactions, and a
+    // message carries at most MAX_QUERIES_PER_MESSAGE of them.
+    for (const notice of message.notices) {
+      const outcome = await this.numbering.apply(
+        { myNumber: notice.myNumber, nameKana: notice.nameKana, birthDate: notice.birthDate, address: notice.address },
+        {
+          requestId: notice.origin.requestId,
+          nodeId: message.iss,
+          institutionCode: notice.origin.institutionCode,
+          branchCode: notice.origin.branchCode,
+          operatorId: notice.origin.operatorId,
+          numberDocument: notice.verification.numberDocument,
+          identityDocument: notice.verification.identityDocument,
+          consentAt: notice.consentAt,
+        },
+        notice.institutions,
+      );
+      results.set(
+        notice.ref,
+        outcome.map((r) => ({
+          code: r.code,
+          status: r.status,
+          ...(r.status === 'attached' && r.accounts !== undefined ? { accounts: r.accounts } : {}),
+          ...(r.reason ? { reason: r.reason } : {}),
+        })),
+      );
+    }
+    await this.recordNumberings(accepted, results, requestId);
+    const iat = epochSeconds();
+    const reply: NumberingResultMessage = {
+      typ: 'numbering-result',
+      iss: this.identity.nodeId,
+      aud: message.iss,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
+      inReplyTo: message.jti,
+      results: message.notices.map(({ ref }) => ({ ref, institutions: results.get(ref) ?? [] })),
+    };
+    return { envelope: await sealEnvelope({ ...reply }, this.identity, peer.keys), message };
+  }
+
+  private async recordNumberings(
+    accepted: Accepted<NumberingNoticeMessage>,
+    results: Map<string, NumberedInstitution[]>,
+    requestId: string,
+  ): Promise<void> {
+    const { message, peer } = accepted;
+    const codes = [...new Set([...results.values()].flat().map((r) => r.code))];
+    if (codes.length === 0) return;
+    const rows: { id: string; code: string }[] = await this.db.query(`SELECT id, code FROM institutions WHERE code = ANY ($1)`, [codes]);
+    const ids = new Map(rows.map((r) => [r.code, r.id]));
+    await this.db.transaction(async (tx) => {
+      for (const notice of message.notices) {
+        for (const result of results.get(notice.ref) ?? []) {
+          const actor: AuditActor = { actorType: 'peer', institutionId: ids.get(result.code), requestId };
+          await this.audit.record(tx, actor, {
+            action: 'peer.numbering.answered',
+            resourceType: 'peer',
+            resourceId: peer.id,
+            details: {
+              peerNodeId: message.iss,
+              messageId: message.jti,
+              ref: notice.ref.replace(MY_NUMBER_LIKE, '[redacted-12-digits]'),
+              origin: { requestId: notice.origin.requestId, institutionCode: notice.origin.institutionCode },
+              institution: result.code,
+              status: result.status,
+              ...(result.accounts === undefined ? {} : { accounts: result.accounts }),
+              ...(result.reason ? { reason: result.reason } : {}),
+            },
+          });
+        }
+      }
+    });
+  }
+
+  private async open<M extends { iss: string; jti: string; exp: number }>(
+    body: unknown,
+    requestId: string,
+    typ: 'location-query' | 'numbering-notice',
+    parse: (claims: unknown) => M,
+  ): Promise<Accepted<M>> {
     let peerNodeId: string | undefined;
     try {
       if (typeof body !== 'string') throw new EnvelopeError('not-jose', 'the body is not application/jose');
@@ -89,8 +193,8 @@ export class PeerInboundService {
         peerId = peer?.id;
         return peer?.keys;
       });
-      checkClaims(claims, { typ: 'location-query', audience: this.identity.nodeId, issuer: sender.nodeId });
-      const message = parseLocationQueryMessage(claims);
+      checkClaims(claims, { typ, audience: this.identity.nodeId, issuer: sender.nodeId });
+      const message = parse(claims);
       // Kept as long as checkClaims would accept the message.
       const expiresAt = new Date((message.exp + CLOCK_SKEW_SECONDS) * 1000);
       if (!(await this.messageIds.claim(message.iss, message.jti, expiresAt))) {

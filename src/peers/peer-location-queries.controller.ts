@@ -31,4 +31,26 @@ export class PeerLocationQueriesController {
     // The raw body: the validation pipe is for JSON DTOs, and the envelope is checked whole.
     return (await this.inbound.answer(request.body, request.id)).envelope;
   }
+
+  @Post('numbering-notices')
+  @Public() // Authenticated by the envelope's signature, against the registered peer.
+  @HttpCode(200)
+  @Header('Content-Type', JOSE_MEDIA_TYPE)
+  @ApiOperation({
+    summary: 'Number a depositor at the institutions hosted here, at the request of another node (他行付番)',
+    description:
+      'Body: the same envelope as a location query, of a numbering-notice. Each notice is matched against the ' +
+      'named hosted institutions\' account registers and, on one match, the number is attached to that ' +
+      'depositor\'s open accounts. Answer: the same envelope, to the sender, of a numbering-result listing every ' +
+      'asked institution hosted here (attached, no-match or ambiguous). Anything that fails a check, a ' +
+      'location-query included, is refused with 401 and no answer.',
+  })
+  @ApiConsumes(JOSE_MEDIA_TYPE)
+  @ApiProduces(JOSE_MEDIA_TYPE)
+  @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
+  @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PAYLOAD_TOO_LARGE')
+  async numberingNotice(@Req() request: FastifyRequest): Promise<string> {
+    return (await this.inbound.answerNumbering(request.body, request.id)).envelope;
+  }
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { EnvelopeError } from './envelope.js';
-import { newMessageId, parseLocationAnswerMessage, parseLocationQueryMessage } from './peer-messages.js';
+import {
+  newMessageId,
+  parseLocationAnswerMessage,
+  parseLocationQueryMessage,
+  parseNumberingNoticeMessage,
+  parseNumberingResultMessage,
+} from './peer-messages.js';
 
 const VALID_NUMBER = '123456789018';
 const OTHER_VALID_NUMBER = '621498320257';
@@ -126,6 +132,121 @@ describe('parseLocationAnswerMessage', () => {
     const m = answer();
     mutate(m);
     expect(refusal(() => parseLocationAnswerMessage(m))).toMatch(message);
+  });
+});
+
+const notice = () => ({
+  typ: 'numbering-notice',
+  iss: 'node-a',
+  aud: 'node-b',
+  jti: '7f2c1d3e-0000-4000-8000-00000000b001',
+  iat: 1_800_000_000,
+  exp: 1_800_000_060,
+  purpose: 'numbering',
+  notices: [
+    {
+      ref: 'req-1',
+      myNumber: VALID_NUMBER,
+      nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ',
+      birthDate: '1980-04-01',
+      address: '東京都千代田区千代田1-1',
+      institutions: ['0005', '0009'],
+      origin: { requestId: '0c6f3f5e-8a3b-4f7e-9d51-3b1f1d2a0001', institutionCode: '0001', branchCode: '010', operatorId: 'T0100' },
+      verification: { numberDocument: 'my-number-card', identityDocument: 'my-number-card' },
+      consentAt: '2026-04-01T10:15:00+09:00',
+    },
+  ],
+});
+
+const result = () => ({
+  typ: 'numbering-result',
+  iss: 'node-b',
+  aud: 'node-a',
+  jti: 'r-1',
+  iat: 1_800_000_001,
+  exp: 1_800_000_061,
+  inReplyTo: '7f2c1d3e-0000-4000-8000-00000000b001',
+  results: [
+    {
+      ref: 'req-1',
+      institutions: [
+        { code: '0005', status: 'attached', accounts: 2 },
+        { code: '0009', status: 'ambiguous', reason: 'several-customers' },
+        { code: '0010', status: 'no-match', reason: 'no-candidate' },
+      ],
+    },
+  ],
+});
+
+describe('parseNumberingNoticeMessage', () => {
+  it('accepts a well-formed notice and returns exactly its members', () => {
+    expect(parseNumberingNoticeMessage(notice())).toEqual(notice());
+  });
+
+  it.each<[string, Mutation, RegExp]>([
+    ['a location-query', (m) => (m.typ = 'location-query'), /\$\.typ must be "numbering-notice"/],
+    ['another purpose', (m) => (m.purpose = 'inheritance'), /\$\.purpose must be numbering/],
+    ['queries instead of notices', (m) => ((m.queries = m.notices), delete m.notices), /\$\.queries is not allowed/],
+    ['no notices', (m) => (m.notices = []), /\$\.notices must have 1/],
+    ['a bad check digit', (m) => (m.notices[0].myNumber = '123456789019'), /notices\[0\]\.myNumber/],
+    ['a name that is not kana', (m) => (m.notices[0].nameKana = 'Yamada'), /notices\[0\]\.nameKana/],
+    ['an impossible birth date', (m) => (m.notices[0].birthDate = '1980-02-30'), /notices\[0\]\.birthDate/],
+    ['an empty address', (m) => (m.notices[0].address = ''), /notices\[0\]\.address/],
+    ['an address of 201 characters', (m) => (m.notices[0].address = 'あ'.repeat(201)), /notices\[0\]\.address/],
+    ['an address holding a 12-digit run', (m) => (m.notices[0].address = `1-1 ${OTHER_VALID_NUMBER}`), /notices\[0\]\.address/],
+    ['no institutions', (m) => (m.notices[0].institutions = []), /notices\[0\]\.institutions must have 1/],
+    ['a repeated institution', (m) => (m.notices[0].institutions = ['0005', '0005']), /institutions must not repeat/],
+    ['a 3-digit institution', (m) => (m.notices[0].institutions = ['005']), /institutions\[0\]/],
+    ['a missing origin', (m) => delete m.notices[0].origin, /notices\[0\]\.origin is required/],
+    ['an unknown origin member', (m) => (m.notices[0].origin.nodeId = 'x'), /origin\.nodeId is not allowed/],
+    ['a requestId holding a 12-digit run', (m) => (m.notices[0].origin.requestId = VALID_NUMBER), /origin\.requestId/],
+    ['a bad branch code', (m) => (m.notices[0].origin.branchCode = '10'), /origin\.branchCode/],
+    ['an operator id holding a 12-digit run', (m) => (m.notices[0].origin.operatorId = VALID_NUMBER), /origin\.operatorId/],
+    ['an unknown number document', (m) => (m.notices[0].verification.numberDocument = 'passport'), /verification\.numberDocument/],
+    ['an unknown identity document', (m) => (m.notices[0].verification.identityDocument = 'library-card'), /verification\.identityDocument/],
+    ['a consent without a time zone', (m) => (m.notices[0].consentAt = '2026-04-01T10:15:00'), /notices\[0\]\.consentAt/],
+    ['a repeated ref', (m) => m.notices.push({ ...m.notices[0] }), /ref must not repeat/],
+  ])('refuses %s', (_label, mutate, message) => {
+    const m = notice();
+    mutate(m);
+    expect(refusal(() => parseNumberingNoticeMessage(m))).toMatch(message);
+  });
+
+  it('never repeats a value in its refusal', () => {
+    const m = notice();
+    m.notices[0].address = `1-1 ${OTHER_VALID_NUMBER}`;
+    expect(refusal(() => parseNumberingNoticeMessage(m))).not.toContain(OTHER_VALID_NUMBER);
+  });
+
+  it('a location-query is not a notice, nor a notice a location-query', () => {
+    expect(refusal(() => parseNumberingNoticeMessage(query()))).toMatch(/\$\.(typ|queries)/);
+    expect(refusal(() => parseLocationQueryMessage(notice()))).toMatch(/\$\.(typ|notices)/);
+  });
+});
+
+describe('parseNumberingResultMessage', () => {
+  it('accepts a well-formed result, and a ref with no institution', () => {
+    expect(parseNumberingResultMessage(result())).toEqual(result());
+    const empty = { ...result(), results: [{ ref: 'req-1', institutions: [] }] };
+    expect(parseNumberingResultMessage(empty)).toEqual(empty);
+  });
+
+  it.each<[string, Mutation, RegExp]>([
+    ['a location-answer', (m) => (m.typ = 'location-answer'), /\$\.typ must be "numbering-result"/],
+    ['answers instead of results', (m) => ((m.answers = m.results), delete m.results), /\$\.answers is not allowed/],
+    ['an unknown status', (m) => (m.results[0].institutions[0].status = 'found'), /institutions\[0\]\.status/],
+    ['attached without a count', (m) => delete m.results[0].institutions[0].accounts, /institutions\[0\]\.accounts/],
+    ['attached with 0 accounts', (m) => (m.results[0].institutions[0].accounts = 0), /institutions\[0\]\.accounts/],
+    ['attached with a list of accounts', (m) => (m.results[0].institutions[0].accounts = [{}]), /institutions\[0\]\.accounts/],
+    ['a count on a no-match', (m) => (m.results[0].institutions[2].accounts = 1), /institutions\[2\]\.accounts is only allowed/],
+    ['a reason with spaces', (m) => (m.results[0].institutions[1].reason = 'two people'), /institutions\[1\]\.reason/],
+    ['an unknown member', (m) => (m.results[0].institutions[1].name = 'x'), /institutions\[1\]\.name is not allowed/],
+    ['an institution listed twice', (m) => (m.results[0].institutions[1].code = '0005'), /code must not repeat/],
+    ['an inReplyTo holding a 12-digit run', (m) => (m.inReplyTo = VALID_NUMBER), /\$\.inReplyTo/],
+  ])('refuses %s', (_label, mutate, message) => {
+    const m = result();
+    mutate(m);
+    expect(refusal(() => parseNumberingResultMessage(m))).toMatch(message);
   });
 });
 

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { isKanaName } from '../common/kana/kana-name.js';
 import { containsMyNumberLike, isValidMyNumber } from '../common/my-number/my-number.js';
-import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN } from '../linkages/dto/field-rules.js';
-import { ACCOUNT_TYPES, type AccountType } from '../linkages/linkage.types.js';
+import { isCalendarDate, isIsoDateTime } from '../common/validation/validators.js';
+import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN, OPERATOR_ID_PATTERN } from '../linkages/dto/field-rules.js';
+import { ACCOUNT_TYPES, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS, type AccountType } from '../linkages/linkage.types.js';
 import { EnvelopeError, NODE_ID_PATTERN } from './envelope.js';
 
 /**
- * The two messages of the protocol, and strict validators for them: a peer's message
+ * The messages of the protocol (a location-query and its location-answer, a
+ * numbering-notice and its numbering-result), and strict validators for them: a peer's message
  * is untrusted input, so anything not exactly of this shape is refused. Refusals name
  * the offending path, never a value (a value may be a My Number).
  */
@@ -198,4 +201,164 @@ export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessag
   });
   unique(answers.map((a) => a.ref), '$.answers[].ref');
   return { typ: 'location-answer', iss, aud, jti, iat, exp, inReplyTo, answers };
+}
+
+/** Numbering at another institution (他行付番): the depositor asked at the origin that these targets number them. */
+export interface NumberingNotice {
+  ref: string;
+  myNumber: string;
+  nameKana: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  address: string;
+  /** The target institutions behind the recipient. */
+  institutions: string[];
+  origin: { requestId: string; institutionCode: string; branchCode: string; operatorId: string };
+  verification: { numberDocument: string; identityDocument: string };
+  /** ISO 8601 */
+  consentAt: string;
+}
+
+export interface NumberingNoticeMessage {
+  typ: 'numbering-notice';
+  iss: string;
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  purpose: 'numbering';
+  notices: NumberingNotice[];
+}
+
+export const NUMBERING_STATUSES = ['attached', 'no-match', 'ambiguous'] as const;
+export type NumberingStatus = (typeof NUMBERING_STATUSES)[number];
+
+export interface NumberedInstitution {
+  code: string;
+  status: NumberingStatus;
+  /** attached: how many accounts of the depositor now carry the number. */
+  accounts?: number;
+  /** A machine reason for no-match and ambiguous (e.g. no-candidate, several-customers). */
+  reason?: string;
+}
+
+export interface NumberingResult {
+  ref: string;
+  institutions: NumberedInstitution[];
+}
+
+export interface NumberingResultMessage {
+  typ: 'numbering-result';
+  iss: string;
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  inReplyTo: string;
+  results: NumberingResult[];
+}
+
+export const MAX_ADDRESS_LENGTH = 200;
+const REASON = /^[a-z0-9-]{1,64}$/;
+
+/** A free text that may hold no My Number (it is stored, and logged in refusals by path only). */
+function text(value: unknown, path: string, max: number): string {
+  const rule = `must be 1-${max} characters without a run of 12 digits`;
+  if (typeof value !== 'string' || value.length < 1 || value.length > max || containsMyNumberLike(value)) invalid(path, rule);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) invalid(path, `must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function institutionCodes(value: unknown, path: string): string[] {
+  const codes = array(value, path, 1, MAX_INSTITUTIONS_PER_ANSWER).map((code, k) =>
+    matching(code, `${path}[${k}]`, INSTITUTION_CODE_PATTERN, 'must be 4 digits'),
+  );
+  unique(codes, path);
+  return codes;
+}
+
+function parseNotice(item: unknown, path: string): NumberingNotice {
+  const n = object(item, path, [
+    'ref',
+    'myNumber',
+    'nameKana',
+    'birthDate',
+    'address',
+    'institutions',
+    'origin',
+    'verification',
+    'consentAt',
+  ]);
+  const origin = object(n.origin, `${path}.origin`, ['requestId', 'institutionCode', 'branchCode', 'operatorId']);
+  const verification = object(n.verification, `${path}.verification`, ['numberDocument', 'identityDocument']);
+  const operatorId = matching(origin.operatorId, `${path}.origin.operatorId`, OPERATOR_ID_PATTERN, 'must be an operator id');
+  if (containsMyNumberLike(operatorId)) invalid(`${path}.origin.operatorId`, 'must not hold a run of 12 digits');
+  return {
+    ref: ref(n.ref, `${path}.ref`),
+    myNumber: isValidMyNumber(n.myNumber) ? n.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
+    nameKana: isKanaName(n.nameKana) ? (n.nameKana as string) : invalid(`${path}.nameKana`, 'must be a kana name'),
+    birthDate: isCalendarDate(n.birthDate) ? n.birthDate : invalid(`${path}.birthDate`, 'must be a date, YYYY-MM-DD'),
+    address: text(n.address, `${path}.address`, MAX_ADDRESS_LENGTH),
+    institutions: institutionCodes(n.institutions, `${path}.institutions`),
+    origin: {
+      requestId: messageId(origin.requestId, `${path}.origin.requestId`),
+      institutionCode: matching(origin.institutionCode, `${path}.origin.institutionCode`, INSTITUTION_CODE_PATTERN, 'must be 4 digits'),
+      branchCode: matching(origin.branchCode, `${path}.origin.branchCode`, BRANCH_CODE_PATTERN, 'must be 3 digits'),
+      operatorId,
+    },
+    verification: {
+      numberDocument: oneOf(verification.numberDocument, `${path}.verification.numberDocument`, NUMBER_DOCUMENTS),
+      identityDocument: oneOf(verification.identityDocument, `${path}.verification.identityDocument`, IDENTITY_DOCUMENTS),
+    },
+    consentAt: isIsoDateTime(n.consentAt) ? n.consentAt : invalid(`${path}.consentAt`, 'must be an ISO 8601 date-time'),
+  };
+}
+
+/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a numbering-notice. */
+export function parseNumberingNoticeMessage(value: unknown): NumberingNoticeMessage {
+  const { obj, iss, aud, jti, iat, exp } = header(value, 'numbering-notice', ['purpose', 'notices']);
+  if (obj.purpose !== 'numbering') invalid('$.purpose', 'must be numbering');
+  const notices = array(obj.notices, '$.notices', 1, MAX_QUERIES_PER_MESSAGE).map((item, i) => parseNotice(item, `$.notices[${i}]`));
+  unique(notices.map((n) => n.ref), '$.notices[].ref');
+  return { typ: 'numbering-notice', iss, aud, jti, iat, exp, purpose: 'numbering', notices };
+}
+
+function parseNumbered(item: unknown, path: string): NumberedInstitution {
+  const inst = object(item, path, ['code', 'status'], ['accounts', 'reason']);
+  const result: NumberedInstitution = {
+    code: matching(inst.code, `${path}.code`, INSTITUTION_CODE_PATTERN, 'must be 4 digits'),
+    status: oneOf(inst.status, `${path}.status`, NUMBERING_STATUSES),
+  };
+  if (result.status === 'attached') {
+    const n = inst.accounts;
+    if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_ACCOUNTS_PER_INSTITUTION) {
+      invalid(`${path}.accounts`, `must be an integer from 1 to ${MAX_ACCOUNTS_PER_INSTITUTION} when attached`);
+    }
+    result.accounts = n as number;
+  } else if ('accounts' in inst) {
+    invalid(`${path}.accounts`, 'is only allowed when attached');
+  }
+  if ('reason' in inst) result.reason = matching(inst.reason, `${path}.reason`, REASON, 'must be 1-64 of a-z 0-9 -');
+  return result;
+}
+
+/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a numbering-result. */
+export function parseNumberingResultMessage(value: unknown): NumberingResultMessage {
+  const { obj, iss, aud, jti, iat, exp } = header(value, 'numbering-result', ['inReplyTo', 'results']);
+  const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
+  const results = array(obj.results, '$.results', 0, MAX_QUERIES_PER_MESSAGE).map((item, i): NumberingResult => {
+    const path = `$.results[${i}]`;
+    const result = object(item, path, ['ref', 'institutions']);
+    const institutions = array(result.institutions, `${path}.institutions`, 0, MAX_INSTITUTIONS_PER_ANSWER).map((inst, j) =>
+      parseNumbered(inst, `${path}.institutions[${j}]`),
+    );
+    unique(institutions.map((inst) => inst.code), `${path}.institutions[].code`);
+    return { ref: ref(result.ref, `${path}.ref`), institutions };
+  });
+  unique(results.map((r) => r.ref), '$.results[].ref');
+  return { typ: 'numbering-result', iss, aud, jti, iat, exp, inReplyTo, results };
 }

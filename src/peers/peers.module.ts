@@ -3,6 +3,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
 import type { KeyMaterial } from '../crypto/key-material.js';
 import { DeceasedReportsRepository } from '../linkages/deceased-reports.repository.js';
+import { LinkagesModule } from '../linkages/linkages.module.js';
 import { LocationsModule } from '../locations/locations.module.js';
 import { createNodeIdentity } from './envelope.js';
 import { PeerClient } from './peer-client.js';
@@ -28,7 +29,8 @@ const SHARED = [
  * worker (which sends queries to peers and looks up hosted institutions).
  */
 @Module({
-  imports: [AuditModule, LocationsModule],
+  // LinkagesModule: HostedNumbering, which answers numbering notices (and the worker's fan-out).
+  imports: [AuditModule, LocationsModule, LinkagesModule],
   providers: [
     {
       provide: NODE_IDENTITY,
@@ -37,6 +39,6 @@ const SHARED = [
     },
     ...SHARED,
   ],
-  exports: [NODE_IDENTITY, ...SHARED, LocationsModule],
+  exports: [NODE_IDENTITY, ...SHARED, LocationsModule, LinkagesModule],
 })
 export class PeersModule {}

@@ -22,6 +22,8 @@ const USAGE = `usage: npm run simulator -- [options]
   --node-id-prefix S           node i is S<i> (default sim-)
   --seed S                     keys, seeded accounts and fault draws (default 42)
   --hit-rate H                 probability a number has accounts at an institution (default 0.01)
+  --ambiguous-rate A           numbering notices: share of numbers without accounts answered
+                               ambiguous rather than no-match (default 0.1)
   --accounts FILE              NDJSON {"myNumber","institutionCode","accounts":[...]} per line
   --trust URL                  a kouza-hub GET /v1/node whose messages are answered (repeatable)
   --register URL               register every node at this kouza-hub (POST /v1/peers)
@@ -62,6 +64,7 @@ function optionsFromArgs(args: string[]): { simulator: SimulatorOptions; registe
       'node-id-prefix': { type: 'string' },
       seed: { type: 'string' },
       'hit-rate': { type: 'string' },
+      'ambiguous-rate': { type: 'string' },
       accounts: { type: 'string' },
       trust: { type: 'string', multiple: true },
       register: { type: 'string' },
@@ -93,6 +96,7 @@ function optionsFromArgs(args: string[]): { simulator: SimulatorOptions; registe
       nodeIdPrefix: values['node-id-prefix'],
       seed: values.seed,
       hitRate: number('hit-rate', values['hit-rate']),
+      ambiguousRate: number('ambiguous-rate', values['ambiguous-rate']),
       accountsFile: values.accounts,
       trust,
       faults: {

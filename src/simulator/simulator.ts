@@ -20,8 +20,11 @@ import {
 import {
   newMessageId,
   parseLocationQueryMessage,
+  parseNumberingNoticeMessage,
   type LocatedInstitution,
   type LocationAnswerMessage,
+  type NumberedInstitution,
+  type NumberingResultMessage,
 } from '../peers/peer-messages.js';
 import { AccountBook, checkAccountRecords, readAccountsFile, type AccountRecord } from './account-book.js';
 import {
@@ -34,7 +37,7 @@ import {
   type FaultSettings,
 } from './faults.js';
 import { seededPrivateJwk } from './node-keys.js';
-import { seededRandom, type Seed } from './seeded.js';
+import { seedBytes, seededRandom, type Seed } from './seeded.js';
 import { TrustStore, type PublishedNode } from './trust-store.js';
 
 export interface SimulatorOptions {
@@ -52,6 +55,11 @@ export interface SimulatorOptions {
   seed?: Seed;
   /** Probability that a number holds accounts at a given institution (default 0.01). */
   hitRate?: number;
+  /**
+   * Numbering notices: of the numbers that hold no account at an institution, the
+   * fraction answered `ambiguous` rather than `no-match` (default 0.1).
+   */
+  ambiguousRate?: number;
   /** Accounts held in addition to the seeded ones. */
   accounts?: AccountRecord[];
   /** The same, from an NDJSON file. */
@@ -104,6 +112,8 @@ export interface RunningSimulator {
   faultsOf(index: number): Readonly<FaultSettings>;
   /** The accounts a simulated institution holds for a number (seeded and listed). */
   accountsAt(myNumber: string, institutionCode: string): AccountRef[];
+  /** What a simulated institution answers to a numbering notice for a number. */
+  numberingAt(myNumber: string, institutionCode: string): NumberedInstitution;
   stats(): SimulatorStats;
   resetStats(): void;
   close(): Promise<void>;
@@ -130,6 +140,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 const SWEEP_INTERVAL_MS = 10_000;
 const NODE_ROUTE = /^\/nodes\/(\d{1,5})(\/.*)$/;
 const QUERY_PATH = '/v1/peer/location-queries';
+const NUMBERING_PATH = '/v1/peer/numbering-notices';
 const JOSE_TYPE = 'application/jose';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
@@ -250,6 +261,7 @@ interface Settings {
   seed: Seed;
   ttl: number;
   bodyLimit: number;
+  ambiguousRate: number;
 }
 
 class Simulator implements RunningSimulator {
@@ -318,6 +330,20 @@ class Simulator implements RunningSimulator {
     return this.book.accounts(myNumber, institutionCode);
   }
 
+  /**
+   * The simulated register holds the depositor where the account book gives the number
+   * accounts: attached, with that many accounts. Elsewhere a hash of (seed, number,
+   * code) decides: under ambiguousRate several customers match (ambiguous), else none.
+   */
+  numberingAt(myNumber: string, institutionCode: string): NumberedInstitution {
+    const accounts = this.book.accounts(myNumber, institutionCode).length;
+    if (accounts > 0) return { code: institutionCode, status: 'attached', accounts };
+    const draw = seedBytes(this.settings.seed, `numbering/${myNumber}/${institutionCode}`).readUInt32BE(0) / 2 ** 32;
+    return draw < this.settings.ambiguousRate
+      ? { code: institutionCode, status: 'ambiguous', reason: 'several-customers' }
+      : { code: institutionCode, status: 'no-match', reason: 'no-candidate' };
+  }
+
   stats(): SimulatorStats {
     const { answered, refused, faults } = this.totals;
     const result: SimulatorStats = { messages: 0, queries: 0, refused, answered, faults: { ...faults }, byNode: {} };
@@ -348,7 +374,12 @@ class Simulator implements RunningSimulator {
     const nodeRoute = NODE_ROUTE.exec(path);
     if (nodeRoute) {
       const node = this.nodes[Number(nodeRoute[1])];
-      if (node && nodeRoute[2] === QUERY_PATH && req.method === 'POST') return this.handleQuery(node, req, res);
+      if (node && nodeRoute[2] === QUERY_PATH && req.method === 'POST') {
+        return this.handleMessage(node, req, res, (body, forge) => this.answer(node, body, forge));
+      }
+      if (node && nodeRoute[2] === NUMBERING_PATH && req.method === 'POST') {
+        return this.handleMessage(node, req, res, (body, forge) => this.answerNumbering(node, body, forge));
+      }
       if (node && nodeRoute[2] === '/v1/node' && req.method === 'GET') return send(res, 200, JSON_TYPE, node.published);
       return sendProblem(res, 'ROUTE_NOT_FOUND');
     }
@@ -387,7 +418,13 @@ class Simulator implements RunningSimulator {
     sendProblem(res, 'INTERNAL_ERROR');
   }
 
-  private async handleQuery(node: SimulatedNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** A protocol message to a node, with the node's faults; `answer` opens it and seals the reply. */
+  private async handleMessage(
+    node: SimulatedNode,
+    req: IncomingMessage,
+    res: ServerResponse,
+    answer: (body: string, forge: boolean) => Promise<string>,
+  ): Promise<void> {
     node.stats.messages++;
     const { faults } = node;
     const counts = this.totals.faults;
@@ -415,7 +452,7 @@ class Simulator implements RunningSimulator {
     let sealed: string;
     try {
       if (!req.headers['content-type']?.startsWith(JOSE_TYPE)) throw new EnvelopeError('not-jose');
-      sealed = await this.answer(node, body, forge);
+      sealed = await answer(body, forge);
     } catch (error) {
       if (!(error instanceof EnvelopeError)) throw error;
       node.stats.refused++;
@@ -450,6 +487,33 @@ class Simulator implements RunningSimulator {
     return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
   }
 
+  /** Opens and checks a numbering-notice like a real peer; every asked institution of the node is answered. */
+  private async answerNumbering(node: SimulatedNode, body: string, forge: boolean): Promise<string> {
+    const { claims, sender } = await openEnvelope(body, node.identity, this.trustStore.resolve);
+    checkClaims(claims, { typ: 'numbering-notice', audience: node.nodeId, issuer: sender.nodeId });
+    const notice = parseNumberingNoticeMessage(claims);
+    const seenKey = `${notice.iss}\n${notice.jti}`;
+    if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
+    node.seen.set(seenKey, notice.exp);
+    node.stats.queries += notice.notices.length;
+    const hosted = new Set(node.institutions.map((i) => i.code));
+    const iat = epochSeconds();
+    const message: NumberingResultMessage = {
+      typ: 'numbering-result',
+      iss: node.nodeId,
+      aud: sender.nodeId,
+      jti: newMessageId(),
+      iat,
+      exp: iat + this.settings.ttl,
+      inReplyTo: notice.jti,
+      results: notice.notices.map((n) => ({
+        ref: n.ref,
+        institutions: n.institutions.filter((code) => hosted.has(code)).map((code) => this.numberingAt(n.myNumber, code)),
+      })),
+    };
+    return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
+  }
+
   private locate(node: SimulatedNode, myNumber: string): LocatedInstitution[] {
     const found: LocatedInstitution[] = [];
     for (const { code } of node.institutions) {
@@ -471,8 +535,9 @@ async function invalidRequestOnError<T>(action: () => T | Promise<T>): Promise<T
 
 /**
  * Starts N simulated peer nodes behind one HTTP server on loopback. Node i answers
- * `POST /nodes/<i>/v1/peer/location-queries` exactly as a kouza-hub peer would (same
- * envelope, same refusals) for its institutions, with the faults it is told to have.
+ * `POST /nodes/<i>/v1/peer/location-queries` and `POST /nodes/<i>/v1/peer/numbering-notices`
+ * exactly as a kouza-hub peer would (same envelope, same refusals) for its institutions,
+ * with the faults it is told to have.
  */
 export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
   const nodeCount = integerOption('nodes', options.nodes, 1, MAX_NODES);
@@ -488,8 +553,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const seed = options.seed ?? 42;
   const hitRate = options.hitRate ?? 0.01;
   if (!(hitRate >= 0 && hitRate <= 1)) throw new RangeError('hitRate must be from 0 to 1');
+  const ambiguousRate = options.ambiguousRate ?? 0.1;
+  if (!(ambiguousRate >= 0 && ambiguousRate <= 1)) throw new RangeError('ambiguousRate must be from 0 to 1');
   const settings: Settings = {
     seed,
+    ambiguousRate,
     ttl: integerOption('messageTtlSeconds', options.messageTtlSeconds ?? 60, 1, MAX_MESSAGE_LIFETIME_SECONDS),
     bodyLimit: integerOption('bodyLimitBytes', options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT, 1024, 2 ** 30),
   };

@@ -11,7 +11,7 @@ import { WebhookDeliveriesRepository } from './webhook-deliveries.repository.js'
 
 /** An event announced to an institution. `data` holds ids and statuses only, never personal data. */
 export interface WebhookEvent {
-  type: 'inquiry.completed';
+  type: 'inquiry.completed' | 'numbering-request.completed';
   institutionId: string;
   data: Record<string, unknown>;
 }

@@ -4,6 +4,8 @@ import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from 
 import { databaseText } from './support/database-text.js';
 import { disasterBody, finalInquiryResponse, inheritanceBody } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+import { seedRegister } from './support/register.js';
+import { HostedNumbering } from '../../src/numbering/hosted-numbering.js';
 
 /**
  * Sends My Numbers through every endpoint, in valid and invalid requests, then looks
@@ -72,6 +74,61 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     record(await t.http.post('/v1/disaster-declarations').set(t.admin).send({ name: number(1006), municipalityCodes: ['17204'], startsAt: '2026-01-01T00:00:00Z', endsAt: '2027-01-01T00:00:00Z' }));
     record(await finalInquiryResponse(t, bank, inquiry.body.id));
 
+    // An institution with an account register: checked attachments, accounts "all" (made,
+    // replayed, refused), and numbering at it (attached, then refused for a conflict).
+    const registered = await t.createInstitution('0008');
+    const holder = { customerNumber: 'C1', nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ', birthDate: '1980-04-01', address: '千代田区霞が関1-2-3' };
+    await seedRegister(t.db, registered.id, [
+      { ...holder, branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' },
+      { ...holder, branchCode: '002', accountType: 'savings', accountNumber: '0000001' },
+      { ...holder, branchCode: '003', accountType: 'ordinary', accountNumber: '0000002', status: 'closed' },
+    ]);
+    record(await t.http.post('/v1/linkages').set(registered.auth).send(linkageBody(number(1101), { accounts: [{ branchCode: '003', accountType: 'ordinary', accountNumber: '0000002' }] })));
+    record(await t.http.post('/v1/linkages').set(registered.auth).send(linkageBody(number(1102), { accounts: [{ branchCode: '009', accountType: 'ordinary', accountNumber: '0000009' }] })));
+    const numberingSubject = { myNumber: number(1103), nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01', address: '東京都千代田区霞が関1丁目2番3号' };
+    const hosted = t.app.get(HostedNumbering);
+    const origin = {
+      requestId: '8a6e0f2e-2b7a-4c47-9d7e-3f1f1f6f0a01', nodeId: null, institutionCode: '0005', branchCode: '001',
+      operatorId: 'T1', numberDocument: 'my-number-card', identityDocument: 'my-number-card', consentAt: new Date().toISOString(),
+    };
+    responses.push(JSON.stringify(await hosted.apply(numberingSubject, origin, ['0008', '0005'])));
+    responses.push(JSON.stringify(await hosted.apply(numberingSubject, origin, ['0008'])));
+    responses.push(JSON.stringify(await hosted.apply({ ...numberingSubject, myNumber: number(1104) }, { ...origin, nodeId: 'node-x' }, ['0008'])));
+    record(await t.http.post('/v1/linkages').set(registered.auth).set('Idempotency-Key', 'all-1').send(linkageBody(numberingSubject.myNumber, { accounts: 'all' })));
+    record(await t.http.post('/v1/linkages').set(registered.auth).set('Idempotency-Key', 'all-1').send(linkageBody(numberingSubject.myNumber, { accounts: 'all' })));
+    record(await t.http.post('/v1/linkages').set(registered.auth).send(linkageBody(number(1105), { accounts: 'all' })));
+    record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(number(1106), { accounts: 'all' })));
+
+    // Numbering requests: one that attaches at a hosted target (through the worker's
+    // fan-out), a replay, refused ones carrying numbers elsewhere, the final view.
+    const target = await t.createInstitution('0011');
+    await seedRegister(t.db, target.id, [
+      { branchCode: '001', accountType: 'ordinary', accountNumber: '0077777', customerNumber: 'C1', nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ', birthDate: '1980-04-01', address: '千代田区1-1' },
+    ]);
+    const numberingBody = (myNumber: string, subject: Record<string, unknown> = {}, rest: Record<string, unknown> = {}) => ({
+      branchCode: '001',
+      operatorId: 'T0042',
+      subject: { myNumber, nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01', address: '千代田区1-1', ...subject },
+      verification: { numberDocument: 'my-number-card', identityDocument: 'my-number-card' },
+      consentAt: new Date(Date.now() - 60_000).toISOString(),
+      targetInstitutions: ['0011'],
+      ...rest,
+    });
+    const numbering = await t.http.post('/v1/numbering-requests').set(bank.auth).set('Idempotency-Key', 'n1').send(numberingBody(number(1201)));
+    record(numbering);
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).set('Idempotency-Key', 'n1').send(numberingBody(sent[sent.length - 1])));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(wrong(1202))));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1203), { address: `千代田区 ${number(1204)}` })));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1205), {}, { operatorId: number(1206) })));
+    record(await t.http.post('/v1/numbering-requests').set(bank.auth).send(numberingBody(number(1207), {}, { targetInstitutions: [number(1208)] })));
+    record(await t.http.get(`/v1/numbering-requests/${number(1209)}`).set(bank.auth));
+    const numbered = await eventually(
+      () => t.http.get(`/v1/numbering-requests/${numbering.body.id}`).set(bank.auth),
+      (r) => r.status === 200 && r.body.status === 'completed',
+    );
+    expect(numbered.body.results).toEqual([expect.objectContaining({ institutionCode: '0011', status: 'attached', accounts: 1 })]);
+    record(numbered);
+
     // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
     await eventually(
       async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
@@ -82,7 +139,10 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(31);
+    expect(responses.length).toBe(48);
+    // Numbering at the registered institution attached (and the conflict was refused).
+    expect(responses).toContain(JSON.stringify([{ code: '0005', status: 'no-match', reason: 'no-register' }, { code: '0008', status: 'attached', accounts: 2 }]));
+    expect(responses).toContain(JSON.stringify([{ code: '0008', status: 'ambiguous', reason: 'account-linked-to-other-subject' }]));
     expect(t.logs.lines.length).toBeGreaterThan(20);
   });
 

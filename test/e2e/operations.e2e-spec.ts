@@ -275,6 +275,7 @@ describe('operations: health, metrics, OpenAPI', () => {
       'DELETE /v1/peers/{nodeId}',
       'GET /v1/node',
       'POST /v1/peer/location-queries',
+      'POST /v1/peer/numbering-notices',
       'PUT /v1/institutions/{code}/webhook',
       'DELETE /v1/institutions/{code}/webhook',
       'POST /v1/institutions/{code}/webhook/secret',
@@ -286,12 +287,15 @@ describe('operations: health, metrics, OpenAPI', () => {
       'POST /v1/inquiries',
       'GET /v1/inquiries',
       'GET /v1/inquiries/{id}',
+      'POST /v1/numbering-requests',
+      'GET /v1/numbering-requests',
+      'GET /v1/numbering-requests/{id}',
       'POST /v1/disaster-declarations',
       'GET /v1/disaster-declarations',
       'GET /v1/disaster-declarations/{id}',
     ].sort();
     /** Node-to-node routes: public (the envelope's signature authenticates a query). */
-    const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries'];
+    const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries', 'POST /v1/peer/numbering-notices'];
     const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
     type Operation = { responses?: Record<string, { description?: string; content?: Record<string, unknown> }>; security?: Array<Record<string, unknown>> };

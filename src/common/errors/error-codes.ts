@@ -20,6 +20,15 @@ export const ERROR_CATALOGUE = {
     status: 409,
     title: 'This My Number is already held at this institution with another birth date',
   },
+  ACCOUNT_CLOSED: { status: 409, title: "The account is closed in the institution's account register" },
+  ACCOUNT_HOLDER_MISMATCH: {
+    status: 409,
+    title: "The account's holder in the account register is not this depositor (kana name and birth date)",
+  },
+  REGISTER_HOLDER_AMBIGUOUS: {
+    status: 409,
+    title: 'Several customers in the account register have this kana name and birth date; list the accounts',
+  },
   LINKAGE_ALREADY_REVOKED: { status: 409, title: 'The linkage is already revoked' },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
@@ -36,7 +45,18 @@ export const ERROR_CATALOGUE = {
     title: "No active disaster declaration covers the depositor's municipality",
   },
   REGISTER_FILE_REFUSED: { status: 422, title: 'The file is not an account register in the documented layout' },
+  ACCOUNT_NOT_IN_REGISTER: { status: 422, title: "The account is not in the institution's account register" },
+  REGISTER_REQUIRED: { status: 422, title: 'accounts: "all" needs an account register, and this institution has none' },
+  NO_ACCOUNTS_IN_REGISTER: {
+    status: 422,
+    title: 'The account register has no open account of a holder with this kana name and birth date',
+  },
   UNKNOWN_INSTITUTION: { status: 422, title: 'A target institution is neither hosted here nor behind a registered peer' },
+  TARGET_IS_REQUESTER: {
+    status: 422,
+    title: 'A numbering request names the requesting institution itself: attach there with POST /v1/linkages',
+  },
+  NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -91,6 +91,29 @@ describe('createValidationPipe with CreateLinkageDto', () => {
     expect(await errorsOf(withBody(change))).toEqual([{ path, code }]);
   });
 
+  describe('accounts: "all" or a list', () => {
+    it('accepts the string "all" and keeps it as it is', async () => {
+      const result = (await validate({ ...validBody(), accounts: 'all' })) as CreateLinkageDto;
+      expect(result.accounts).toBe('all');
+    });
+
+    it.each<[string, unknown, string, string]>([
+      ['another string', 'ALL', 'accounts', 'INVALID_TYPE'],
+      ['a number', 1, 'accounts', 'INVALID_TYPE'],
+      ['an object', { branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }, 'accounts', 'INVALID_TYPE'],
+      ['null', null, 'accounts', 'INVALID_TYPE'],
+      ['"all" inside the list', ['all'], 'accounts[0]', 'INVALID_TYPE'],
+    ])('refuses %s', async (_case, accounts, path, code) => {
+      expect(await errorsOf({ ...validBody(), accounts })).toEqual([{ path, code }]);
+    });
+
+    it('requires accounts', async () => {
+      const body: Partial<Body> = validBody();
+      delete body.accounts;
+      expect(await errorsOf(body)).toEqual([{ path: 'accounts', code: 'REQUIRED' }]);
+    });
+  });
+
   it('reports one error per invalid field, every field at once', async () => {
     const body = withBody((b) => {
       b.subject.nameKana = 'Yamada';

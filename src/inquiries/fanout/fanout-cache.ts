@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MyNumberCipher } from '../../crypto/my-number-cipher.js';
-import type { InquiryKind } from '../inquiry.types.js';
+import type { FanoutKind } from '../inquiry.types.js';
 import { FanoutRepository } from './fanout.repository.js';
 import type { FanoutInquiryRow } from './fanout.repository.js';
 
@@ -11,7 +11,7 @@ export interface FanoutInquiry extends Omit<FanoutInquiryRow, 'ciphertext' | 'da
 
 export interface Fanout {
   id: string;
-  kind: InquiryKind | undefined;
+  kind: FanoutKind | undefined;
   inquiries: FanoutInquiry[];
 }
 

@@ -3,11 +3,12 @@ import { DataSource } from 'typeorm';
 import { returnedRows } from '../../database/sql-executor.js';
 import type { SqlExecutor } from '../../database/sql-executor.js';
 import { KNOWN_INSTITUTIONS } from '../inquiries.repository.js';
-import type { InquiryKind, InquiryStatus, InstitutionFinding } from '../inquiry.types.js';
+import type { FanoutKind, InquiryStatus, InstitutionFinding } from '../inquiry.types.js';
+import type { NumberedInstitution } from '../../peers/peer-messages.js';
 
 export interface ClaimedInquiry {
   id: string;
-  kind: InquiryKind;
+  kind: FanoutKind;
   /** Claimed before by a fan-out that was lost: some nodes may have answered already. */
   resumed: boolean;
 }
@@ -15,8 +16,10 @@ export interface ClaimedInquiry {
 /** What a fan-out job needs of an inquiry; the number is still ciphertext here. */
 export interface FanoutInquiryRow {
   id: string;
-  kind: InquiryKind;
+  kind: FanoutKind;
   institutionId: string;
+  /** The requesting institution's code (a numbering request's origin). */
+  institutionCode: string;
   apiKeyId: string | null;
   branchCode: string;
   operatorId: string;
@@ -26,20 +29,32 @@ export interface FanoutInquiryRow {
   targetsAll: boolean;
   /** Null when targetsAll. */
   targetCodes: string[] | null;
+  /** Numbering requests only (null otherwise): what the targets match and record. */
+  numbering: NumberingFields | null;
+}
+
+export interface NumberingFields {
+  nameKana: string;
+  birthDate: string;
+  address: string;
+  numberDocument: string;
+  identityDocument: string;
+  consentAt: string;
 }
 
 export interface AnswerRow {
   inquiryId: string;
   nodeId: string;
   status: 'answered' | 'unreachable';
-  found?: InstitutionFinding[];
+  /** Location: institutions where accounts were found. Numbering: every institution asked of the node. */
+  found?: InstitutionFinding[] | NumberedInstitution[];
   failure?: string;
 }
 
 export interface FinalizedInquiry {
   id: string;
   institutionId: string;
-  kind: InquiryKind;
+  kind: FanoutKind;
   status: InquiryStatus;
 }
 
@@ -98,11 +113,17 @@ export class FanoutRepository {
 
   inquiries(fanoutId: string): Promise<FanoutInquiryRow[]> {
     return this.db.query(
-      `SELECT id, kind, institution_id AS "institutionId", api_key_id AS "apiKeyId", branch_code AS "branchCode",
-              operator_id AS "operatorId", my_number_ciphertext AS ciphertext, data_key_id AS "dataKeyId",
-              to_char(date_of_death, 'YYYY-MM-DD') AS "dateOfDeath", targets_all AS "targetsAll",
-              CASE WHEN targets_all THEN NULL ELSE target_codes END AS "targetCodes"
-         FROM inquiries WHERE fanout_id = $1 AND status = 'running' ORDER BY priority, created_at`,
+      `SELECT i.id, i.kind, i.institution_id AS "institutionId", inst.code AS "institutionCode", i.api_key_id AS "apiKeyId",
+              i.branch_code AS "branchCode", i.operator_id AS "operatorId", i.my_number_ciphertext AS ciphertext,
+              i.data_key_id AS "dataKeyId", to_char(i.date_of_death, 'YYYY-MM-DD') AS "dateOfDeath",
+              i.targets_all AS "targetsAll", CASE WHEN i.targets_all THEN NULL ELSE i.target_codes END AS "targetCodes",
+              CASE WHEN i.kind = 'numbering' THEN jsonb_build_object(
+                'nameKana', i.name_kana, 'birthDate', to_char(i.birth_date, 'YYYY-MM-DD'), 'address', i.address,
+                'numberDocument', i.number_document, 'identityDocument', i.identity_document,
+                'consentAt', to_char(i.consent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+              END AS numbering
+         FROM inquiries i JOIN institutions inst ON inst.id = i.institution_id
+        WHERE i.fanout_id = $1 AND i.status = 'running' ORDER BY i.priority, i.created_at`,
       [fanoutId],
     );
   }
@@ -152,7 +173,7 @@ export class FanoutRepository {
   /**
    * Makes inquiries final: every node that has not answered is unreachable, then the
    * status is `partial` if any node was unreachable and `completed` otherwise. The
-   * number's ciphertext goes: nothing needs it any more. Returns what became final.
+   * number's ciphertext goes, and a numbering request's address: nothing needs them any more. Returns what became final.
    */
   async finalize(
     executor: SqlExecutor,
@@ -176,7 +197,7 @@ export class FanoutRepository {
           SET status = CASE WHEN EXISTS (SELECT 1 FROM inquiry_answers a
                                           WHERE a.inquiry_id = i.id AND a.status = 'unreachable')
                             THEN 'partial' ELSE 'completed' END,
-              completed_at = now(), my_number_ciphertext = NULL, data_key_id = NULL
+              completed_at = now(), my_number_ciphertext = NULL, data_key_id = NULL, address = NULL
         WHERE ${filter} AND i.status IN ('queued', 'running')
        RETURNING i.id, i.institution_id AS "institutionId", i.kind, i.status`,
       [param],
@@ -243,7 +264,9 @@ export class FanoutRepository {
           `UPDATE inquiry_answers
               SET found = (SELECT coalesce(jsonb_agg(jsonb_build_object('code', e -> 'code', 'accounts', '[]'::jsonb)), '[]')
                              FROM jsonb_array_elements(found) e)
-            WHERE inquiry_id = ANY ($1::uuid[]) AND found <> '[]'::jsonb`,
+            WHERE inquiry_id = ANY ($1::uuid[]) AND found <> '[]'::jsonb
+              -- A numbering request's answers hold statuses and counts, no account list.
+              AND inquiry_id NOT IN (SELECT id FROM inquiries WHERE id = ANY ($1::uuid[]) AND kind = 'numbering')`,
           [ids],
         );
       }

@@ -17,7 +17,10 @@ import { bullmqConnectionOptions } from '../../queue/bullmq-connection.js';
 import { WebhooksService } from '../../webhooks/webhooks.service.js';
 import { FANOUT_FLOW_PRODUCER, JobName, QueueName } from '../../queue/queues.js';
 import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
-import type { InstitutionFinding } from '../inquiry.types.js';
+import type { FanoutKind, InstitutionFinding } from '../inquiry.types.js';
+import { HostedNumbering } from '../../numbering/hosted-numbering.js';
+import type { NumberingOrigin, NumberingSubject } from '../../numbering/hosted-numbering.js';
+import type { NumberedInstitution, NumberingNotice } from '../../peers/peer-messages.js';
 import { AnswerWriter } from './answer-writer.js';
 import { asks, FanoutCache } from './fanout-cache.js';
 import { InquiryAdmission } from './inquiry-admission.js';
@@ -77,6 +80,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly deceasedReports: DeceasedReportsRepository,
     private readonly cache: FanoutCache,
     private readonly hosted: HostedLocations,
+    private readonly hostedNumbering: HostedNumbering,
     private readonly peers: PeersRepository,
     private readonly peerClient: PeerClient,
     private readonly audit: AuditService,
@@ -154,7 +158,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     return { fanouts, inquiries };
   }
 
-  private async launch(fanoutId: string, kind: keyof typeof PRIORITY, resumed: boolean): Promise<void> {
+  private async launch(fanoutId: string, kind: FanoutKind, resumed: boolean): Promise<void> {
     const nodes = await this.repository.nodes(this.db, fanoutId);
     const priority = PRIORITY[kind];
     const startedAt = Date.now();
@@ -210,6 +214,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const hostedCodes = await this.repository.hostedCodes();
     const pending = await this.pendingFor(fanout, HOSTED_NODE_ID, true, hostedCodes);
     if (pending.length === 0) return { answered: 0 };
+    if (fanout.kind === 'numbering') return this.numberHosted(pending, hostedCodes);
     const matches = await this.hosted.locate(pending.map((i) => ({ ref: i.id, myNumber: i.myNumber })));
     const inquiries = new Map(pending.map((i) => [i.id, i]));
     const byInquiry = new Map(pending.map((i) => [i.id, [] as typeof matches]));
@@ -259,6 +264,23 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     return { answered: pending.length };
   }
 
+  /**
+   * Numbering requests at the hosted institutions: each request is matched and attached
+   * by HostedNumbering (which audits its attachments, idempotently per request and
+   * institution), then its answer row lists every hosted institution it asked. A job
+   * that dies in between runs again and gets the same results.
+   */
+  private async numberHosted(pending: FanoutInquiry[], hostedCodes: string[]): Promise<{ answered: number }> {
+    const rows: AnswerRow[] = [];
+    for (const request of pending) {
+      const codes = hostedCodes.filter((code) => asks(request, code));
+      const results = await this.hostedNumbering.apply(numberingSubject(request), numberingOrigin(request, null), codes);
+      rows.push({ inquiryId: request.id, nodeId: HOSTED_NODE_ID, status: 'answered', found: results.map(numberedInstitution) });
+    }
+    await this.repository.writeAnswers(this.db, rows);
+    return { answered: pending.length };
+  }
+
   /** One message to one peer node for every inquiry of the fan-out that asks it. */
   async askNode(job: Job<NodeJobData>): Promise<{ queries: number; unreachable?: string }> {
     const { fanoutId, nodeId, resumed, startedAt } = job.data;
@@ -276,19 +298,41 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       return { queries: 0, unreachable: 'deadline' };
     }
     const begun = process.hrtime.bigint();
+    const timeoutMs = Math.min(this.config.PEER_REQUEST_TIMEOUT_MS, Math.max(1, deadline - Date.now()));
     try {
-      const answers = await this.peerClient.locate(
-        peer,
-        fanout.kind!,
-        pending.map((i) => ({ ref: i.id, myNumber: i.myNumber, ...(i.kind === 'inheritance' ? { deceased: true } : {}) })),
-        { timeoutMs: Math.min(this.config.PEER_REQUEST_TIMEOUT_MS, Math.max(1, deadline - Date.now())) },
-      );
-      const rows: AnswerRow[] = pending.map((inquiry) => ({
-        inquiryId: inquiry.id,
-        nodeId,
-        status: 'answered',
-        found: (answers.get(inquiry.id) ?? []).filter((f: InstitutionFinding) => asks(inquiry, f.code)),
-      }));
+      let rows: AnswerRow[];
+      if (fanout.kind === 'numbering') {
+        const notices = pending.map((request): NumberingNotice => {
+          const { nameKana, birthDate, address } = numberingSubject(request);
+          const origin = numberingOrigin(request, null);
+          return {
+            ref: request.id,
+            myNumber: request.myNumber,
+            nameKana,
+            birthDate,
+            address,
+            institutions: peer.institutions.map((i) => i.code).filter((code) => asks(request, code)),
+            origin: { requestId: origin.requestId, institutionCode: origin.institutionCode, branchCode: origin.branchCode, operatorId: origin.operatorId },
+            verification: { numberDocument: origin.numberDocument, identityDocument: origin.identityDocument },
+            consentAt: origin.consentAt,
+          };
+        });
+        const results = await this.peerClient.notifyNumbering(peer, notices, { timeoutMs });
+        rows = pending.map((request) => ({ inquiryId: request.id, nodeId, status: 'answered', found: results.get(request.id) ?? [] }));
+      } else {
+        const answers = await this.peerClient.locate(
+          peer,
+          fanout.kind!,
+          pending.map((i) => ({ ref: i.id, myNumber: i.myNumber, ...(i.kind === 'inheritance' ? { deceased: true } : {}) })),
+          { timeoutMs },
+        );
+        rows = pending.map((inquiry) => ({
+          inquiryId: inquiry.id,
+          nodeId,
+          status: 'answered',
+          found: (answers.get(inquiry.id) ?? []).filter((f: InstitutionFinding) => asks(inquiry, f.code)),
+        }));
+      }
       await this.answers.write(rows);
       this.metrics.peerMessages.inc({ outcome: 'answered' });
       this.metrics.peerAnswerSeconds.observe(Number(process.hrtime.bigint() - begun) / 1e9);
@@ -332,17 +376,29 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const finalized = await this.db.transaction(async (tx) => {
       const rows = await this.repository.finalize(tx, which, failure);
       for (const inquiry of rows) {
+        const numbering = inquiry.kind === 'numbering';
         await this.audit.record(
           tx,
           { actorType: 'system', institutionId: inquiry.institutionId },
-          { action: 'inquiry.complete', resourceType: 'inquiry', resourceId: inquiry.id, details: { status: inquiry.status } },
+          numbering
+            ? { action: 'numbering.complete', resourceType: 'numbering-request', resourceId: inquiry.id, details: { status: inquiry.status } }
+            : { action: 'inquiry.complete', resourceType: 'inquiry', resourceId: inquiry.id, details: { status: inquiry.status } },
         );
         // The outbox: the webhook is announced if and only if the completion commits.
-        const delivery = await this.webhooks.record(tx, {
-          type: 'inquiry.completed',
-          institutionId: inquiry.institutionId,
-          data: { inquiryId: inquiry.id, kind: inquiry.kind, status: inquiry.status },
-        });
+        const delivery = await this.webhooks.record(
+          tx,
+          numbering
+            ? {
+                type: 'numbering-request.completed',
+                institutionId: inquiry.institutionId,
+                data: { numberingRequestId: inquiry.id, status: inquiry.status },
+              }
+            : {
+                type: 'inquiry.completed',
+                institutionId: inquiry.institutionId,
+                data: { inquiryId: inquiry.id, kind: inquiry.kind, status: inquiry.status },
+              },
+        );
         if (delivery) deliveries.push(delivery);
       }
       return rows;
@@ -351,4 +407,34 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     for (const inquiry of finalized) this.metrics.inquiriesFinal.inc({ kind: inquiry.kind, status: inquiry.status });
     return finalized;
   }
+}
+
+function numberingSubject(request: FanoutInquiry): NumberingSubject {
+  const fields = request.numbering!;
+  return { myNumber: request.myNumber, nameKana: fields.nameKana, birthDate: fields.birthDate, address: fields.address };
+}
+
+/** Where a numbering request was made: here (nodeId null) when this node's fan-out carries it. */
+function numberingOrigin(request: FanoutInquiry, nodeId: string | null): NumberingOrigin {
+  const fields = request.numbering!;
+  return {
+    requestId: request.id,
+    nodeId,
+    institutionCode: request.institutionCode,
+    branchCode: request.branchCode,
+    operatorId: request.operatorId,
+    numberDocument: fields.numberDocument,
+    identityDocument: fields.identityDocument,
+    consentAt: fields.consentAt,
+  };
+}
+
+/** Only the members of an answer (what HostedNumbering returns may hold more). */
+function numberedInstitution(r: NumberedInstitution): NumberedInstitution {
+  return {
+    code: r.code,
+    status: r.status,
+    ...(r.status === 'attached' && r.accounts !== undefined ? { accounts: r.accounts } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+  };
 }

@@ -1,4 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, getSchemaPath } from '@nestjs/swagger';
+import { applyDecorators } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -7,6 +8,7 @@ import {
   IsArray,
   IsDefined,
   IsIn,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import {
@@ -17,6 +19,7 @@ import {
   IsNotInFuture,
   IsPastDate,
   IsNestedObject,
+  withCode,
 } from '../../common/validation/validators.js';
 import { IsAccountNumber, IsBranchCode, IsOperatorId } from './field-rules.js';
 import { ACCOUNT_TYPES, accountKey, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS } from '../linkage.types.js';
@@ -24,6 +27,8 @@ import type { AccountType } from '../linkage.types.js';
 
 export const MAX_ACCOUNTS_PER_REQUEST = 100;
 
+/** `accounts: "all"`: every open account of the depositor in the institution's account register. */
+export const ALL_ACCOUNTS = 'all';
 
 export class SubjectDto {
   @ApiProperty({ example: '123456789018', description: '12 digits with check digit; never returned, never stored in clear' })
@@ -67,6 +72,25 @@ export class VerificationDto {
   identityDocument: string;
 }
 
+/**
+ * `"all"`, or a list of 1 to MAX_ACCOUNTS_PER_REQUEST distinct accounts, each
+ * validated as AccountDto (field errors at `accounts[i].field`). The list's rules are
+ * skipped for "all"; anything else that is not an array is INVALID_TYPE.
+ */
+export const IsAccountListOrAll = () =>
+  applyDecorators(
+    ValidateIf((o: { accounts?: unknown }) => o.accounts !== ALL_ACCOUNTS),
+    IsArray(withCode('INVALID_TYPE', { message: `$property must be "${ALL_ACCOUNTS}" or an array of accounts` })),
+    ArrayMinSize(1),
+    ArrayMaxSize(MAX_ACCOUNTS_PER_REQUEST),
+    ArrayUnique((a: AccountDto) => (a && typeof a === 'object' ? accountKey(a) : a), {
+      message: 'accounts must not list the same account twice',
+    }),
+    ValidateNested({ each: true }),
+    Type(() => AccountDto),
+  );
+
+@ApiExtraModels(AccountDto)
 export class CreateLinkageDto {
   @ApiProperty({ example: '001', description: 'Branch where the teller acts' })
   @IsBranchCode()
@@ -80,16 +104,17 @@ export class CreateLinkageDto {
   @IsNestedObject(() => SubjectDto)
   subject: SubjectDto;
 
-  @ApiProperty({ type: [AccountDto], minItems: 1, maxItems: MAX_ACCOUNTS_PER_REQUEST })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_ACCOUNTS_PER_REQUEST)
-  @ArrayUnique((a: AccountDto) => (a && typeof a === 'object' ? accountKey(a) : a), {
-    message: 'accounts must not list the same account twice',
+  @ApiProperty({
+    oneOf: [
+      { type: 'string', enum: [ALL_ACCOUNTS], description: "Every open account of the depositor in the institution's account register" },
+      { type: 'array', items: { $ref: getSchemaPath(AccountDto) }, minItems: 1, maxItems: MAX_ACCOUNTS_PER_REQUEST },
+    ],
+    description:
+      'The accounts to link, or "all" (needs an account register: every open account whose holder has the subject\'s ' +
+      'kana name and birth date, when they are one customer\'s)',
   })
-  @ValidateNested({ each: true })
-  @Type(() => AccountDto)
-  accounts: AccountDto[];
+  @IsAccountListOrAll()
+  accounts: AccountDto[] | typeof ALL_ACCOUNTS;
 
   @ApiProperty({ type: VerificationDto })
   @IsNestedObject(() => VerificationDto)
