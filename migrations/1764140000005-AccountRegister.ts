@@ -36,9 +36,57 @@ export class AccountRegister1764140000005 implements MigrationInterface {
       )`);
     // Matching a depositor: name and birth date narrow to a handful of rows.
     await q.query(`CREATE INDEX account_register_holder ON account_register (institution_id, name_key, birth_date)`);
+
+    // One row per import (CLI or upload): its progress while it runs (written every
+    // second from a connection of its own, since the import's transaction is not
+    // visible until it commits) and its report. The report holds line numbers,
+    // field names and reasons only, never a row's content.
+    await q.query(`
+      CREATE TABLE register_imports (
+        id              uuid PRIMARY KEY,
+        institution_id  uuid NOT NULL REFERENCES institutions (id),
+        source          text NOT NULL CHECK (source IN ('cli', 'upload')),
+        mode            text NOT NULL CHECK (mode IN ('full', 'delta')),
+        format          text NOT NULL CHECK (format IN ('csv', 'ndjson')),
+        encoding        text NOT NULL CHECK (encoding IN ('auto', 'utf-8', 'shift_jis')),
+        status          text NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed', 'refused')),
+        refusal         text,
+        bytes_total     bigint,
+        bytes_read      bigint NOT NULL DEFAULT 0,
+        rows_read       bigint NOT NULL DEFAULT 0,
+        rows_per_second integer NOT NULL DEFAULT 0,
+        inserted        integer,
+        updated         integer,
+        closed          integer,
+        unchanged       integer,
+        rejected        integer,
+        -- The first REGISTER_IMPORT_MAX_ERRORS of [{line, field?, reason}].
+        errors          jsonb NOT NULL DEFAULT '[]',
+        attempts        integer NOT NULL DEFAULT 0,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        started_at      timestamptz,
+        completed_at    timestamptz
+      )`);
+    await q.query(`CREATE INDEX register_imports_institution ON register_imports (institution_id, created_at DESC)`);
+
+    // An uploaded file, spooled in chunks of about 1 MiB until the worker has imported
+    // it (API and worker need not share a disk). Deleted when the import ends, since
+    // it holds names and addresses.
+    await q.query(`
+      CREATE TABLE register_import_chunks (
+        import_id uuid NOT NULL REFERENCES register_imports (id) ON DELETE CASCADE,
+        seq       integer NOT NULL,
+        data      bytea NOT NULL,
+        PRIMARY KEY (import_id, seq)
+      )`);
+    // Stored as is: compressing a chunk costs more CPU than the disk it saves for the
+    // few minutes it lives.
+    await q.query(`ALTER TABLE register_import_chunks ALTER COLUMN data SET STORAGE EXTERNAL`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE register_import_chunks`);
+    await q.query(`DROP TABLE register_imports`);
     await q.query(`DROP TABLE account_register`);
   }
 }

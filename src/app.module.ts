@@ -19,6 +19,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { NumberingModule } from './numbering/numbering.module.js';
 import { PeersApiModule } from './peers/peers-api.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RegisterModule } from './register/register.module.js';
 import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
@@ -50,6 +51,7 @@ export class AppModule {
         InquiriesModule,
         NumberingModule,
         PeersApiModule,
+        RegisterModule,
         WebhooksModule,
         HealthModule,
       ],

@@ -25,7 +25,8 @@ export type AuditAction =
   | 'peer.numbering.answered'
   | 'numbering.create'
   | 'numbering.read'
-  | 'numbering.complete';
+  | 'numbering.complete'
+  | 'register.import';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -5,6 +5,10 @@ export const INSTITUTION_SCOPES = [
   'inquiries:write',
   'inquiries:read',
   'history:read',
+  /** Upload the institution's account register (POST /v1/register-imports). */
+  'register:write',
+  /** Read the institution's register imports and their reports. */
+  'register:read',
 ] as const;
 export type InstitutionScope = (typeof INSTITUTION_SCOPES)[number];
 

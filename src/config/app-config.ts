@@ -102,6 +102,18 @@ export class AppConfig {
   @Min(1024)
   BODY_LIMIT_BYTES = 65536;
 
+  /** Largest account register upload (POST /v1/register-imports); larger ones answer 413. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  REGISTER_UPLOAD_LIMIT_BYTES = 2 * 1024 ** 3;
+
+  /** Row errors kept in a register import's report (all are counted). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  REGISTER_IMPORT_MAX_ERRORS = 1000;
+
   /**
    * Envelope-encryption master keys, `id:base64(32 bytes)` separated by commas.
    * Outside production a missing value is generated into KEYS_FILE.

@@ -13,9 +13,11 @@ import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
+import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const JOSE_BODY = /^application\/jose\s*(;|$)/i;
+const REGISTER_BODY = /^(text\/csv|application\/x-ndjson)\s*(;|$)/i;
 
 /** A UUID without a 12-digit run, so that log redaction never mangles it. */
 function newRequestId(): string {
@@ -59,6 +61,9 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
     { parseAs: 'string', bodyLimit: options.config.PEER_BODY_LIMIT_BYTES },
     (_request, body, done) => done(null, body),
   );
+  // Register files: the raw stream, spooled by the route as it arrives (never whole in
+  // memory); its size limit is REGISTER_UPLOAD_LIMIT_BYTES, counted by the route.
+  fastify.addContentTypeParser(['text/csv', 'application/x-ndjson'], (_request, payload, done) => done(null, payload));
   // JSON only: anything else with a body is refused before parsing. The peer
   // routes take application/jose only, and refuse anything else as they refuse any bad message.
   fastify.addHook('onRequest', async (request, reply) => {
@@ -67,6 +72,13 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
     if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH || request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH) {
       if (!JOSE_BODY.test(type)) {
         sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
+        return reply;
+      }
+      return;
+    }
+    if (request.routeOptions.url === REGISTER_IMPORTS_PATH && request.method === 'POST') {
+      if (!REGISTER_BODY.test(type)) {
+        sendProblem(reply, toProblem(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'The register is sent as text/csv or application/x-ndjson'), request.id));
         return reply;
       }
       return;

@@ -22,6 +22,7 @@ import { FANOUT_FLOW_PRODUCER, QueueName } from './queues.js';
       { name: QueueName.Webhooks },
       { name: QueueName.Inquiries },
       { name: QueueName.PeerQueries },
+      { name: QueueName.Register },
     ),
     BullModule.registerFlowProducer({ name: FANOUT_FLOW_PRODUCER }),
   ],

@@ -11,6 +11,8 @@ export enum QueueName {
   /** One job per peer node and fan-out: a single message carrying every query for that node. */
   PeerQueries = 'peer-queries',
   Webhooks = 'webhooks',
+  /** Account register imports uploaded through the API; one job per import, data = { importId }. */
+  Register = 'register',
 }
 
 /** The flow producer that creates one flow per fan-out. */
@@ -29,6 +31,7 @@ export enum JobName {
   DeliverWebhook = 'webhook.deliver',
   /** Re-enqueues due webhook deliveries that have no job. */
   SweepWebhooks = 'webhook.sweep',
+  ImportRegister = 'register.import',
 }
 
 export const JOB_SCHEDULERS = {
@@ -50,6 +53,21 @@ export const MAINTENANCE_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 1000 },
   attempts: 1,
 };
+
+/**
+ * Register imports: jobId = import id (enqueued once). A worker that dies mid-import
+ * leaves a stalled job that BullMQ hands to another worker (maxStalledCount), which
+ * starts again from the spool: the first attempt's transaction rolled back.
+ */
+export function registerImportJobOptions(importId: string): JobsOptions {
+  return {
+    jobId: importId,
+    attempts: 3,
+    backoff: { type: 'fixed', delay: 5000 },
+    removeOnComplete: { count: 100 },
+    removeOnFail: { count: 1000 },
+  };
+}
 
 /** The backoff type of delivery jobs: the processor names each retry's delay (see webhook.processor.ts). */
 export const WEBHOOK_BACKOFF_TYPE = 'webhook';

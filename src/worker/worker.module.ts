@@ -19,6 +19,7 @@ import { InquiryAdmission } from '../inquiries/fanout/inquiry-admission.js';
 import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
 import { WebhookProcessor } from '../webhooks/webhook.processor.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
+import { RegisterImportProcessor } from '../register/register-import.processor.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
 /** The worker process: queue processors over the same feature modules, no HTTP. */
@@ -48,6 +49,7 @@ export class WorkerModule {
         InquiryAdmission,
         InquiryReconciler,
         WebhookProcessor,
+        RegisterImportProcessor,
       ],
     };
   }

@@ -7,6 +7,7 @@ import { cleanup } from './support/cleanup.js';
 const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   linkages: () => import('./linkages.bench.js'),
   inquiries: () => import('./inquiries.bench.js'),
+  register: () => import('./register.bench.js'),
 };
 
 const name = process.argv[2] ?? 'linkages';

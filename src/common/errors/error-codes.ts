@@ -44,6 +44,7 @@ export const ERROR_CATALOGUE = {
     status: 422,
     title: "No active disaster declaration covers the depositor's municipality",
   },
+  REGISTER_FILE_REFUSED: { status: 422, title: 'The file is not an account register in the documented layout' },
   ACCOUNT_NOT_IN_REGISTER: { status: 422, title: "The account is not in the institution's account register" },
   REGISTER_REQUIRED: { status: 422, title: 'accounts: "all" needs an account register, and this institution has none' },
   NO_ACCOUNTS_IN_REGISTER: {
