@@ -3,6 +3,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { DisastersModule } from '../disasters/disasters.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { QueueModule } from '../queue/queue.module.js';
+import { FanoutIntake } from './fanout-intake.js';
 import { InquiryAdmission } from './fanout/inquiry-admission.js';
 import { InquiriesController } from './inquiries.controller.js';
 import { InquiriesRepository } from './inquiries.repository.js';
@@ -12,8 +13,8 @@ import { InquiriesService } from './inquiries.service.js';
 @Module({
   imports: [AuditModule, DisastersModule, IdempotencyModule, QueueModule],
   controllers: [InquiriesController],
-  providers: [InquiriesRepository, InquiriesService, InquiryAdmission],
+  providers: [InquiriesRepository, InquiriesService, InquiryAdmission, FanoutIntake],
   // Numbering requests are rows of the same table, admitted by the same fan-out.
-  exports: [InquiryAdmission, InquiriesRepository],
+  exports: [InquiriesRepository, FanoutIntake],
 })
 export class InquiriesModule {}

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
@@ -10,15 +9,10 @@ import { isUuid } from '../common/ids.js';
 import { normalizeKanaName } from '../common/kana/kana-name.js';
 import { normalizeMunicipalityCode } from '../common/municipality/municipality-code.js';
 import { todayInJapan } from '../common/validation/validators.js';
-import { AppConfig } from '../config/app-config.js';
-import { BlindIndex } from '../crypto/blind-index.js';
-import { MyNumberCipher } from '../crypto/my-number-cipher.js';
 import { DisasterDeclarationsRepository } from '../disasters/disaster-declarations.repository.js';
-import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
-import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { CreateInquiryDto } from './dto/create-inquiry.dto.js';
 import type { AcceptedInquiryView, InquiryView } from './dto/inquiry.view.js';
-import { InquiryAdmission } from './fanout/inquiry-admission.js';
+import { FanoutIntake } from './fanout-intake.js';
 import { InquiriesRepository } from './inquiries.repository.js';
 import type { InquiryRecord } from './inquiries.repository.js';
 import { DEATH_EVIDENCE, DISASTER_EVIDENCE, DISASTER_RELATIONSHIPS, INHERITANCE_RELATIONSHIPS, PRIORITY } from './inquiry.types.js';
@@ -28,15 +22,10 @@ import type { InquiryStatus } from './inquiry.types.js';
 export class InquiriesService {
   constructor(
     private readonly db: DataSource,
-    @Inject(AppConfig) private readonly config: AppConfig,
     private readonly inquiries: InquiriesRepository,
     private readonly declarations: DisasterDeclarationsRepository,
-    private readonly cipher: MyNumberCipher,
-    private readonly blindIndex: BlindIndex,
+    private readonly intake: FanoutIntake,
     private readonly audit: AuditService,
-    private readonly admission: InquiryAdmission,
-    private readonly idempotency: IdempotencyService,
-    private readonly idempotencyKeys: IdempotencyRepository,
   ) {}
 
   /**
@@ -65,39 +54,17 @@ export class InquiriesService {
       }
       declarationId = declaration.id;
     }
-    const targetCodes = await this.resolveTargets(dto.targetInstitutions);
-
-    const myNumber = dto.subject.myNumber;
-    const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
-    const index = this.blindIndex.compute(myNumber);
-    const id = randomUUID();
-    const fingerprints = idempotencyKey ? this.idempotency.fingerprints('POST /v1/inquiries', dto) : [];
-    const outcome = await this.db.transaction(async (tx) => {
-      if (idempotencyKey) {
-        const claim = await this.idempotencyKeys.claim(
-          tx,
-          caller.institutionId,
-          idempotencyKey,
-          fingerprints,
-          this.config.IDEMPOTENCY_TTL_HOURS,
-        );
-        if (claim.state === 'reused') {
-          throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
-        }
-        if (claim.state === 'replay') return { body: claim.body as AcceptedInquiryView, replayed: true };
-      }
-      const row = await this.inquiries.insert(tx, {
-        id,
-        institutionId: caller.institutionId,
-        apiKeyId: caller.apiKeyId,
+    const targetCodes = await this.intake.knownTargets(dto.targetInstitutions);
+    return this.intake.accept(caller, actor, {
+      route: 'POST /v1/inquiries',
+      dto,
+      myNumber: dto.subject.myNumber,
+      idempotencyKey,
+      row: {
         kind: dto.kind,
         priority: PRIORITY[dto.kind],
         branchCode: dto.branchCode,
         operatorId: dto.operatorId,
-        blindIndexVersion: index.version,
-        blindIndex: index.digest,
-        ciphertext: encrypted.ciphertext,
-        dataKeyId: encrypted.dataKeyId,
         nameKana: normalizeKanaName(dto.subject.nameKana)!,
         birthDate: dto.subject.birthDate,
         dateOfDeath: dto.kind === 'inheritance' ? dto.subject.dateOfDeath! : null,
@@ -108,20 +75,13 @@ export class InquiriesService {
         declarationId,
         targetCodes,
         targetsAll: !dto.targetInstitutions,
-        deadlineSeconds: this.config.INQUIRY_DEADLINE_SECONDS,
-      });
-      await this.audit.record(tx, actor, {
+      },
+      audit: {
         action: 'inquiry.create',
         resourceType: 'inquiry',
-        resourceId: id,
         details: { kind: dto.kind, institutions: targetCodes.length, declarationId },
-      });
-      const body: AcceptedInquiryView = { id: row.id, status: row.status };
-      if (idempotencyKey) await this.idempotencyKeys.complete(tx, caller.institutionId, idempotencyKey, 202, body);
-      return { body, replayed: false };
+      },
     });
-    if (!outcome.replayed) await this.admission.request();
-    return outcome;
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<InquiryView> {
@@ -141,18 +101,6 @@ export class InquiriesService {
 
   list(caller: InstitutionPrincipal, limit: number, status?: InquiryStatus): Promise<InquiryRecord[]> {
     return this.inquiries.list(caller.institutionId, limit, status);
-  }
-
-  private async resolveTargets(requested: string[] | undefined): Promise<string[]> {
-    const known = await this.inquiries.knownCodes(requested ?? null);
-    if (requested) {
-      const knownSet = new Set(known);
-      const unknown = requested.filter((code) => !knownSet.has(code));
-      if (unknown.length > 0) {
-        throw new DomainError('UNKNOWN_INSTITUTION', `Unknown institution code(s): ${unknown.join(', ')}`, { unknown });
-      }
-    }
-    return known;
   }
 }
 

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
@@ -7,12 +6,7 @@ import type { InstitutionPrincipal } from '../auth/principal.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
 import { normalizeKanaName } from '../common/kana/kana-name.js';
-import { AppConfig } from '../config/app-config.js';
-import { BlindIndex } from '../crypto/blind-index.js';
-import { MyNumberCipher } from '../crypto/my-number-cipher.js';
-import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
-import { IdempotencyService } from '../idempotency/idempotency.service.js';
-import { InquiryAdmission } from '../inquiries/fanout/inquiry-admission.js';
+import { FanoutIntake } from '../inquiries/fanout-intake.js';
 import { InquiriesRepository } from '../inquiries/inquiries.repository.js';
 import type { InquiryRecord } from '../inquiries/inquiries.repository.js';
 import { PRIORITY } from '../inquiries/inquiry.types.js';
@@ -34,15 +28,10 @@ const NUMBERING: readonly ['numbering'] = ['numbering'];
 export class NumberingRequestsService {
   constructor(
     private readonly db: DataSource,
-    @Inject(AppConfig) private readonly config: AppConfig,
     private readonly inquiries: InquiriesRepository,
     private readonly numbering: NumberingRequestsRepository,
-    private readonly cipher: MyNumberCipher,
-    private readonly blindIndex: BlindIndex,
+    private readonly intake: FanoutIntake,
     private readonly audit: AuditService,
-    private readonly admission: InquiryAdmission,
-    private readonly idempotency: IdempotencyService,
-    private readonly idempotencyKeys: IdempotencyRepository,
   ) {}
 
   async create(
@@ -52,37 +41,16 @@ export class NumberingRequestsService {
     idempotencyKey?: string,
   ): Promise<{ body: AcceptedNumberingRequestView; replayed: boolean }> {
     const targetCodes = await this.resolveTargets(caller, dto.targetInstitutions);
-    const myNumber = dto.subject.myNumber;
-    const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
-    const index = this.blindIndex.compute(myNumber);
-    const id = randomUUID();
-    const fingerprints = idempotencyKey ? this.idempotency.fingerprints('POST /v1/numbering-requests', dto) : [];
-    const outcome = await this.db.transaction(async (tx) => {
-      if (idempotencyKey) {
-        const claim = await this.idempotencyKeys.claim(
-          tx,
-          caller.institutionId,
-          idempotencyKey,
-          fingerprints,
-          this.config.IDEMPOTENCY_TTL_HOURS,
-        );
-        if (claim.state === 'reused') {
-          throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
-        }
-        if (claim.state === 'replay') return { body: claim.body as AcceptedNumberingRequestView, replayed: true };
-      }
-      const row = await this.inquiries.insert(tx, {
-        id,
-        institutionId: caller.institutionId,
-        apiKeyId: caller.apiKeyId,
+    return this.intake.accept(caller, actor, {
+      route: 'POST /v1/numbering-requests',
+      dto,
+      myNumber: dto.subject.myNumber,
+      idempotencyKey,
+      row: {
         kind: 'numbering',
         priority: PRIORITY.numbering,
         branchCode: dto.branchCode,
         operatorId: dto.operatorId,
-        blindIndexVersion: index.version,
-        blindIndex: index.digest,
-        ciphertext: encrypted.ciphertext,
-        dataKeyId: encrypted.dataKeyId,
         nameKana: normalizeKanaName(dto.subject.nameKana)!,
         birthDate: dto.subject.birthDate,
         dateOfDeath: null,
@@ -95,7 +63,6 @@ export class NumberingRequestsService {
         // Always explicit: "all" here means all but the requester, which the fan-out's
         // targets_all fast path (every known institution) would include.
         targetsAll: false,
-        deadlineSeconds: this.config.INQUIRY_DEADLINE_SECONDS,
         numbering: {
           address: dto.subject.address,
           postalCode: dto.subject.postalCode ? dto.subject.postalCode.replace('-', '') : null,
@@ -103,19 +70,13 @@ export class NumberingRequestsService {
           identityDocument: dto.verification.identityDocument,
           consentAt: dto.consentAt,
         },
-      });
-      await this.audit.record(tx, actor, {
+      },
+      audit: {
         action: 'numbering.create',
         resourceType: 'numbering-request',
-        resourceId: id,
         details: { institutions: targetCodes.length, all: !dto.targetInstitutions },
-      });
-      const body: AcceptedNumberingRequestView = { id: row.id, status: row.status };
-      if (idempotencyKey) await this.idempotencyKeys.complete(tx, caller.institutionId, idempotencyKey, 202, body);
-      return { body, replayed: false };
+      },
     });
-    if (!outcome.replayed) await this.admission.request();
-    return outcome;
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<NumberingRequestView> {
@@ -158,14 +119,7 @@ export class NumberingRequestsService {
         institution: own,
       });
     }
-    const known = await this.inquiries.knownCodes(requested ?? null);
-    if (requested) {
-      const knownSet = new Set(known);
-      const unknown = requested.filter((code) => !knownSet.has(code));
-      if (unknown.length > 0) {
-        throw new DomainError('UNKNOWN_INSTITUTION', `Unknown institution code(s): ${unknown.join(', ')}`, { unknown });
-      }
-    }
+    const known = await this.intake.knownTargets(requested);
     const targets = known.filter((code) => code !== own);
     if (targets.length === 0) throw new DomainError('NO_TARGET_INSTITUTION', 'No other institution is known to this node');
     return targets;
