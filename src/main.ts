@@ -6,6 +6,7 @@ import { describeConfig } from './config/app-config.js';
 import { loadStartupSettings } from './config/bootstrap.js';
 import { assertSchemaIsCurrent } from './database/schema-check.js';
 import { createHttpApp } from './http/create-http-app.js';
+import { aggregateClusterMetrics } from './metrics/cluster-metrics.js';
 
 /**
  * The API process (`npm run start:api`). With API_PROCESSES > 1 this process only
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
 
 function superviseApiProcesses(count: number): void {
   let stopping = false;
+  aggregateClusterMetrics();
   for (let i = 0; i < count; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

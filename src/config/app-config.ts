@@ -303,6 +303,55 @@ export class AppConfig {
   @Min(100)
   WEBHOOK_SWEEP_INTERVAL_MS = 30_000;
 
+  /**
+   * Port of the worker's own Prometheus endpoint (GET /metrics: the fan-out, queue and
+   * retention metrics). 0 disables it. Each worker on one machine needs its own port.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  WORKER_METRICS_PORT = 9465;
+
+  /**
+   * Default rate limit of each institution API key: requests per minute, refilled
+   * continuously (a token bucket). 0 turns rate limiting off for institution keys.
+   * An institution's own limit (PUT /v1/institutions/{code}/rate-limit) replaces it.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_PER_MINUTE = 1200;
+
+  /** Requests an institution key may send at once above the steady rate (the bucket's size). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  RATE_LIMIT_BURST = 200;
+
+  /** Rate limit of the operator key (ADMIN_API_KEY), requests per minute; 0 turns it off. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  ADMIN_RATE_LIMIT_PER_MINUTE = 600;
+
+  /** Burst of the operator key. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  ADMIN_RATE_LIMIT_BURST = 100;
+
+  /** How long each API process keeps an institution's own rate limit before reading it again. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  RATE_LIMIT_CACHE_SECONDS = 10;
+
   get isProduction(): boolean {
     return this.NODE_ENV === 'production';
   }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The process's Prometheus registry and the metrics the code updates. */
 @Injectable()
@@ -49,16 +49,34 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /**
+   * From the inquiry's creation to its final status (the requester's wait), by kind
+   * (inheritance, disaster, numbering) and final status (completed, partial).
+   */
+  readonly inquiryDuration = new Histogram({
+    name: 'kouza_inquiry_duration_seconds',
+    help: 'Time from an inquiry being created to it being final, by kind and final status',
+    labelNames: ['kind', 'status'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+    registers: [this.registry],
+  });
+
+  /**
+   * Messages to peer nodes, labelled by the peer's node id: the label set is bounded by
+   * the registered peers (tens, not millions), and per-node failures are what an
+   * operator needs to see.
+   */
   readonly peerMessages = new Counter({
     name: 'kouza_peer_messages_total',
-    help: 'Location-query messages sent to peer nodes, by outcome (answered, timeout, network, refused, forged ...)',
-    labelNames: ['outcome'] as const,
+    help: 'Messages sent to peer nodes, by node and outcome (answered, timeout, network, refused, forged ...)',
+    labelNames: ['node', 'outcome'] as const,
     registers: [this.registry],
   });
 
   readonly peerAnswerSeconds = new Histogram({
     name: 'kouza_peer_answer_seconds',
-    help: 'Time for a peer node to answer one message',
+    help: 'Time for a peer node to answer one message, by node',
+    labelNames: ['node'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
@@ -90,7 +108,84 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Maintenance (retention) job runs by job name and outcome (ok, failed). */
+  readonly retentionRuns = new Counter({
+    name: 'kouza_retention_runs_total',
+    help: 'Retention and housekeeping job runs, by job and outcome (ok, failed)',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly retentionRowsPurged = new Counter({
+    name: 'kouza_retention_rows_purged_total',
+    help: 'Rows removed or emptied by retention jobs, by job',
+    labelNames: ['job'] as const,
+    registers: [this.registry],
+  });
+
+  /** When the audit sealer last ran successfully (seconds since the epoch): alerts on seal lag. */
+  readonly auditLastSeal = new Gauge({
+    name: 'kouza_audit_last_seal_timestamp_seconds',
+    help: 'When the audit sealer last completed a run (Unix seconds)',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+
+  /** Requests refused with 429, by caller kind (institution, operator). */
+  readonly rateLimited = new Counter({
+    name: 'kouza_rate_limited_total',
+    help: 'Requests refused by the per-key rate limit (429), by caller kind and institution code',
+    labelNames: ['principal', 'institution'] as const,
+    registers: [this.registry],
+  });
+
+  /** Rate-limit checks that could not reach Redis: the request went through (fail open). */
+  readonly rateLimitErrors = new Counter({
+    name: 'kouza_rate_limit_errors_total',
+    help: 'Rate-limit checks that failed (Redis unavailable); such requests are let through',
+    registers: [this.registry],
+  });
+
+  /**
+   * Jobs per queue and state, read from BullMQ when Prometheus scrapes (see
+   * QueueDepthCollector). `max` across cluster processes: each reads the same Redis.
+   */
+  readonly queueJobs = new Gauge({
+    name: 'kouza_queue_jobs',
+    help: 'Jobs in each BullMQ queue by state (waiting, active, delayed, failed, prioritized, waiting-children), read at scrape time',
+    labelNames: ['queue', 'state'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: () => this.collectQueueDepths(),
+  });
+
+  /** Set by QueueDepthCollector where queues exist; read at scrape time. */
+  readQueueDepths?: () => Promise<{ queue: string; counts: Record<string, number> }[]>;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kouza_' });
+  }
+
+  /**
+   * Reads the queues' job counts; a scrape while Redis is down (or slow) reports none
+   * rather than waiting on it, and the alert on missing depths tells.
+   */
+  private async collectQueueDepths(): Promise<void> {
+    this.queueJobs.reset();
+    if (!this.readQueueDepths) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), 2000);
+    });
+    try {
+      const depths = await Promise.race([this.readQueueDepths(), timeout]);
+      for (const { queue, counts } of depths ?? []) {
+        for (const [state, count] of Object.entries(counts)) this.queueJobs.set({ queue, state }, count);
+      }
+    } catch {
+      // Redis unavailable: no depths in this scrape.
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

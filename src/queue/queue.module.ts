@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { bullmqConnectionOptions } from './bullmq-connection.js';
+import { QueueDepthCollector } from './queue-depth.collector.js';
 import { FANOUT_FLOW_PRODUCER, QueueName } from './queues.js';
 
 /**
@@ -26,6 +27,7 @@ import { FANOUT_FLOW_PRODUCER, QueueName } from './queues.js';
     ),
     BullModule.registerFlowProducer({ name: FANOUT_FLOW_PRODUCER }),
   ],
+  providers: [QueueDepthCollector],
   exports: [BullModule],
 })
 export class QueueModule {}

@@ -58,7 +58,21 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     );
   }
 
+  /** Every run is counted by job and outcome; retention jobs count the rows they purged. */
   async process(job: Job): Promise<unknown> {
+    try {
+      const result = await this.run(job);
+      this.metrics.retentionRuns.inc({ job: job.name, outcome: 'ok' });
+      if ('purged' in result) this.metrics.retentionRowsPurged.inc({ job: job.name }, result.purged);
+      if (job.name === JobName.SealAudit) this.metrics.auditLastSeal.set(Date.now() / 1000);
+      return result;
+    } catch (error) {
+      this.metrics.retentionRuns.inc({ job: job.name, outcome: 'failed' });
+      throw error;
+    }
+  }
+
+  private async run(job: Job): Promise<{ sealed: number } | { purged: number }> {
     switch (job.name) {
       case JobName.SealAudit: {
         const sealed = await this.sealer.sealPending();

@@ -9,6 +9,7 @@ import { DatabaseModule } from '../database/database.module.js';
 import { IdempotencyModule } from '../idempotency/idempotency.module.js';
 import { LoggingModule } from '../logging/logging.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
+import { WorkerMetricsServer } from '../metrics/worker-metrics-server.js';
 import { PeersModule } from '../peers/peers.module.js';
 import { QueueModule } from '../queue/queue.module.js';
 import { AnswerWriter } from '../inquiries/fanout/answer-writer.js';
@@ -50,6 +51,7 @@ export class WorkerModule {
         InquiryReconciler,
         WebhookProcessor,
         RegisterImportProcessor,
+        WorkerMetricsServer,
       ],
     };
   }

@@ -56,6 +56,8 @@ export interface FinalizedInquiry {
   institutionId: string;
   kind: FanoutKind;
   status: InquiryStatus;
+  /** From created_at to completed_at, for the duration histogram. */
+  durationSeconds: number;
 }
 
 const ADMISSION_LOCK = String(0x6b6f757a61_01n);
@@ -199,7 +201,8 @@ export class FanoutRepository {
                             THEN 'partial' ELSE 'completed' END,
               completed_at = now(), my_number_ciphertext = NULL, data_key_id = NULL, address = NULL
         WHERE ${filter} AND i.status IN ('queued', 'running')
-       RETURNING i.id, i.institution_id AS "institutionId", i.kind, i.status`,
+       RETURNING i.id, i.institution_id AS "institutionId", i.kind, i.status,
+                 EXTRACT(EPOCH FROM i.completed_at - i.created_at)::float8 AS "durationSeconds"`,
       [param],
     );
     return returnedRows(result);

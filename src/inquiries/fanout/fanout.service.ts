@@ -334,13 +334,13 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         }));
       }
       await this.answers.write(rows);
-      this.metrics.peerMessages.inc({ outcome: 'answered' });
-      this.metrics.peerAnswerSeconds.observe(Number(process.hrtime.bigint() - begun) / 1e9);
+      this.metrics.peerMessages.inc({ node: peer.nodeId, outcome: 'answered' });
+      this.metrics.peerAnswerSeconds.observe({ node: peer.nodeId }, Number(process.hrtime.bigint() - begun) / 1e9);
       this.metrics.peerBatchSize.observe(pending.length);
       return { queries: pending.length };
     } catch (error) {
       const reason = error instanceof PeerUnreachableError ? error.reason : 'error';
-      this.metrics.peerMessages.inc({ outcome: reason });
+      this.metrics.peerMessages.inc({ node: peer.nodeId, outcome: reason });
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1) || Date.now() >= deadline;
       this.logger.warn(
         { peer: peer.nodeId, reason, attempt: job.attemptsMade + 1, last, err: error instanceof PeerUnreachableError ? undefined : error },
@@ -404,7 +404,10 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       return rows;
     });
     await this.webhooks.dispatch(deliveries);
-    for (const inquiry of finalized) this.metrics.inquiriesFinal.inc({ kind: inquiry.kind, status: inquiry.status });
+    for (const inquiry of finalized) {
+      this.metrics.inquiriesFinal.inc({ kind: inquiry.kind, status: inquiry.status });
+      this.metrics.inquiryDuration.observe({ kind: inquiry.kind, status: inquiry.status }, inquiry.durationSeconds);
+    }
     return finalized;
   }
 }

@@ -60,6 +60,12 @@ export async function startTestApp(options: { env?: Record<string, string>; data
     QUEUE_PREFIX: `{e2e-${db.name}}`,
     LOG_LEVEL: 'info',
     AUDIT_SEAL_INTERVAL_MS: '100',
+    // Test files run in parallel: no fixed worker metrics port, and limits no ordinary test reaches.
+    WORKER_METRICS_PORT: '0',
+    RATE_LIMIT_PER_MINUTE: '600000',
+    RATE_LIMIT_BURST: '100000',
+    ADMIN_RATE_LIMIT_PER_MINUTE: '600000',
+    ADMIN_RATE_LIMIT_BURST: '100000',
     ...testKeysEnv(),
     ...options.env,
   };
