@@ -7,6 +7,8 @@ export type AuditAction =
   /** A numbering request (他行付番) attached the number at a hosted institution. */
   | 'numbering.attach'
   | 'institution.create'
+  /** The operator set or cleared an institution's own rate limit. */
+  | 'institution.rate-limit'
   | 'webhook.configure'
   | 'webhook.rotate-secret'
   | 'webhook.remove'

@@ -4,6 +4,8 @@ import { AppConfig } from '../config/app-config.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { ApiKeysRepository } from '../institutions/api-keys.repository.js';
 import { ApiKeyCache } from '../institutions/api-key-cache.js';
+import { RateLimiter } from '../rate-limit/rate-limiter.js';
+import type { FastifyReply } from 'fastify';
 import { constantTimeEquals, hashApiKey, isWellFormedApiKey } from './api-key-format.js';
 import { AuthenticatedRequest, PUBLIC_KEY, SCOPES_KEY } from './auth.decorators.js';
 import type { Principal } from './principal.js';
@@ -25,6 +27,7 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysRepository,
     private readonly cache: ApiKeyCache,
+    private readonly limiter: RateLimiter,
     @Inject(AppConfig) config: AppConfig,
   ) {
     if (config.ADMIN_API_KEY) this.adminKeyHash = hashApiKey(config.ADMIN_API_KEY);
@@ -38,11 +41,36 @@ export class ApiKeyGuard implements CanActivate {
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const principal = await this.authenticate(request.headers.authorization);
+    await this.limit(principal, context.switchToHttp().getResponse<FastifyReply>());
     if (!required.every((scope) => principal.scopes.has(scope as never))) {
       throw new DomainError('FORBIDDEN_SCOPE', `This action needs the scope(s): ${required.join(', ')}`);
     }
     request.principal = principal;
     return true;
+  }
+
+  /**
+   * The caller's rate limit, right after authentication (a key without the scope still
+   * spends its budget). Limited answers carry RateLimit-Limit (the burst), -Remaining
+   * and -Reset (seconds until the bucket is full); a refusal also Retry-After.
+   */
+  private async limit(principal: Principal, reply: FastifyReply): Promise<void> {
+    const decision = await this.limiter.take(principal);
+    if (!decision) return;
+    const headers = {
+      'ratelimit-limit': String(decision.limit),
+      'ratelimit-remaining': String(decision.remaining),
+      'ratelimit-reset': String(decision.resetSeconds),
+    };
+    void reply.headers(headers);
+    if (!decision.allowed) {
+      throw new DomainError(
+        'RATE_LIMITED',
+        `Rate limit of this API key reached; retry in ${decision.retryAfterSeconds} s`,
+        {},
+        { ...headers, 'retry-after': String(decision.retryAfterSeconds) },
+      );
+    }
   }
 
   private async authenticate(header: string | undefined): Promise<Principal> {

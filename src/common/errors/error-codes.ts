@@ -57,6 +57,7 @@ export const ERROR_CATALOGUE = {
     title: 'A numbering request names the requesting institution itself: attach there with POST /v1/linkages',
   },
   NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests with this API key; retry after Retry-After seconds' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'The database is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;
