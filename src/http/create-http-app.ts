@@ -13,6 +13,7 @@ import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
+import { mountQueueDashboard } from './queue-dashboard.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -88,6 +89,7 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
       return reply;
     }
   });
+  await mountQueueDashboard(app, options.config);
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

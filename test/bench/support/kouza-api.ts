@@ -42,6 +42,12 @@ export async function startBenchApi(databaseUrl: string, extraEnv: NodeJS.Proces
     API_PROCESSES: process.env.API_PROCESSES ?? String(availableParallelism()),
     DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE ?? '4',
     KEYS_FILE: join(tmp, 'keys.json'),
+    // Rate limits stay on (their Redis round trip is part of what is measured) but far
+    // above what the bench sends; BENCH env may lower them.
+    RATE_LIMIT_PER_MINUTE: process.env.RATE_LIMIT_PER_MINUTE ?? '1000000',
+    RATE_LIMIT_BURST: process.env.RATE_LIMIT_BURST ?? '1000000',
+    ADMIN_RATE_LIMIT_PER_MINUTE: process.env.ADMIN_RATE_LIMIT_PER_MINUTE ?? '1000000',
+    ADMIN_RATE_LIMIT_BURST: process.env.ADMIN_RATE_LIMIT_BURST ?? '1000000',
     ...extraEnv,
   };
   const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
