@@ -35,12 +35,14 @@ export class AppConfig {
   @IsIn(['development', 'test', 'production'])
   NODE_ENV: 'development' | 'test' | 'production' = 'development';
 
+  /** Where the API listens. */
   @Transform(toInt)
   @IsInt()
   @Min(0)
   @Max(65535)
   PORT = 3000;
 
+  /** The address the API (and the worker's metrics endpoint) binds. */
   @IsString()
   HOST = '0.0.0.0';
 
@@ -59,6 +61,7 @@ export class AppConfig {
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
   DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/kouza_hub';
 
+  /** Connections per process; on a machine shared with Postgres, fewer is faster (the benchmark uses 4). */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -71,6 +74,7 @@ export class AppConfig {
   @Min(100)
   DATABASE_CONNECT_TIMEOUT_MS = 2000;
 
+  /** Redis: BullMQ, rate-limit buckets, health. */
   @Secret()
   @Matches(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
@@ -93,6 +97,7 @@ export class AppConfig {
   @Min(1)
   INQUIRY_DEADLINE_SECONDS = 120;
 
+  /** pino level; one line per request at `info`. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
@@ -241,6 +246,7 @@ export class AppConfig {
   @Max(20)
   PEER_RETRY_ATTEMPTS = 4;
 
+  /** First wait between tries to a peer node; it doubles after each (1 s, 2 s, 4 s). */
   @Transform(toInt)
   @IsInt()
   @Min(10)
@@ -395,6 +401,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const errors = validateSync(config, { whitelist: true });
   if (errors.length > 0) throw new ConfigError(describe(errors));
   return config;
+}
+
+/** Whether a variable is a secret (never printed). */
+export function isSecretSetting(key: string): boolean {
+  return SECRET_KEYS.has(key);
 }
 
 /** The configuration with secrets replaced, for start-up logs. */
