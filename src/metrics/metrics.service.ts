@@ -159,6 +159,22 @@ export class MetricsService {
     collect: () => this.collectQueueDepths(),
   });
 
+  /** 1 when the API reaches the dependency (as /health checks it), read at scrape time. */
+  readonly dependencyUp = new Gauge({
+    name: 'kouza_dependency_up',
+    help: 'Whether Postgres and Redis answer this process (1) or not (0), checked at scrape time',
+    labelNames: ['dependency'] as const,
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: async () => {
+      if (!this.probeDependencies) return;
+      for (const [dependency, up] of Object.entries(await this.probeDependencies())) this.dependencyUp.set({ dependency }, up ? 1 : 0);
+    },
+  });
+
+  /** Set by DependencyProbe in the API. */
+  probeDependencies?: () => Promise<Record<string, boolean>>;
+
   /** Set by QueueDepthCollector where queues exist; read at scrape time. */
   readQueueDepths?: () => Promise<{ queue: string; counts: Record<string, number> }[]>;
 

@@ -1,0 +1,35 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { REDIS } from '../redis/redis.module.js';
+
+const PROBE_TIMEOUT_MS = 1500;
+
+function within(probe: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+  });
+  return Promise.race([probe.then(() => true, () => false), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * What /health checks, as a gauge read at scrape time (kouza_dependency_up), so that
+ * Prometheus alerts on Postgres or Redis being unreachable from the API.
+ */
+@Injectable()
+export class DependencyProbe implements OnModuleInit {
+  constructor(
+    private readonly db: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.metrics.probeDependencies = async () => {
+      const [postgres, redis] = await Promise.all([within(this.db.query('SELECT 1')), within(this.redis.ping())]);
+      return { postgres, redis };
+    };
+  }
+}
