@@ -29,8 +29,8 @@ export class MasterKeySealer {
     return this.keys.masterKeys.has(masterKeyId);
   }
 
-  seal(plaintext: Buffer, aad: Buffer): MasterSealed {
-    const masterKeyId = this.keys.activeMasterKeyId;
+  /** Seals under the active master key, or under `masterKeyId` (a rotation's target). */
+  seal(plaintext: Buffer, aad: Buffer, masterKeyId = this.keys.activeMasterKeyId): MasterSealed {
     return { masterKeyId, ciphertext: aesGcmSeal(this.masterKey(masterKeyId), plaintext, aad) };
   }
 
@@ -38,10 +38,10 @@ export class MasterKeySealer {
     return aesGcmOpen(this.masterKey(sealed.masterKeyId), sealed.ciphertext, aad);
   }
 
-  /** The same secret sealed under the active master key (unchanged if it already is). */
-  reseal(sealed: MasterSealed, aad: Buffer): MasterSealed {
-    if (sealed.masterKeyId === this.keys.activeMasterKeyId) return sealed;
-    return this.seal(this.open(sealed, aad), aad);
+  /** The same secret sealed under `to` (the active master key unless named; unchanged if it already is). */
+  reseal(sealed: MasterSealed, aad: Buffer, to = this.keys.activeMasterKeyId): MasterSealed {
+    if (sealed.masterKeyId === to) return sealed;
+    return this.seal(this.open(sealed, aad), aad, to);
   }
 
   private masterKey(id: string): Buffer {
