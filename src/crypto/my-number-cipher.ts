@@ -80,6 +80,7 @@ export class MyNumberCipher implements OnModuleInit {
 
 }
 
-function numberAad(institutionId: string): Buffer {
+/** Additional data of a My Number ciphertext: binds it to its institution. */
+export function numberAad(institutionId: string): Buffer {
   return Buffer.from(`kouza-hub:my-number:${institutionId}`, 'utf8');
 }
