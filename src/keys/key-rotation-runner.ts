@@ -257,18 +257,32 @@ export class KeyRotationRunner {
       const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
       digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
     }
+    // Records already under the target (see above). A LATERAL probe with LIMIT 1 keeps
+    // this one unique-index probe per row whatever the statistics say (they are stale
+    // during a rotation: the target version looked empty when last analysed).
+    const { rows: taken } = await client.query<{ ord: string }>(
+      `SELECT v.ord FROM unnest($1::bytea[], $2::uuid[]) WITH ORDINALITY AS v (digest, institution_id, ord)
+        CROSS JOIN LATERAL (SELECT 1 FROM subjects d
+                             WHERE d.blind_index_version = $3 AND d.blind_index = v.digest AND d.institution_id = v.institution_id
+                             LIMIT 1) x`,
+      [digests, rows.map((r) => r.institution_id), target],
+    );
+    const skip = new Set(taken.map((t) => Number(t.ord) - 1));
+    const moving = rows.map((_, i) => i).filter((i) => !skip.has(i));
     const subjects = await client.query(
       `UPDATE subjects s SET blind_index_version = $2, blind_index = v.digest
          FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)
-        WHERE s.id = v.id AND s.blind_index_version <> $2
-          AND NOT EXISTS (SELECT 1 FROM subjects d
-                           WHERE d.blind_index_version = $2 AND d.blind_index = v.digest AND d.institution_id = s.institution_id)`,
-      [rows.map((r) => r.id), target, digests],
+        WHERE s.id = v.id AND s.blind_index_version <> $2`,
+      [moving.map((i) => rows[i].id), target, moving.map((i) => digests[i])],
     );
+    // Every inquiry under one of the batch's old digests, probed through inquiries_subject.
     const inquiries = await client.query(
-      `UPDATE inquiries i SET blind_index_version = $4, blind_index = m.new_digest
-         FROM (SELECT DISTINCT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS u (old_version, old_digest, new_digest)) m
-        WHERE i.blind_index_version = m.old_version AND i.blind_index = m.old_digest`,
+      `UPDATE inquiries i SET blind_index_version = $4, blind_index = t.new_digest
+         FROM (SELECT x.id, m.new_digest
+                 FROM (SELECT DISTINCT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS u (old_version, old_digest, new_digest)) m
+                 CROSS JOIN LATERAL (SELECT id FROM inquiries q
+                                      WHERE q.blind_index_version = m.old_version AND q.blind_index = m.old_digest) x) t
+        WHERE i.id = t.id`,
       [rows.map((r) => r.blind_index_version), rows.map((r) => r.blind_index), digests, target],
     );
     const movedSubjects = subjects.rowCount ?? 0;
