@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { Redis } from 'ioredis';
-import { generateNodeKeyMaterial, type KeyMaterial } from '../../src/crypto/key-material.js';
+import { DataSource } from 'typeorm';
+import { BlindIndex } from '../../src/crypto/blind-index.js';
+import { generateNodeKeyMaterial, loadKeyMaterial, type KeyMaterial } from '../../src/crypto/key-material.js';
+import { HostedLocations } from '../../src/locations/hosted-locations.js';
+import { standaloneRotationRunner } from '../../src/keys/standalone-runner.js';
 import { MasterKeySealer, webhookSecretAad } from '../../src/crypto/master-key-sealer.js';
 import { formatWebhookSecret } from '../../src/webhooks/webhook-signature.js';
 import { finalInquiry, inheritanceBody } from './support/inquiries.js';
@@ -328,7 +332,59 @@ describe('key rotation', () => {
   });
 });
 
+describe('key rotation run in-process (the CLI runner): a number held twice at one institution', () => {
+  let t: TestApp;
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('leaves the record that cannot move under its old version, says so, and the number stays findable', async () => {
+    const key = () => randomBytes(32).toString('base64');
+    t = await startTestApp({
+      env: { BLIND_INDEX_KEYS: `1:${key()},2:${key()}`, BLIND_INDEX_ACTIVE_VERSION: '1', KEY_ROTATION_BATCH_SIZE: '2' },
+    });
+    const bank = await t.createInstitution('0007');
+    const myNumber = validMyNumber(82_001);
+    const others = [82_002, 82_003, 82_004].map(validMyNumber);
+    for (const [i, n] of [myNumber, ...others].entries()) {
+      await t.http
+        .post('/v1/linkages')
+        .set(bank.auth)
+        .send(linkageBody(n, { accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: String(4_200_000 + i) }] }))
+        .expect(201);
+    }
+    // What a process with version 2 active could have created beside one with version 1
+    // active, had the operator skipped the first restart: a second record of the number.
+    const keys = loadKeyMaterial(t.config, () => undefined);
+    const digest = new BlindIndex({ ...keys, activeBlindIndexVersion: 2 }).compute(myNumber).digest;
+    await t.db.pool.query(
+      `INSERT INTO subjects (id, institution_id, blind_index_version, blind_index, my_number_ciphertext, data_key_id, name_kana, birth_date)
+       SELECT $1, institution_id, 2, $2, my_number_ciphertext, data_key_id, name_kana, birth_date
+         FROM subjects WHERE blind_index_version = 1 ORDER BY created_at LIMIT 1`,
+      [globalThis.crypto.randomUUID(), digest],
+    );
+
+    const id = globalThis.crypto.randomUUID();
+    await t.db.pool.query(`INSERT INTO key_rotations (id, kind, target, source) VALUES ($1, 'blind-index', '2', 'cli')`, [id]);
+    const runner = standaloneRotationRunner(t.app.get(DataSource), t.config, { ...keys, activeBlindIndexVersion: 2 });
+    expect(await runner.run(id)).toBe('completed');
+    expect(await runner.run(id)).toBe('already-finished');
+    const { rows } = await t.db.pool.query('SELECT * FROM key_rotations WHERE id = $1', [id]);
+    expect(rows[0]).toMatchObject({ status: 'completed', runs: 1, moved: { subjects: 3 }, remaining: { subjects: 1, inquiries: 0 } });
+    const versions = (await t.db.pool.query('SELECT blind_index_version AS v, count(*)::int AS n FROM subjects GROUP BY 1 ORDER BY 1')).rows;
+    expect(versions).toEqual([
+      { v: 1, n: 1 },
+      { v: 2, n: 4 },
+    ]);
+    // The number is still located: its linkages hang on the record left under version 1,
+    // which look-ups still consult (and which start-up refuses to lose).
+    const locations = new HostedLocations(new BlindIndex({ ...keys, activeBlindIndexVersion: 2 }), t.db.pool);
+    expect(await locations.locate([{ ref: 'q', myNumber }])).toHaveLength(1);
+    for (const n of others) expect(await locations.locate([{ ref: 'q', myNumber: n }])).toHaveLength(1);
+  });
+});
+
 function randomUUIDLike(): string {
   return globalThis.crypto.randomUUID();
 }
-
