@@ -12,6 +12,7 @@ import { DisastersModule } from './disasters/disasters.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InquiriesModule } from './inquiries/inquiries.module.js';
 import { InstitutionsModule } from './institutions/institutions.module.js';
+import { KeysModule } from './keys/keys.module.js';
 import { LinkagesModule } from './linkages/linkages.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
@@ -52,6 +53,7 @@ export class AppModule {
         NumberingModule,
         PeersApiModule,
         RegisterModule,
+        KeysModule,
         WebhooksModule,
         HealthModule,
       ],

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { describeConfig } from './config/app-config.js';
 import { loadStartupSettings } from './config/bootstrap.js';
 import { assertSchemaIsCurrent } from './database/schema-check.js';
+import { assertKeysCoverData } from './keys/key-coverage.js';
 import { createHttpApp } from './http/create-http-app.js';
 import { aggregateClusterMetrics } from './metrics/cluster-metrics.js';
 
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   }
   const app = await createHttpApp({ config, keys });
   await assertSchemaIsCurrent(app.get(DataSource));
+  await assertKeysCoverData(app.get(DataSource), keys, (message) => app.get(Logger).warn(message));
   await app.listen({ port: config.PORT, host: config.HOST });
   app.get(Logger).log(
     { config: describeConfig(config), generatedKeys: keys.generated },

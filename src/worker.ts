@@ -4,6 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
 import { loadStartupSettings } from './config/bootstrap.js';
 import { assertSchemaIsCurrent } from './database/schema-check.js';
+import { assertKeysCoverData } from './keys/key-coverage.js';
 import { WorkerModule } from './worker/worker.module.js';
 
 /** The worker process (`npm run start:worker`): no HTTP, stops gracefully on SIGTERM. */
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
   await assertSchemaIsCurrent(app.get(DataSource));
+  await assertKeysCoverData(app.get(DataSource), keys, (message) => app.get(Logger).warn(message));
   await app.init();
   app.get(Logger).log('worker started');
 }

@@ -28,7 +28,11 @@ export type AuditAction =
   | 'numbering.create'
   | 'numbering.read'
   | 'numbering.complete'
-  | 'register.import';
+  | 'register.import'
+  /** The operator started a key rotation (re-index or re-wrap); details: kind, target key. */
+  | 'key-rotation.start'
+  /** A key rotation finished; details: rows moved and rows left under an old key, per table. */
+  | 'key-rotation.complete';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

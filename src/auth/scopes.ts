@@ -13,7 +13,15 @@ export const INSTITUTION_SCOPES = [
 export type InstitutionScope = (typeof INSTITUTION_SCOPES)[number];
 
 /** Scopes of the operator; ADMIN_API_KEY holds all of them. */
-export const ADMIN_SCOPES = ['admin:institutions', 'admin:api-keys', 'admin:audit', 'admin:disasters', 'admin:peers'] as const;
+export const ADMIN_SCOPES = [
+  'admin:institutions',
+  'admin:api-keys',
+  'admin:audit',
+  'admin:disasters',
+  'admin:peers',
+  /** Start and follow key rotations (blind-index key, master key). */
+  'admin:keys',
+] as const;
 export type AdminScope = (typeof ADMIN_SCOPES)[number];
 
 export type Scope = InstitutionScope | AdminScope;

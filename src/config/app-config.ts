@@ -192,6 +192,25 @@ export class AppConfig {
   @IsString()
   KEYS_FILE = '.keys/dev-keys.json';
 
+  /** Rows a key rotation moves per transaction (its cursor is committed with each batch). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(50_000)
+  KEY_ROTATION_BATCH_SIZE = 1000;
+
+  /** Pause between a key rotation's batches, to leave the database room for the traffic; 0: none. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  KEY_ROTATION_BATCH_PAUSE_MS = 0;
+
+  /** How often the worker re-enqueues unfinished key rotations that no batch has advanced for that long. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  KEY_ROTATION_RESUME_INTERVAL_MS = 60_000;
+
   /** How long an Idempotency-Key and its stored answer are kept. */
   @Transform(toInt)
   @IsInt()

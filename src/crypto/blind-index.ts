@@ -40,7 +40,13 @@ export class BlindIndex {
     return this.versions.map((version) => this.computeWith(version, myNumber));
   }
 
-  private computeWith(version: number, myNumber: string): BlindIndexValue {
+  /** Whether this process holds the key of this version. */
+  holds(version: number): boolean {
+    return this.keys.blindIndexKeys.has(version);
+  }
+
+  /** The index under one given version (the rotation job re-indexes rows with it). */
+  computeWith(version: number, myNumber: string): BlindIndexValue {
     const key = this.keys.blindIndexKeys.get(version);
     if (!key) throw new Error(`no blind-index key of version ${version}`);
     return { version, digest: createHmac('sha256', key).update(myNumber, 'ascii').digest() };

@@ -1,3 +1,4 @@
+import { MasterKeySealer } from './master-key-sealer.js';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { DataKeyRow, DataKeysRepository } from './data-keys.repository.js';
@@ -43,7 +44,7 @@ describe('MyNumberCipher', () => {
   const m1 = randomBytes(32);
   const m2 = randomBytes(32);
   let repo: FakeDataKeys;
-  const cipher = (keys: KeyMaterial) => new MyNumberCipher(keys, repo as unknown as DataKeysRepository);
+  const cipher = (keys: KeyMaterial) => new MyNumberCipher(new MasterKeySealer(keys), repo as unknown as DataKeysRepository);
 
   beforeEach(() => {
     repo = new FakeDataKeys();

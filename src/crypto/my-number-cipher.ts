@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { aesGcmOpen, aesGcmSeal } from './aes-gcm.js';
-import { KEY_MATERIAL } from './crypto.tokens.js';
 import { DataKeysRepository } from './data-keys.repository.js';
-import { KeyMaterialError, type KeyMaterial } from './key-material.js';
+import { KeyMaterialError } from './key-material.js';
+import { dataKeyAad, MasterKeySealer } from './master-key-sealer.js';
 
 export interface EncryptedMyNumber {
   dataKeyId: string;
@@ -22,7 +22,7 @@ export class MyNumberCipher implements OnModuleInit {
   private readonly unwrapped = new Map<string, Buffer>();
 
   constructor(
-    @Inject(KEY_MATERIAL) private readonly keys: KeyMaterial,
+    private readonly sealer: MasterKeySealer,
     private readonly dataKeys: DataKeysRepository,
   ) {}
 
@@ -44,12 +44,12 @@ export class MyNumberCipher implements OnModuleInit {
   }
 
   private async ensureActiveDataKey(): Promise<{ id: string; key: Buffer }> {
-    const masterKeyId = this.keys.activeMasterKeyId;
+    const masterKeyId = this.sealer.activeMasterKeyId;
     let row = await this.dataKeys.findNewestActive(masterKeyId);
     if (!row) {
       const id = randomUUID();
-      const wrapped = aesGcmSeal(this.masterKey(masterKeyId), randomBytes(32), dataKeyAad(id));
-      row = await this.dataKeys.insertIfNoneActive({ id, master_key_id: masterKeyId, wrapped_key: wrapped });
+      const wrapped = this.sealer.seal(randomBytes(32), dataKeyAad(id));
+      row = await this.dataKeys.insertIfNoneActive({ id, master_key_id: wrapped.masterKeyId, wrapped_key: wrapped.ciphertext });
     }
     const key = this.unwrap(row.id, row.master_key_id, row.wrapped_key);
     this.activeDataKey = { id: row.id, key };
@@ -67,8 +67,9 @@ export class MyNumberCipher implements OnModuleInit {
   private unwrap(id: string, masterKeyId: string, wrapped: Buffer): Buffer {
     let key: Buffer;
     try {
-      key = aesGcmOpen(this.masterKey(masterKeyId), wrapped, dataKeyAad(id));
-    } catch {
+      key = this.sealer.open({ masterKeyId, ciphertext: wrapped }, dataKeyAad(id));
+    } catch (error) {
+      if (error instanceof KeyMaterialError) throw error;
       throw new KeyMaterialError(
         `master key "${masterKeyId}" does not unwrap data key ${id}: the configured key is not the one this database was written with`,
       );
@@ -77,17 +78,9 @@ export class MyNumberCipher implements OnModuleInit {
     return key;
   }
 
-  private masterKey(id: string): Buffer {
-    const key = this.keys.masterKeys.get(id);
-    if (!key) throw new Error(`master key ${id} is not configured`);
-    return key;
-  }
 }
 
-function numberAad(institutionId: string): Buffer {
+/** Additional data of a My Number ciphertext: binds it to its institution. */
+export function numberAad(institutionId: string): Buffer {
   return Buffer.from(`kouza-hub:my-number:${institutionId}`, 'utf8');
-}
-
-function dataKeyAad(dataKeyId: string): Buffer {
-  return Buffer.from(`kouza-hub:data-key:${dataKeyId}`, 'utf8');
 }

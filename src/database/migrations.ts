@@ -6,6 +6,7 @@ import { Inquiries1764140000004 } from '../../migrations/1764140000004-Inquiries
 import { AccountRegister1764140000005 } from '../../migrations/1764140000005-AccountRegister.js';
 import { NumberingOrigin1764140000006 } from '../../migrations/1764140000006-NumberingOrigin.js';
 import { NumberingRequests1764140000007 } from '../../migrations/1764140000007-NumberingRequests.js';
+import { KeyRotations1764140000008 } from '../../migrations/1764140000008-KeyRotations.js';
 import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimits.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
@@ -18,5 +19,6 @@ export const MIGRATIONS = [
   AccountRegister1764140000005,
   NumberingOrigin1764140000006,
   NumberingRequests1764140000007,
+  KeyRotations1764140000008,
   RateLimits1764140000010,
 ];

@@ -24,6 +24,7 @@ import { FANOUT_FLOW_PRODUCER, QueueName } from './queues.js';
       { name: QueueName.Inquiries },
       { name: QueueName.PeerQueries },
       { name: QueueName.Register },
+      { name: QueueName.KeyRotations },
     ),
     BullModule.registerFlowProducer({ name: FANOUT_FLOW_PRODUCER }),
   ],

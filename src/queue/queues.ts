@@ -13,6 +13,8 @@ export enum QueueName {
   Webhooks = 'webhooks',
   /** Account register imports uploaded through the API; one job per import, data = { importId }. */
   Register = 'register',
+  /** Key rotations (re-index, re-wrap); data = { rotationId }. */
+  KeyRotations = 'key-rotations',
 }
 
 /** The flow producer that creates one flow per fan-out. */
@@ -32,6 +34,10 @@ export enum JobName {
   /** Re-enqueues due webhook deliveries that have no job. */
   SweepWebhooks = 'webhook.sweep',
   ImportRegister = 'register.import',
+  /** Runs (or resumes) one key rotation; data = { rotationId }. */
+  RotateKeys = 'keys.rotate',
+  /** Re-enqueues key rotations that are unfinished and idle (their worker died). */
+  ResumeKeyRotations = 'keys.resume-rotations',
 }
 
 export const JOB_SCHEDULERS = {
@@ -45,6 +51,8 @@ export const JOB_SCHEDULERS = {
   peerMessageIdsPurge: { id: 'peer-message-ids-purge', name: JobName.PurgePeerMessageIds, everyMs: 5 * 60_000 },
   /** Re-enqueues due webhook deliveries that have no job; every WEBHOOK_SWEEP_INTERVAL_MS. */
   webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
+  /** Re-enqueues unfinished key rotations whose runner stopped; every KEY_ROTATION_RESUME_INTERVAL_MS. */
+  keyRotationsResume: { id: 'key-rotations-resume', name: JobName.ResumeKeyRotations },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */
@@ -64,6 +72,22 @@ export function registerImportJobOptions(importId: string): JobsOptions {
     jobId: importId,
     attempts: 3,
     backoff: { type: 'fixed', delay: 5000 },
+    removeOnComplete: { count: 100 },
+    removeOnFail: { count: 1000 },
+  };
+}
+
+/**
+ * Key rotation jobs. The rotation's row holds its state (cursor committed with each
+ * batch), so any job for it, a retry or a re-enqueued one, resumes where the last
+ * batch ended; a session lock in Postgres keeps one runner at a time. `jobId` is the
+ * rotation id, with a suffix when resuming (the first job may still sit in Redis).
+ */
+export function keyRotationJobOptions(jobId: string): JobsOptions {
+  return {
+    jobId,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5000 },
     removeOnComplete: { count: 100 },
     removeOnFail: { count: 1000 },
   };

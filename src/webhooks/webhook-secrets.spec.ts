@@ -1,3 +1,4 @@
+import { MasterKeySealer } from '../crypto/master-key-sealer.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { generateNodeKeyMaterial } from '../crypto/key-material.js';
@@ -17,7 +18,7 @@ function keys(activeMasterKeyId: string, ...ids: string[]): KeyMaterial {
 
 describe('WebhookSecrets', () => {
   const material = keys('m1', 'm1', 'm2');
-  const sut = new WebhookSecrets(material);
+  const sut = new WebhookSecrets(new MasterKeySealer(material));
   const institution = randomUUID();
   const secret = randomBytes(32);
 
@@ -35,7 +36,7 @@ describe('WebhookSecrets', () => {
 
   it('opens secrets sealed under a master key that is no longer the active one', () => {
     const sealed = sut.seal(secret, institution);
-    const rotated = new WebhookSecrets({ ...material, activeMasterKeyId: 'm2' });
+    const rotated = new WebhookSecrets(new MasterKeySealer({ ...material, activeMasterKeyId: "m2" }));
     expect(rotated.seal(secret, institution).masterKeyId).toBe('m2');
     expect(rotated.open(sealed, institution).equals(secret)).toBe(true);
   });

@@ -1,15 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { aesGcmOpen, aesGcmSeal } from '../crypto/aes-gcm.js';
-import { KEY_MATERIAL } from '../crypto/crypto.tokens.js';
-import type { KeyMaterial } from '../crypto/key-material.js';
+import { Injectable } from '@nestjs/common';
+import { MasterKeySealer, webhookSecretAad, type MasterSealed } from '../crypto/master-key-sealer.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
 import { formatWebhookSecret, generateWebhookSecret } from './webhook-signature.js';
 
 /** A signing secret as stored: sealed under a master key, with that key's id. */
-export interface SealedWebhookSecret {
-  masterKeyId: string;
-  ciphertext: Buffer;
-}
+export type SealedWebhookSecret = MasterSealed;
 
 /**
  * Institutions' webhook signing secrets. The service must hold them in a form it can
@@ -19,7 +14,7 @@ export interface SealedWebhookSecret {
  */
 @Injectable()
 export class WebhookSecrets {
-  constructor(@Inject(KEY_MATERIAL) private readonly keys: KeyMaterial) {}
+  constructor(private readonly sealer: MasterKeySealer) {}
 
   /**
    * Generates a new secret for an institution that has a webhook URL, stores it
@@ -38,21 +33,10 @@ export class WebhookSecrets {
   }
 
   seal(secret: Buffer, institutionId: string): SealedWebhookSecret {
-    const masterKeyId = this.keys.activeMasterKeyId;
-    return { masterKeyId, ciphertext: aesGcmSeal(this.masterKey(masterKeyId), secret, secretAad(institutionId)) };
+    return this.sealer.seal(secret, webhookSecretAad(institutionId));
   }
 
   open(sealed: SealedWebhookSecret, institutionId: string): Buffer {
-    return aesGcmOpen(this.masterKey(sealed.masterKeyId), sealed.ciphertext, secretAad(institutionId));
+    return this.sealer.open(sealed, webhookSecretAad(institutionId));
   }
-
-  private masterKey(id: string): Buffer {
-    const key = this.keys.masterKeys.get(id);
-    if (!key) throw new Error(`master key ${id} is not configured`);
-    return key;
-  }
-}
-
-function secretAad(institutionId: string): Buffer {
-  return Buffer.from(`kouza-hub:webhook-secret:${institutionId}`, 'utf8');
 }

@@ -21,6 +21,7 @@ import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
 import { WebhookProcessor } from '../webhooks/webhook.processor.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { RegisterImportProcessor } from '../register/register-import.processor.js';
+import { KeyRotationProcessor } from '../keys/key-rotation.processor.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
 /** The worker process: queue processors over the same feature modules, no HTTP. */
@@ -52,6 +53,7 @@ export class WorkerModule {
         WebhookProcessor,
         RegisterImportProcessor,
         WorkerMetricsServer,
+        KeyRotationProcessor,
       ],
     };
   }

@@ -8,6 +8,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   linkages: () => import('./linkages.bench.js'),
   inquiries: () => import('./inquiries.bench.js'),
   register: () => import('./register.bench.js'),
+  rotation: () => import('./rotation.bench.js'),
 };
 
 const name = process.argv[2] ?? 'linkages';

@@ -296,6 +296,9 @@ describe('operations: health, metrics, OpenAPI', () => {
       'POST /v1/disaster-declarations',
       'GET /v1/disaster-declarations',
       'GET /v1/disaster-declarations/{id}',
+      'POST /v1/key-rotations',
+      'GET /v1/key-rotations',
+      'GET /v1/key-rotations/{id}',
     ].sort();
     /** Node-to-node routes: public (the envelope's signature authenticates a query). */
     const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries', 'POST /v1/peer/numbering-notices'];

@@ -12,6 +12,7 @@ export const ERROR_CATALOGUE = {
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   INSTITUTION_EXISTS: { status: 409, title: 'An institution with this code already exists' },
+  KEY_ROTATION_IN_PROGRESS: { status: 409, title: 'A rotation of this key is already under way' },
   ACCOUNT_LINKED_TO_OTHER_SUBJECT: {
     status: 409,
     title: 'The account is already linked to a different My Number',

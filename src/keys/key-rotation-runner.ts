@@ -1,0 +1,396 @@
+import type pg from 'pg';
+import type { AuditActor, AuditEvent } from '../audit/audit-event.js';
+import type { BlindIndex } from '../crypto/blind-index.js';
+import { dataKeyAad, webhookSecretAad, type MasterKeySealer } from '../crypto/master-key-sealer.js';
+import type { MyNumberCipher } from '../crypto/my-number-cipher.js';
+import type { SqlExecutor } from '../database/sql-executor.js';
+
+export const ROTATION_KINDS = ['blind-index', 'master-key'] as const;
+export type RotationKind = (typeof ROTATION_KINDS)[number];
+export const ROTATION_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+export type RotationStatus = (typeof ROTATION_STATUSES)[number];
+
+/** The phases of each kind, in order: each walks one table by id. */
+export const ROTATION_PHASES: Record<RotationKind, readonly string[]> = {
+  'blind-index': ['subjects', 'inquiries'],
+  'master-key': ['data-keys', 'webhook-secrets'],
+};
+
+export interface RotationRecord {
+  id: string;
+  kind: RotationKind;
+  target: string;
+  status: RotationStatus;
+  source: 'api' | 'cli';
+  total: string;
+  done: string;
+  moved: Record<string, number>;
+  remaining: Record<string, number>;
+  phase: string | null;
+  cursor: string | null;
+  runs: number;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+export interface KeyRotationDeps {
+  pool: pg.Pool;
+  blindIndex: BlindIndex;
+  cipher: MyNumberCipher;
+  sealer: MasterKeySealer;
+  /** Rows per transaction. */
+  batchSize: number;
+  /** Pause between batches, to leave the database room for the traffic. */
+  pauseMs: number;
+  /** Appends audit rows in the given transaction (AuditService.record). */
+  audit: (executor: SqlExecutor, actor: AuditActor, ...events: AuditEvent[]) => Promise<void>;
+  log: (fields: Record<string, unknown>, message: string) => void;
+}
+
+export type RunOutcome = 'completed' | 'already-finished' | 'busy';
+
+/** Raised when this process cannot run the rotation (it lacks the target key): another process may. */
+export class RotationNotRunnableError extends Error {
+  override name = 'RotationNotRunnableError';
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Both halves of the session advisory lock that keeps one runner per rotation. */
+const LOCK_CLASS = 0x6b726f74; // 'krot'
+
+/** A pg client as the SqlExecutor the audit repository writes with. */
+const executorOf = (client: pg.PoolClient): SqlExecutor => ({
+  query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as never,
+});
+
+interface Batch {
+  /** Rows looked at (the cursor moves past them). */
+  seen: number;
+  /** Progress towards `total`. */
+  done: number;
+  moved: Record<string, number>;
+  lastId: string | null;
+}
+
+/**
+ * Runs one key rotation to its end, batch by batch. Each batch is one transaction that
+ * moves its rows and commits the cursor with them, so a runner that dies (SIGKILL, lost
+ * connection) leaves the rotation at its last committed batch, and the next runner
+ * resumes there. Every step is also idempotent (rows are moved only "where still under
+ * another key"), so a batch that runs twice changes nothing.
+ *
+ * One runner per rotation: a session advisory lock, released by Postgres when the
+ * runner's connection ends, whatever killed it.
+ *
+ * Plaintext numbers exist only in this process's memory, one batch at a time; what is
+ * written is the new HMAC, and what is logged or stored are ids and counts.
+ */
+export class KeyRotationRunner {
+  constructor(private readonly deps: KeyRotationDeps) {}
+
+  async run(id: string): Promise<RunOutcome> {
+    const client = await this.deps.pool.connect();
+    let locked = false;
+    try {
+      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, id]);
+      locked = lock.rows[0].ok;
+      if (!locked) return 'busy';
+      let row = await this.load(client, id);
+      if (!row || row.status === 'completed' || row.status === 'failed') return 'already-finished';
+      this.assertRunnable(row);
+      row = await this.start(client, row);
+      const phases = ROTATION_PHASES[row.kind];
+      for (let p = phases.indexOf(row.phase!); p < phases.length; p++) {
+        const phase = phases[p];
+        let cursor = row.phase === phase ? row.cursor : null;
+        if (row.phase !== phase) {
+          await client.query(`UPDATE key_rotations SET phase = $2, cursor = NULL, updated_at = now() WHERE id = $1`, [id, phase]);
+          row.phase = phase;
+        }
+        for (;;) {
+          const batch = await this.batch(client, row, phase, cursor);
+          if (batch.seen === 0) break;
+          cursor = batch.lastId;
+          if (this.deps.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, this.deps.pauseMs));
+        }
+      }
+      await this.finish(client, row);
+      return 'completed';
+    } finally {
+      if (locked) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, id]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  /** Marks a rotation failed (the job's last attempt failed): a new rotation can then be started. */
+  static async markFailed(pool: pg.Pool, id: string, reason: string): Promise<void> {
+    await pool.query(
+      `UPDATE key_rotations SET status = 'failed', error = $2, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND status IN ('queued', 'running')`,
+      [id, reason.slice(0, 500)],
+    );
+  }
+
+  private async load(client: pg.PoolClient, id: string): Promise<RotationRecord | undefined> {
+    const { rows } = await client.query<RotationRecord>('SELECT * FROM key_rotations WHERE id = $1', [id]);
+    return rows[0];
+  }
+
+  private assertRunnable(row: RotationRecord): void {
+    const held = row.kind === 'blind-index' ? this.deps.blindIndex.holds(Number(row.target)) : this.deps.sealer.holds(row.target);
+    if (!held) {
+      throw new RotationNotRunnableError(
+        `this process does not hold the ${row.kind} key "${row.target}" that rotation ${row.id} moves rows to; restart it with the new key configured`,
+      );
+    }
+  }
+
+  /** First run: counts the rows to move. Later runs: resume from the committed cursor. */
+  private async start(client: pg.PoolClient, row: RotationRecord): Promise<RotationRecord> {
+    if (row.phase === null) {
+      const total = await this.countOld(client, row.kind, row.target);
+      const phase = ROTATION_PHASES[row.kind][0];
+      const { rows } = await client.query<RotationRecord>(
+        `UPDATE key_rotations SET status = 'running', started_at = now(), total = $2, phase = $3, cursor = NULL,
+                runs = runs + 1, updated_at = now()
+          WHERE id = $1 RETURNING *`,
+        [row.id, total, phase],
+      );
+      this.deps.log({ rotationId: row.id, kind: row.kind, target: row.target, total }, 'key rotation started');
+      return rows[0];
+    }
+    const { rows } = await client.query<RotationRecord>(
+      `UPDATE key_rotations SET status = 'running', runs = runs + 1, updated_at = now() WHERE id = $1 RETURNING *`,
+      [row.id],
+    );
+    this.deps.log(
+      { rotationId: row.id, kind: row.kind, phase: row.phase, cursor: row.cursor, done: Number(row.done), runs: rows[0].runs },
+      'key rotation resumed',
+    );
+    return rows[0];
+  }
+
+  /** Rows under another key than the target, per table. */
+  private async countOld(executor: pg.PoolClient, kind: RotationKind, target: string): Promise<number> {
+    const counts = await this.countOldPerTable(executor, kind, target);
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
+  private async countOldPerTable(executor: pg.PoolClient, kind: RotationKind, target: string): Promise<Record<string, number>> {
+    const sql =
+      kind === 'blind-index'
+        ? `SELECT (SELECT count(*) FROM subjects WHERE blind_index_version <> $1::smallint) AS subjects,
+                  (SELECT count(*) FROM inquiries WHERE blind_index_version <> $1::smallint) AS inquiries`
+        : `SELECT (SELECT count(*) FROM data_keys WHERE master_key_id <> $1) AS "dataKeys",
+                  (SELECT count(*) FROM institutions WHERE webhook_secret_master_key_id <> $1) AS "webhookSecrets"`;
+    const { rows } = await executor.query<Record<string, string>>(sql, [target]);
+    return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
+  }
+
+  /** One batch of one phase, committed with the cursor. */
+  private async batch(client: pg.PoolClient, row: RotationRecord, phase: string, cursor: string | null): Promise<Batch> {
+    await client.query('BEGIN');
+    try {
+      const batch = await this.phaseBatch(client, row.target, phase, cursor ?? NIL_UUID);
+      if (batch.seen > 0) {
+        await client.query(
+          `UPDATE key_rotations
+              SET cursor = $2, done = done + $3, updated_at = now(),
+                  moved = (SELECT jsonb_object_agg(k, coalesce((moved ->> k)::bigint, 0) + coalesce(($4::jsonb ->> k)::bigint, 0))
+                             FROM jsonb_object_keys(moved || $4::jsonb) AS k)
+            WHERE id = $1`,
+          [row.id, batch.lastId, batch.done, JSON.stringify(batch.moved)],
+        );
+      }
+      await client.query('COMMIT');
+      return batch;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private phaseBatch(client: pg.PoolClient, target: string, phase: string, after: string): Promise<Batch> {
+    switch (phase) {
+      case 'subjects':
+        return this.subjectsBatch(client, Number(target), after);
+      case 'inquiries':
+        return this.inquiriesBatch(client, Number(target), after);
+      case 'data-keys':
+        return this.dataKeysBatch(client, target, after);
+      case 'webhook-secrets':
+        return this.webhookSecretsBatch(client, target, after);
+      default:
+        throw new Error(`unknown rotation phase ${phase}`);
+    }
+  }
+
+  /**
+   * Subjects: decrypt, HMAC under the target version, update where still old. The
+   * (old → new) pairs of the batch also re-index the inquiries about these numbers,
+   * including final ones that no longer hold a ciphertext.
+   *
+   * A subject whose number is already held under the target version at the same
+   * institution (two records for one number, possible only if processes with
+   * different active versions created them at the same moment) is left under its old
+   * version and counted in `remaining`.
+   */
+  private async subjectsBatch(client: pg.PoolClient, target: number, after: string): Promise<Batch> {
+    const { rows } = await client.query<{
+      id: string;
+      institution_id: string;
+      blind_index_version: number;
+      blind_index: Buffer;
+      my_number_ciphertext: Buffer;
+      data_key_id: string;
+    }>(
+      `SELECT id, institution_id, blind_index_version, blind_index, my_number_ciphertext, data_key_id
+         FROM subjects WHERE id > $1 AND blind_index_version <> $2 ORDER BY id LIMIT $3`,
+      [after, target, this.deps.batchSize],
+    );
+    if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
+    const digests: Buffer[] = [];
+    for (const r of rows) {
+      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
+      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
+    }
+    // Records already under the target (see above). A LATERAL probe with LIMIT 1 keeps
+    // this one unique-index probe per row whatever the statistics say (they are stale
+    // during a rotation: the target version looked empty when last analysed).
+    const { rows: taken } = await client.query<{ ord: string }>(
+      `SELECT v.ord FROM unnest($1::bytea[], $2::uuid[]) WITH ORDINALITY AS v (digest, institution_id, ord)
+        CROSS JOIN LATERAL (SELECT 1 FROM subjects d
+                             WHERE d.blind_index_version = $3 AND d.blind_index = v.digest AND d.institution_id = v.institution_id
+                             LIMIT 1) x`,
+      [digests, rows.map((r) => r.institution_id), target],
+    );
+    const skip = new Set(taken.map((t) => Number(t.ord) - 1));
+    const moving = rows.map((_, i) => i).filter((i) => !skip.has(i));
+    const subjects = await client.query(
+      `UPDATE subjects s SET blind_index_version = $2, blind_index = v.digest
+         FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)
+        WHERE s.id = v.id AND s.blind_index_version <> $2`,
+      [moving.map((i) => rows[i].id), target, moving.map((i) => digests[i])],
+    );
+    // Every inquiry under one of the batch's old digests, probed through inquiries_subject.
+    const inquiries = await client.query(
+      `UPDATE inquiries i SET blind_index_version = $4, blind_index = t.new_digest
+         FROM (SELECT x.id, m.new_digest
+                 FROM (SELECT DISTINCT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS u (old_version, old_digest, new_digest)) m
+                 CROSS JOIN LATERAL (SELECT id FROM inquiries q
+                                      WHERE q.blind_index_version = m.old_version AND q.blind_index = m.old_digest) x) t
+        WHERE i.id = t.id`,
+      [rows.map((r) => r.blind_index_version), rows.map((r) => r.blind_index), digests, target],
+    );
+    const movedSubjects = subjects.rowCount ?? 0;
+    const movedInquiries = inquiries.rowCount ?? 0;
+    return {
+      seen: rows.length,
+      done: movedSubjects + movedInquiries,
+      moved: { subjects: movedSubjects, inquiriesBySubject: movedInquiries },
+      lastId: rows[rows.length - 1].id,
+    };
+  }
+
+  /**
+   * Inquiries still under an old version after the subjects: those that hold their
+   * ciphertext (not final yet) are re-indexed from it. Final ones about a number never
+   * linked here cannot be: they stay, and are counted in `remaining`.
+   */
+  private async inquiriesBatch(client: pg.PoolClient, target: number, after: string): Promise<Batch> {
+    const { rows } = await client.query<{ id: string; institution_id: string; my_number_ciphertext: Buffer; data_key_id: string }>(
+      `SELECT id, institution_id, my_number_ciphertext, data_key_id
+         FROM inquiries
+        WHERE id > $1 AND blind_index_version <> $2 AND my_number_ciphertext IS NOT NULL
+        ORDER BY id LIMIT $3`,
+      [after, target, this.deps.batchSize],
+    );
+    if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
+    const digests: Buffer[] = [];
+    for (const r of rows) {
+      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
+      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
+    }
+    const updated = await client.query(
+      `UPDATE inquiries i SET blind_index_version = $2, blind_index = v.digest
+         FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)
+        WHERE i.id = v.id AND i.blind_index_version <> $2`,
+      [rows.map((r) => r.id), target, digests],
+    );
+    const moved = updated.rowCount ?? 0;
+    return { seen: rows.length, done: moved, moved: { inquiriesByCiphertext: moved }, lastId: rows[rows.length - 1].id };
+  }
+
+  /**
+   * Data keys: unwrap under the old master key, wrap under the target. The key itself
+   * does not change, so nothing it encrypted is touched. The update checks the wrapped
+   * value it read, so a row changed meanwhile is left for a later run.
+   */
+  private async dataKeysBatch(client: pg.PoolClient, target: string, after: string): Promise<Batch> {
+    const { rows } = await client.query<{ id: string; master_key_id: string; wrapped_key: Buffer }>(
+      `SELECT id, master_key_id, wrapped_key FROM data_keys WHERE id > $1 AND master_key_id <> $2 ORDER BY id LIMIT $3`,
+      [after, target, this.deps.batchSize],
+    );
+    if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
+    const rewrapped = rows.map((r) => this.deps.sealer.reseal({ masterKeyId: r.master_key_id, ciphertext: r.wrapped_key }, dataKeyAad(r.id), target));
+    const updated = await client.query(
+      `UPDATE data_keys d SET master_key_id = $2, wrapped_key = v.wrapped
+         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[]) AS v (id, wrapped, old_wrapped)
+        WHERE d.id = v.id AND d.wrapped_key = v.old_wrapped`,
+      [rows.map((r) => r.id), target, rewrapped.map((w) => w.ciphertext), rows.map((r) => r.wrapped_key)],
+    );
+    const moved = updated.rowCount ?? 0;
+    return { seen: rows.length, done: moved, moved: { dataKeys: moved }, lastId: rows[rows.length - 1].id };
+  }
+
+  /** Webhook signing secrets: same as data keys; a secret re-issued meanwhile is not overwritten. */
+  private async webhookSecretsBatch(client: pg.PoolClient, target: string, after: string): Promise<Batch> {
+    const { rows } = await client.query<{ id: string; webhook_secret_master_key_id: string; webhook_secret_ciphertext: Buffer }>(
+      `SELECT id, webhook_secret_master_key_id, webhook_secret_ciphertext FROM institutions
+        WHERE id > $1 AND webhook_secret_master_key_id <> $2 ORDER BY id LIMIT $3`,
+      [after, target, this.deps.batchSize],
+    );
+    if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
+    const resealed = rows.map((r) =>
+      this.deps.sealer.reseal({ masterKeyId: r.webhook_secret_master_key_id, ciphertext: r.webhook_secret_ciphertext }, webhookSecretAad(r.id), target),
+    );
+    const updated = await client.query(
+      `UPDATE institutions i SET webhook_secret_master_key_id = $2, webhook_secret_ciphertext = v.sealed
+         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[]) AS v (id, sealed, old_sealed)
+        WHERE i.id = v.id AND i.webhook_secret_ciphertext = v.old_sealed`,
+      [rows.map((r) => r.id), target, resealed.map((s) => s.ciphertext), rows.map((r) => r.webhook_secret_ciphertext)],
+    );
+    const moved = updated.rowCount ?? 0;
+    return { seen: rows.length, done: moved, moved: { webhookSecrets: moved }, lastId: rows[rows.length - 1].id };
+  }
+
+  /** Counts what stays under an old key, marks the rotation completed, audits it. */
+  private async finish(client: pg.PoolClient, row: RotationRecord): Promise<void> {
+    const remaining = await this.countOldPerTable(client, row.kind, row.target);
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<RotationRecord>(
+        `UPDATE key_rotations SET status = 'completed', remaining = $2, phase = NULL, cursor = NULL,
+                finished_at = now(), updated_at = now()
+          WHERE id = $1 AND status = 'running' RETURNING *`,
+        [row.id, JSON.stringify(remaining)],
+      );
+      if (rows[0]) {
+        await this.deps.audit(executorOf(client), { actorType: 'system' }, {
+          action: 'key-rotation.complete',
+          resourceType: 'key-rotation',
+          resourceId: row.id,
+          details: { kind: row.kind, target: row.target, moved: rows[0].moved, remaining },
+        });
+      }
+      await client.query('COMMIT');
+      this.deps.log({ rotationId: row.id, kind: row.kind, target: row.target, moved: rows[0]?.moved, remaining }, 'key rotation completed');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+}
