@@ -10,6 +10,7 @@ import type { KeyMaterial } from './crypto/key-material.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DisastersModule } from './disasters/disasters.module.js';
 import { HealthModule } from './health/health.module.js';
+import { HistoryModule } from './history/history.module.js';
 import { InquiriesModule } from './inquiries/inquiries.module.js';
 import { InstitutionsModule } from './institutions/institutions.module.js';
 import { LinkagesModule } from './linkages/linkages.module.js';
@@ -50,6 +51,7 @@ export class AppModule {
         DisastersModule,
         InquiriesModule,
         NumberingModule,
+        HistoryModule,
         PeersApiModule,
         RegisterModule,
         WebhooksModule,

@@ -26,7 +26,11 @@ export type AuditAction =
   | 'numbering.create'
   | 'numbering.read'
   | 'numbering.complete'
-  | 'register.import';
+  | 'register.import'
+  /** A depositor's access history was read at a branch (POST /v1/access-history). */
+  | 'access-history.read'
+  /** The operator (or the schedule) fetched a peer's published keys (GET {endpointUrl}/v1/node). */
+  | 'peer.refresh-keys';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

@@ -6,6 +6,7 @@ import { Inquiries1764140000004 } from '../../migrations/1764140000004-Inquiries
 import { AccountRegister1764140000005 } from '../../migrations/1764140000005-AccountRegister.js';
 import { NumberingOrigin1764140000006 } from '../../migrations/1764140000006-NumberingOrigin.js';
 import { NumberingRequests1764140000007 } from '../../migrations/1764140000007-NumberingRequests.js';
+import { AccessHistoryAndPeerKeys1764140000009 } from '../../migrations/1764140000009-AccessHistoryAndPeerKeys.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   AccountRegister1764140000005,
   NumberingOrigin1764140000006,
   NumberingRequests1764140000007,
+  AccessHistoryAndPeerKeys1764140000009,
 ];

@@ -101,6 +101,9 @@ export class PeerInboundService {
     const accepted = await this.open(body, requestId, 'numbering-notice', parseNumberingNoticeMessage);
     const { message, peer } = accepted;
     const results = new Map<string, NumberedInstitution[]>();
+    // The subject attached at each institution, per notice: the answer's audit row names
+    // it, so that the depositor's access history lists the peer's request.
+    const subjects = new Map<string, string>();
     // One at a time: each notice may attach numbers in its own transactions, and a
     // message carries at most MAX_QUERIES_PER_MESSAGE of them.
     for (const notice of message.notices) {
@@ -118,6 +121,7 @@ export class PeerInboundService {
         },
         notice.institutions,
       );
+      for (const r of outcome) if (r.subjectId) subjects.set(`${notice.ref} ${r.code}`, r.subjectId);
       results.set(
         notice.ref,
         outcome.map((r) => ({
@@ -128,7 +132,7 @@ export class PeerInboundService {
         })),
       );
     }
-    await this.recordNumberings(accepted, results, requestId);
+    await this.recordNumberings(accepted, results, subjects, requestId);
     const iat = epochSeconds();
     const reply: NumberingResultMessage = {
       typ: 'numbering-result',
@@ -146,6 +150,7 @@ export class PeerInboundService {
   private async recordNumberings(
     accepted: Accepted<NumberingNoticeMessage>,
     results: Map<string, NumberedInstitution[]>,
+    subjects: Map<string, string>,
     requestId: string,
   ): Promise<void> {
     const { message, peer } = accepted;
@@ -161,6 +166,7 @@ export class PeerInboundService {
             action: 'peer.numbering.answered',
             resourceType: 'peer',
             resourceId: peer.id,
+            subjectId: subjects.get(`${notice.ref} ${result.code}`),
             details: {
               peerNodeId: message.iss,
               messageId: message.jti,
