@@ -21,6 +21,9 @@ export interface HistoryEventRow {
   institutionCode: string | null;
   institutionName: string | null;
   inquiryKind: 'inheritance' | 'disaster' | 'numbering' | null;
+  /** inquiry.subject-located, linkage.holder-reported-deceased: the institution holding the accounts. */
+  holderCode: string | null;
+  holderName: string | null;
 }
 
 /**
@@ -68,7 +71,8 @@ export class AccessHistoryRepository {
               to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
               e.actor_type AS "actorType", e.branch_code AS "branchCode", e.action,
               e.resource_type AS "resourceType", e.resource_id AS "resourceId", e.details,
-              i.code AS "institutionCode", i.name AS "institutionName", q.kind AS "inquiryKind"
+              i.code AS "institutionCode", i.name AS "institutionName", q.kind AS "inquiryKind",
+              h.code AS "holderCode", h.name AS "holderName"
          FROM ((SELECT * FROM audit_events
                  WHERE subject_id = ANY ($1::uuid[]) AND ($3::bigint IS NULL OR id < $3) AND action = ANY ($4::text[])
                  ORDER BY id DESC LIMIT $5)
@@ -77,6 +81,8 @@ export class AccessHistoryRepository {
                  WHERE resource_id = ANY ($2::uuid[]) AND ($3::bigint IS NULL OR id < $3) AND action = ANY ($4::text[])
                  ORDER BY id DESC LIMIT $5)) e
          LEFT JOIN institutions i ON i.id = e.institution_id
+         LEFT JOIN institutions h ON h.code = e.details ->> 'holder'
+                                  AND e.action IN ('inquiry.subject-located', 'linkage.holder-reported-deceased')
          LEFT JOIN inquiries q ON q.id = e.resource_id AND e.resource_type IN ('inquiry', 'numbering-request')
         ORDER BY e.id DESC
         LIMIT $5`,

@@ -11,8 +11,6 @@ import { HISTORY_AUDIT_ACTIONS, toHistory } from './history-actions.js';
 
 /** The resources a depositor may be shown a reference to (never a peer's internal id). */
 const REFERENCE_TYPES = new Set(['linkage', 'attachment', 'inquiry', 'numbering-request']);
-/** Audit rows anchoring a history read to the requests about a number that has no subject here. */
-const MAX_ANCHORS = 100;
 
 /**
  * The depositor's access history (the equivalent of the Mynaportal record of
@@ -45,7 +43,7 @@ export class AccessHistoryService {
       const page = rows.slice(0, limit);
       // Recorded after the page was read (it shows in the next call), and in the same
       // transaction: no history is answered without its record.
-      await this.audit.record(tx, actor, ...historyReadEvents(dto, traces, page.length, beforeId !== null));
+      await this.audit.record(tx, actor, historyReadEvent(dto, traces, page.length, beforeId !== null));
       return {
         items: page.map(toItem),
         nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1].id) : null,
@@ -55,30 +53,27 @@ export class AccessHistoryService {
 }
 
 /**
- * One row per subject found; for a number with no subject here but requests about it
- * (an heir's inquiry about a depositor of no hosted institution), one per request, so
- * that the read shows in the next history; otherwise one row naming nothing.
+ * One row per request: it names the first subject found (all of them in its details),
+ * so that it shows in the next history; for a number with no subject here but
+ * requests about it (an heir's inquiry about a depositor of no hosted institution),
+ * it has the newest request as its resource instead; otherwise it names nothing.
  */
-function historyReadEvents(dto: AccessHistoryRequestDto, traces: SubjectTraces, items: number, nextPage: boolean): AuditEvent[] {
+function historyReadEvent(dto: AccessHistoryRequestDto, traces: SubjectTraces, items: number, nextPage: boolean): AuditEvent {
+  const subjectIds = [...traces.subjectIds].sort();
   const details = {
     purpose: dto.purpose ?? 'depositor-request',
     identityDocument: dto.verification.identityDocument,
     ...(dto.verification.numberDocument ? { numberDocument: dto.verification.numberDocument } : {}),
-    subjects: traces.subjectIds.length,
+    subjectIds,
     requests: traces.requests.length,
     items,
     ...(nextPage ? { nextPage: true } : {}),
   };
   const event = { action: 'access-history.read', details } as const;
-  if (traces.subjectIds.length > 0) return traces.subjectIds.map((subjectId) => ({ ...event, resourceType: 'subject', subjectId }));
-  if (traces.requests.length > 0) {
-    return traces.requests.slice(0, MAX_ANCHORS).map((r) => ({
-      ...event,
-      resourceType: r.kind === 'numbering' ? 'numbering-request' : 'inquiry',
-      resourceId: r.id,
-    }));
-  }
-  return [event];
+  if (subjectIds.length > 0) return { ...event, resourceType: 'subject', subjectId: subjectIds[0] };
+  const newest = traces.requests[0];
+  if (newest) return { ...event, resourceType: newest.kind === 'numbering' ? 'numbering-request' : 'inquiry', resourceId: newest.id };
+  return event;
 }
 
 function text(value: unknown): string | undefined {
@@ -102,6 +97,10 @@ export function toItem(row: HistoryEventRow): AccessHistoryItemView {
     const institutionCode = text(origin.institutionCode);
     const branchCode = text(origin.branchCode);
     if (institutionCode && branchCode) item.requestedAt = { institutionCode, branchCode };
+  } else if (row.holderCode && row.institutionCode) {
+    // Found by an inquiry: shown at the institution holding the accounts, asked from the requester's branch.
+    item.institution = { code: row.holderCode, name: row.holderName! };
+    if (row.branchCode) item.requestedAt = { institutionCode: row.institutionCode, branchCode: row.branchCode };
   } else if (row.branchCode) {
     item.branchCode = row.branchCode;
   }

@@ -37,7 +37,6 @@ export interface InstitutionNumberingResult {
   status: NumberingResultStatus;
   accounts?: number; // attached: how many accounts of the depositor now carry the number
   reason?: string; // machine reason for no-match / ambiguous
-  subjectId?: string; // attached: the subject's record there (for the audit trail; never sent to a peer)
 }
 
 /** The machine reasons this service gives for `no-match` and `ambiguous`. */
@@ -214,7 +213,7 @@ export class HostedNumbering {
       throw error;
     }
     if (!outcome.replayed && outcome.created > 0) this.metrics.linkagesCreated.inc({ institution: code }, outcome.created);
-    return { code, status: 'attached', accounts: outcome.linkages.length, subjectId: outcome.subject.id };
+    return { code, status: 'attached', accounts: outcome.linkages.length };
   }
 }
 

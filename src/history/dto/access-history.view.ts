@@ -18,7 +18,7 @@ export class HistoryReferenceView {
 }
 
 export class HistoryRequestedAtView {
-  @ApiProperty({ example: '0009', description: 'The institution where the depositor applied' })
+  @ApiProperty({ example: '0009', description: 'The institution where the request was made (hosted here or behind a peer)' })
   institutionCode: string;
 
   @ApiProperty({ example: '001' })
@@ -47,7 +47,11 @@ export class AccessHistoryItemView {
   @ApiProperty({ enum: HISTORY_PURPOSES })
   purpose: string;
 
-  @ApiPropertyOptional({ type: HistoryRequestedAtView, description: 'numbering-attached: where the numbering was requested' })
+  @ApiPropertyOptional({
+    type: HistoryRequestedAtView,
+    description:
+      'numbering-attached, located-by-inquiry, reported-deceased: where the request was made (`institution` is where the accounts are)',
+  })
   requestedAt?: HistoryRequestedAtView;
 
   @ApiPropertyOptional({ type: HistoryReferenceView })
