@@ -21,6 +21,15 @@ export interface PeerRecord {
   updatedAt: Date;
   disabledAt: Date | null;
   institutions: PeerInstitution[];
+  /** Signing keys the peer rotated away from, with the time after which they are refused. */
+  previousSigningKeys: PreviousSigningKey[];
+  keysRefreshedAt: Date | null;
+}
+
+export interface PreviousSigningKey {
+  jwk: JWK;
+  /** ISO 8601. */
+  notAfter: string;
 }
 
 export interface PeerRegistration {
@@ -34,7 +43,8 @@ export interface PeerRegistration {
 const SELECT_PEERS = `
   SELECT p.id, p.node_id AS "nodeId", p.endpoint_url AS "endpointUrl", p.signing_key AS "signingKey",
          p.encryption_key AS "encryptionKey", p.created_at AS "createdAt", p.updated_at AS "updatedAt",
-         p.disabled_at AS "disabledAt",
+         p.disabled_at AS "disabledAt", p.previous_signing_keys AS "previousSigningKeys",
+         p.keys_refreshed_at AS "keysRefreshedAt",
          COALESCE((SELECT jsonb_agg(jsonb_build_object('code', pi.code, 'name', pi.name) ORDER BY pi.code)
                      FROM peer_institutions pi WHERE pi.peer_id = p.id), '[]') AS institutions
     FROM peers p`;
@@ -126,12 +136,27 @@ export class PeersRepository {
 
   /** The keys of an enabled peer: whom an inbound message may come from. */
   async findActiveKeys(nodeId: string): Promise<{ id: string; keys: PeerKeys } | undefined> {
-    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey'>[] = await this.db.query(
-      `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey"
+    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys'>[] = await this.db.query(
+      `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey",
+              previous_signing_keys AS "previousSigningKeys"
          FROM peers WHERE node_id = $1 AND disabled_at IS NULL`,
       [nodeId],
     );
     return rows[0] && { id: rows[0].id, keys: await this.keysOf(rows[0]) };
+  }
+
+  /** The keys a peer publishes now (its GET /v1/node), replacing what was stored. */
+  async updateKeys(
+    executor: SqlExecutor,
+    id: string,
+    keys: { signingKey: JWK; encryptionKey: JWK; previousSigningKeys: PreviousSigningKey[] },
+  ): Promise<void> {
+    await executor.query(
+      `UPDATE peers SET signing_key = $2, encryption_key = $3, previous_signing_keys = $4,
+                        keys_refreshed_at = now(), updated_at = now()
+        WHERE id = $1`,
+      [id, JSON.stringify(keys.signingKey), JSON.stringify(keys.encryptionKey), JSON.stringify(keys.previousSigningKeys)],
+    );
   }
 
   private async toPeerNode(row: PeerRecord): Promise<PeerNode> {
@@ -144,12 +169,13 @@ export class PeersRepository {
     };
   }
 
-  private keysOf(row: Pick<PeerRecord, 'nodeId' | 'signingKey' | 'encryptionKey'>): Promise<PeerKeys> {
-    const cacheKey = `${row.nodeId} ${row.signingKey.x} ${row.encryptionKey.x}`;
+  private keysOf(row: Pick<PeerRecord, 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys'>): Promise<PeerKeys> {
+    const previous = (row.previousSigningKeys ?? []).map((p) => ({ jwk: p.jwk, notAfter: Math.floor(Date.parse(p.notAfter) / 1000) }));
+    const cacheKey = `${row.nodeId} ${row.signingKey.x} ${row.encryptionKey.x} ${previous.map((p) => `${p.jwk.x}@${p.notAfter}`).join(',')}`;
     let keys = this.keyCache.get(cacheKey);
     if (!keys) {
       if (this.keyCache.size >= MAX_CACHED_KEYS) this.keyCache.clear();
-      keys = importPeerKeys(row.nodeId, row.signingKey, row.encryptionKey);
+      keys = importPeerKeys(row.nodeId, row.signingKey, row.encryptionKey, previous);
       // A key that fails to import is not cached: the next call reports the error again.
       keys.catch(() => this.keyCache.delete(cacheKey));
       this.keyCache.set(cacheKey, keys);

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -131,6 +131,34 @@ export class PeerDto {
 
   @ApiProperty({ nullable: true, type: Date, description: 'Set when disabled: no message is sent to or accepted from it' })
   disabledAt: Date | null;
+
+  @ApiProperty({
+    type: () => [PreviousSigningKeyDto],
+    description: "Signing keys the peer rotated away from, accepted until their notAfter (learned from its GET /v1/node)",
+  })
+  previousSigningKeys: PreviousSigningKeyDto[];
+
+  @ApiProperty({ nullable: true, type: Date, description: "When the peer's keys were last fetched from its GET /v1/node" })
+  keysRefreshedAt: Date | null;
+}
+
+export class PreviousSigningKeyDto extends PublicJwkDto {
+  @ApiProperty({ format: 'date-time' })
+  notAfter: string;
+}
+
+export class NodeKeyDto extends PublicJwkDto {
+  @ApiProperty({ description: 'RFC 7638 thumbprint (SHA-256): the JWS `skid` / JWE `kid` naming this key' })
+  kid: string;
+
+  @ApiProperty({ enum: ['sig', 'enc'] })
+  use: 'sig' | 'enc';
+
+  @ApiProperty({ enum: ['current', 'previous'] })
+  status: 'current' | 'previous';
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'previous: signatures by this key are refused after this' })
+  notAfter?: string;
 }
 
 export class PeerListDto {
@@ -147,4 +175,10 @@ export class NodeDto {
 
   @ApiProperty({ type: PublicJwkDto, description: 'X25519: what peers encrypt to this node' })
   encryptionKey: PublicJwkDto;
+
+  @ApiProperty({
+    type: [NodeKeyDto],
+    description: 'The current keys (the two above) and the previous signing keys still within their grace period',
+  })
+  keys: NodeKeyDto[];
 }
