@@ -38,6 +38,8 @@ export interface PeerRegistration {
   endpointUrl: string;
   signingKey: JWK;
   encryptionKey: JWK;
+  /** Undefined: what is stored stays. */
+  previousSigningKeys?: PreviousSigningKey[];
 }
 
 const SELECT_PEERS = `
@@ -66,13 +68,22 @@ export class PeersRepository {
   /** Inserts the peer, or updates the one with this node id (and enables it again). */
   async upsert(executor: SqlExecutor, peer: PeerRegistration): Promise<{ id: string; created: boolean }> {
     const rows: { id: string; created: boolean }[] = await executor.query(
-      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key)
-       VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key, previous_signing_keys)
+       VALUES ($1, $2, $3, $4, $5, COALESCE($6::jsonb, '[]'))
        ON CONFLICT (node_id) DO UPDATE
          SET endpoint_url = EXCLUDED.endpoint_url, signing_key = EXCLUDED.signing_key,
-             encryption_key = EXCLUDED.encryption_key, updated_at = now(), disabled_at = NULL
+             encryption_key = EXCLUDED.encryption_key,
+             previous_signing_keys = COALESCE($6::jsonb, peers.previous_signing_keys),
+             updated_at = now(), disabled_at = NULL
        RETURNING id, (xmax = 0) AS created`,
-      [peer.id, peer.nodeId, peer.endpointUrl, JSON.stringify(peer.signingKey), JSON.stringify(peer.encryptionKey)],
+      [
+        peer.id,
+        peer.nodeId,
+        peer.endpointUrl,
+        JSON.stringify(peer.signingKey),
+        JSON.stringify(peer.encryptionKey),
+        peer.previousSigningKeys === undefined ? null : JSON.stringify(peer.previousSigningKeys),
+      ],
     );
     return rows[0];
   }

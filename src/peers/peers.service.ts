@@ -7,7 +7,7 @@ import { DomainError, notFound, ValidationFailed } from '../common/errors/domain
 import { INSTITUTION_CODE_TAKEN, pgErrorCode } from '../database/pg-errors.js';
 import type { PeerDto, RegisterPeerDto } from './dto/peer.dto.js';
 import type { NodeIdentity } from './envelope.js';
-import { PeerClient, PeerUnreachableError, type PublishedNodeKeys } from './peer-client.js';
+import { parsePublishedNodeKeys, PeerClient, PeerUnreachableError, type PublishedNodeKeys } from './peer-client.js';
 import { PeerRecord, PeersRepository } from './peers.repository.js';
 import { PinoLogger } from 'nestjs-pino';
 import { NODE_IDENTITY } from './peers.tokens.js';
@@ -39,6 +39,15 @@ export class PeersService {
     if (dto.nodeId === this.identity.nodeId) {
       throw new ValidationFailed([{ path: 'nodeId', code: 'INVALID_VALUE', message: "nodeId is this node's own id" }]);
     }
+    let previousSigningKeys: PublishedNodeKeys['previousSigningKeys'] | undefined;
+    if (dto.keys !== undefined) {
+      try {
+        ({ previousSigningKeys } = parsePublishedNodeKeys({ ...dto }));
+      } catch (error) {
+        if (!(error instanceof PeerUnreachableError)) throw error;
+        throw new ValidationFailed([{ path: 'keys', code: 'INVALID_VALUE', message: 'keys must be as GET /v1/node shows them' }]);
+      }
+    }
     const taken = (codes: string[]) =>
       new DomainError('INSTITUTION_EXISTS', `Institution ${codes.join(', ')} is hosted here or behind another peer node`);
     try {
@@ -49,6 +58,7 @@ export class PeersService {
           endpointUrl: dto.endpointUrl.replace(/\/+$/, ''),
           signingKey: publicJwk(dto.signingKey),
           encryptionKey: publicJwk(dto.encryptionKey),
+          previousSigningKeys,
         });
         const behindOtherPeers = await this.peers.replaceInstitutions(tx, id, dto.institutions);
         if (behindOtherPeers.length > 0) throw taken(behindOtherPeers);

@@ -166,4 +166,20 @@ describe('rotating a node’s peer keys', () => {
     // The expired key is no longer published, so no longer stored.
     expect(after.previousSigningKeys).toEqual([]);
   }, 40_000);
+
+  it("registers a peer from its whole GET /v1/node answer, keys included; malformed keys are refused", async () => {
+    const node = (await b2.http.get('/v1/node').expect(200)).body;
+    const registration = { ...node, endpointUrl: `http://127.0.0.1:${bPort}`, institutions: [{ code: '0009', name: 'Bank B' }] };
+    const res = await a.http.post('/v1/peers').set(a.admin).send(registration).expect(200);
+    expect(res.body).toMatchObject({ signingKey: newB.signingJwk, encryptionKey: newB.encryptionJwk, previousSigningKeys: [] });
+    const bad = await a.http
+      .post('/v1/peers')
+      .set(a.admin)
+      .send({ ...registration, keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'short', use: 'sig', status: 'previous', notAfter: '2999-01-01T00:00:00Z' }] });
+    expect({ status: bad.status, code: bad.body.code, paths: bad.body.errors?.map((e: any) => e.path) }).toEqual({
+      status: 422,
+      code: 'VALIDATION_FAILED',
+      paths: ['keys'],
+    });
+  });
 });

@@ -5,6 +5,7 @@ import {
   ArrayUnique,
   IsArray,
   IsDefined,
+  IsOptional,
   IsString,
   IsUrl,
   Length,
@@ -61,6 +62,9 @@ export class PeerInstitutionDto {
   name: string;
 }
 
+/** Current keys and previous signing keys: more than this is not a key rotation. */
+export const MAX_PUBLISHED_KEYS = 12;
+
 export class RegisterPeerDto {
   @ApiProperty({ example: 'kouza-hub.shinkin-centre.example', description: 'The peer\'s NODE_ID, as its GET /v1/node shows' })
   @IsString(withCode('INVALID_TYPE'))
@@ -96,6 +100,18 @@ export class RegisterPeerDto {
   @ValidateNested({ each: true })
   @Type(() => PeerInstitutionDto)
   institutions: PeerInstitutionDto[];
+
+  @ApiPropertyOptional({
+    type: () => NodeKeyDto,
+    isArray: true,
+    description:
+      "As the peer's GET /v1/node shows them (the whole answer can be sent as it is): its previous signing keys are " +
+      'accepted until their notAfter; the rest is read from signingKey and encryptionKey. Absent: what was stored is kept',
+  })
+  @IsOptional()
+  @IsArray(withCode('INVALID_TYPE'))
+  @ArrayMaxSize(MAX_PUBLISHED_KEYS)
+  keys?: unknown[];
 }
 
 export class PeerNodeIdParams {
