@@ -301,6 +301,22 @@ describe('POST /v1/access-history', () => {
     expect(await history(stranger)).toEqual({ items: [], nextCursor: null });
   });
 
+  it('finds a number held nowhere here by the inquiries about it, and shows the read of it next time', async () => {
+    const heldNowhere = validMyNumber(80_808_080);
+    const subject = { myNumber: heldNowhere, nameKana: 'ヤマダ タロウ', birthDate: BIRTH, dateOfDeath: '2026-10-01' };
+    const id = (await t.http.post('/v1/inquiries').set(asker.auth).send(inheritanceBody(heldNowhere, { subject, targetInstitutions: ['0005'] })).expect(202)).body.id;
+    expect((await finalInquiry(t, asker, id, 30_000)).status).toBe('completed');
+    const first = await history(heldNowhere);
+    // Oldest last; waiting for the result read it (maybe more than once).
+    expect(summary(first.items).at(-1)).toBe('inquiry-inheritance@0007');
+    expect(summary(first.items)[0]).toBe('inquiry-result-read@0007');
+    expect(new Set(summary(first.items))).toEqual(new Set(['inquiry-result-read@0007', 'inquiry-completed@0007', 'inquiry-inheritance@0007']));
+    expect(first.items.every((i: any) => i.reference?.id === id)).toBe(true);
+    const next = await history(heldNowhere);
+    expect(summary(next.items)).toEqual(['history-read@0007', ...summary(first.items)]);
+    expect(next.items[0].reference).toBeUndefined();
+  });
+
   it('refuses invalid requests with 422, never echoing the number', async () => {
     const wrong = invalidMyNumber(1234);
     const cases: Array<[Record<string, unknown>, string, string]> = [
