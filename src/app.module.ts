@@ -10,6 +10,7 @@ import type { KeyMaterial } from './crypto/key-material.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DisastersModule } from './disasters/disasters.module.js';
 import { HealthModule } from './health/health.module.js';
+import { HistoryModule } from './history/history.module.js';
 import { InquiriesModule } from './inquiries/inquiries.module.js';
 import { InstitutionsModule } from './institutions/institutions.module.js';
 import { KeysModule } from './keys/keys.module.js';
@@ -51,6 +52,7 @@ export class AppModule {
         DisastersModule,
         InquiriesModule,
         NumberingModule,
+        HistoryModule,
         PeersApiModule,
         RegisterModule,
         KeysModule,

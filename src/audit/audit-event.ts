@@ -32,7 +32,11 @@ export type AuditAction =
   /** The operator started a key rotation (re-index or re-wrap); details: kind, target key. */
   | 'key-rotation.start'
   /** A key rotation finished; details: rows moved and rows left under an old key, per table. */
-  | 'key-rotation.complete';
+  | 'key-rotation.complete'
+  /** A depositor's access history was read at a branch (POST /v1/access-history). */
+  | 'access-history.read'
+  /** The operator (or the schedule) fetched a peer's published keys (GET {endpointUrl}/v1/node). */
+  | 'peer.refresh-keys';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

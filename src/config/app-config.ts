@@ -166,6 +166,29 @@ export class AppConfig {
   @IsString()
   NODE_ENCRYPTION_KEY?: string;
 
+  /**
+   * This node's keys of before a rotation: a JSON array of `{signingKey?, encryptionKey?,
+   * retiredAt}` (JWKs as the two settings above held them; ISO 8601). The previous
+   * signing key is published at GET /v1/node, and the previous encryption key still
+   * opens messages, until retiredAt + NODE_KEY_GRACE_SECONDS.
+   */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  NODE_PREVIOUS_KEYS?: string;
+
+  /** How long a previous node key stays valid after its retiredAt (peers refuse its signatures after). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  NODE_KEY_GRACE_SECONDS = 7 * 24 * 3600;
+
+  /** How often the worker fetches every enabled peer's GET /v1/node to learn rotated keys. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  PEER_KEY_REFRESH_INTERVAL_MS = 3_600_000;
+
   /** How long an outbound peer request may take before the node counts as unreachable. */
   @Transform(toInt)
   @IsInt()
@@ -411,6 +434,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'NODE_ID',
     'NODE_SIGNING_KEY',
     'NODE_ENCRYPTION_KEY',
+    'NODE_PREVIOUS_KEYS',
   ];
   for (const key of [...known, ...optional]) {
     const value = env[key];

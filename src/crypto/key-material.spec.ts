@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { loadConfig } from '../config/app-config.js';
-import { generateNodeKeyMaterial, KeyMaterialError, loadKeyMaterial } from './key-material.js';
+import { generateNodeKeyMaterial, KeyMaterialError, loadKeyMaterial, parsePreviousNodeKeys } from './key-material.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kouza-hub-keys-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -249,5 +249,37 @@ describe('loadKeyMaterial', () => {
         /BLIND_INDEX_ACTIVE_VERSION/,
       );
     });
+  });
+});
+
+describe('parsePreviousNodeKeys (NODE_PREVIOUS_KEYS)', () => {
+  const old = generateNodeKeyMaterial('node-1');
+  const retiredAt = '2026-11-01T00:00:00Z';
+  const retired = Date.parse(retiredAt);
+  const { d: _d, ...publicSigning } = old.signingPrivateJwk;
+
+  it('keeps each key until retiredAt + the grace period, signing keys public only', () => {
+    const value = JSON.stringify([{ signingKey: old.signingPrivateJwk, encryptionKey: old.encryptionPrivateJwk, retiredAt }]);
+    const [key] = parsePreviousNodeKeys(value, 3600, false, retired + 1000);
+    expect(key).toEqual({
+      signingJwk: { kty: 'OKP', crv: 'Ed25519', x: old.signingPrivateJwk.x },
+      encryptionPrivateJwk: old.encryptionPrivateJwk,
+      notAfter: retired / 1000 + 3600,
+    });
+    expect(parsePreviousNodeKeys(JSON.stringify([{ signingKey: publicSigning, retiredAt }]), 3600, false, retired)).toHaveLength(1);
+    // Past the grace period: of no use any more.
+    expect(parsePreviousNodeKeys(value, 3600, false, retired + 3600_000)).toEqual([]);
+    expect(parsePreviousNodeKeys(undefined, 3600, false)).toEqual([]);
+  });
+
+  it.each([
+    ['not JSON', '{', /JSON array/],
+    ['not an array', '{}', /JSON array/],
+    ['no retiredAt', JSON.stringify([{ signingKey: publicSigning }]), /retiredAt/],
+    ['no key', JSON.stringify([{ retiredAt }]), /signingKey or an encryptionKey/],
+    ['a signing key of the wrong curve', JSON.stringify([{ signingKey: { ...publicSigning, crv: 'X25519' }, retiredAt }]), /Ed25519/],
+    ['a public encryption key', JSON.stringify([{ encryptionKey: { ...old.encryptionPrivateJwk, d: undefined }, retiredAt }]), /encryptionKey/],
+  ])('refuses %s', (_, value, message) => {
+    expect(() => parsePreviousNodeKeys(value, 3600, false, retired)).toThrow(message);
   });
 });

@@ -16,6 +16,17 @@ export interface NodeKeyMaterial {
   nodeId: string;
   signingPrivateJwk: OkpPrivateJwk;
   encryptionPrivateJwk: OkpPrivateJwk;
+  /** Keys of before a rotation (NODE_PREVIOUS_KEYS), each until retiredAt + NODE_KEY_GRACE_SECONDS. */
+  previous?: PreviousNodeKey[];
+}
+
+export interface PreviousNodeKey {
+  /** Public (or private: only `x` is used) Ed25519 key, published until notAfter. */
+  signingJwk?: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+  /** Private X25519 key: messages peers still seal to it are opened until notAfter. */
+  encryptionPrivateJwk?: OkpPrivateJwk;
+  /** NumericDate (seconds). */
+  notAfter: number;
 }
 
 /**
@@ -212,6 +223,48 @@ function parseOkpPrivateJwk(name: string, value: string, crv: OkpPrivateJwk['crv
   return key;
 }
 
+/**
+ * NODE_PREVIOUS_KEYS: a JSON array of `{signingKey?, encryptionKey?, retiredAt}`, the keys
+ * this node used before a rotation (JWKs as NODE_SIGNING_KEY / NODE_ENCRYPTION_KEY held
+ * them; the signing key may be given public) and when they stopped being current. Each
+ * stays usable for `graceSeconds` after retiredAt; later, it is left out.
+ */
+export function parsePreviousNodeKeys(value: string | undefined, graceSeconds: number, production: boolean, now = Date.now()): PreviousNodeKey[] {
+  if (!value) return [];
+  let entries: unknown;
+  try {
+    entries = JSON.parse(value);
+  } catch {
+    throw new KeyMaterialError('NODE_PREVIOUS_KEYS: must be a JSON array');
+  }
+  if (!Array.isArray(entries)) throw new KeyMaterialError('NODE_PREVIOUS_KEYS: must be a JSON array');
+  const keys: PreviousNodeKey[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const name = `NODE_PREVIOUS_KEYS[${i}]`;
+    if (typeof entry !== 'object' || entry === null) throw new KeyMaterialError(`${name}: must be an object`);
+    const { signingKey, encryptionKey, retiredAt } = entry as Record<string, unknown>;
+    const retired = typeof retiredAt === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(retiredAt) ? Date.parse(retiredAt) : NaN;
+    if (!Number.isFinite(retired)) throw new KeyMaterialError(`${name}: retiredAt must be an ISO 8601 date-time`);
+    if (signingKey === undefined && encryptionKey === undefined) {
+      throw new KeyMaterialError(`${name}: needs a signingKey or an encryptionKey`);
+    }
+    const key: PreviousNodeKey = { notAfter: Math.floor(retired / 1000) + graceSeconds };
+    if (signingKey !== undefined) {
+      const jwk = signingKey as Record<string, unknown>;
+      if (typeof jwk !== 'object' || jwk === null || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || !BASE64URL_32_BYTES.test(jwk.x)) {
+        throw new KeyMaterialError(`${name}.signingKey: must be an OKP Ed25519 JWK with a 32-byte x`);
+      }
+      key.signingJwk = { kty: 'OKP', crv: 'Ed25519', x: jwk.x };
+    }
+    if (encryptionKey !== undefined) {
+      key.encryptionPrivateJwk = parseOkpPrivateJwk(`${name}.encryptionKey`, JSON.stringify(encryptionKey), 'X25519', production);
+    }
+    // Past its grace period a key is of no use: neither published nor tried.
+    if (key.notAfter * 1000 > now) keys.push(key);
+  }
+  return keys;
+}
+
 export function loadKeyMaterial(config: AppConfig, warn: (message: string) => void): KeyMaterial {
   const production = config.isProduction;
   const settings: Partial<KeySettings> = {
@@ -240,6 +293,8 @@ export function loadKeyMaterial(config: AppConfig, warn: (message: string) => vo
     signingPrivateJwk: parseOkpPrivateJwk('NODE_SIGNING_KEY', NODE_SIGNING_KEY, 'Ed25519', production),
     encryptionPrivateJwk: parseOkpPrivateJwk('NODE_ENCRYPTION_KEY', NODE_ENCRYPTION_KEY, 'X25519', production),
   };
+  const previous = parsePreviousNodeKeys(config.NODE_PREVIOUS_KEYS, config.NODE_KEY_GRACE_SECONDS, production);
+  if (previous.length > 0) node.previous = previous;
 
   const activeMasterKeyId = config.MASTER_KEY_ACTIVE_ID ?? [...masters.keys()][0];
   if (!masters.has(activeMasterKeyId)) {

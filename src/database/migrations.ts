@@ -7,6 +7,7 @@ import { AccountRegister1764140000005 } from '../../migrations/1764140000005-Acc
 import { NumberingOrigin1764140000006 } from '../../migrations/1764140000006-NumberingOrigin.js';
 import { NumberingRequests1764140000007 } from '../../migrations/1764140000007-NumberingRequests.js';
 import { KeyRotations1764140000008 } from '../../migrations/1764140000008-KeyRotations.js';
+import { AccessHistoryAndPeerKeys1764140000009 } from '../../migrations/1764140000009-AccessHistoryAndPeerKeys.js';
 import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimits.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
@@ -20,5 +21,6 @@ export const MIGRATIONS = [
   NumberingOrigin1764140000006,
   NumberingRequests1764140000007,
   KeyRotations1764140000008,
+  AccessHistoryAndPeerKeys1764140000009,
   RateLimits1764140000010,
 ];

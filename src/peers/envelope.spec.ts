@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { CompactEncrypt, CompactSign, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { calculateJwkThumbprint, CompactEncrypt, CompactSign, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { JWK } from 'jose';
 import {
   CLOCK_SKEW_SECONDS,
@@ -135,11 +135,14 @@ describe('sealEnvelope / openEnvelope', () => {
   it('uses the headers of the contract: JWE ECDH-ES+A256KW/A256GCM around a JWS EdDSA with kid = sender', async () => {
     const jwe = await sealEnvelope(claims, a, bKeys);
     const outer = decodeProtectedHeader(jwe);
-    expect(outer).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' });
+    // kid: the thumbprint of the recipient's encryption key it was sealed to.
+    expect(outer).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: b.encryptionKid });
     expect(outer.epk).toMatchObject({ kty: 'OKP', crv: 'X25519' });
     const { plaintext } = await compactDecrypt(jwe, b.encryptionPrivateKey);
     const jws = new TextDecoder().decode(plaintext);
-    expect(decodeProtectedHeader(jws)).toEqual({ alg: 'EdDSA', kid: 'node-a' });
+    // kid stays the node id (nodes that predate rotation resolve the sender by it); skid names the signing key.
+    expect(decodeProtectedHeader(jws)).toEqual({ alg: 'EdDSA', kid: 'node-a', skid: a.signingKid });
+    expect(a.signingKid).toBe(await calculateJwkThumbprint(a.signingJwk, 'sha256'));
     expect(JSON.parse(Buffer.from(jws.split('.')[1], 'base64url').toString('utf8'))).toEqual(claims);
   });
 
@@ -226,5 +229,58 @@ describe('checkClaims', () => {
     ['milliseconds instead of seconds', { iat: now * 1000, exp: now * 1000 + 60_000 }, 'malformed'],
   ])('refuses %s', (_label, changes, reason) => {
     expect(syncReasonOf(check(changes))).toBe(reason);
+  });
+});
+
+describe('key rotation', () => {
+  const claims = { typ: 'location-query', hello: 'world' };
+  let oldB: Awaited<ReturnType<typeof generateNodeIdentity>>;
+  let newB: Awaited<ReturnType<typeof generateNodeIdentity>>;
+  let a: NodeIdentity;
+  let aKeys: PeerKeys;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  beforeAll(async () => {
+    oldB = await generateNodeIdentity('node-b');
+    newB = await generateNodeIdentity('node-b');
+    a = (await generateNodeIdentity('node-a')).identity;
+    aKeys = await peerKeysOf(a);
+  });
+
+  /** B after rotating: new keys current, the old ones previous until notAfter. */
+  const rotatedB = (notAfter: number, withEncryption = true) =>
+    createNodeIdentity('node-b', newB.signingPrivateJwk, newB.encryptionPrivateJwk, [
+      { signingJwk: oldB.signingPrivateJwk, ...(withEncryption ? { encryptionPrivateJwk: oldB.encryptionPrivateJwk } : {}), notAfter },
+    ]);
+  /** B as a peer sees it after refreshing: new keys, the old signing key until notAfter. */
+  const bAsPeer = (notAfter: number) =>
+    importPeerKeys('node-b', newB.identity.signingJwk, newB.identity.encryptionJwk, [{ jwk: oldB.identity.signingJwk, notAfter }]);
+
+  it('opens messages sealed to a previous encryption key until its notAfter, not after', async () => {
+    const toOldKey = await sealEnvelope(claims, a, await peerKeysOf(oldB.identity));
+    const resolveA = async () => aKeys;
+    expect((await openEnvelope(toOldKey, await rotatedB(now() + 60), resolveA)).claims).toEqual(claims);
+    await expect(openEnvelope(toOldKey, await rotatedB(now() - 1), resolveA)).rejects.toMatchObject({ reason: 'undecryptable' });
+    await expect(openEnvelope(toOldKey, await rotatedB(now() + 60, false), resolveA)).rejects.toMatchObject({ reason: 'undecryptable' });
+    // Sealed to the new key: opened with it (the JWE kid names it).
+    const toNewKey = await sealEnvelope(claims, a, await peerKeysOf(newB.identity));
+    expect((await openEnvelope(toNewKey, await rotatedB(now() + 60), resolveA)).claims).toEqual(claims);
+  });
+
+  it("verifies against the sender's previous signing key until its notAfter, and refuses it after", async () => {
+    const signedOld = await sealEnvelope(claims, oldB.identity, aKeys);
+    const signedNew = await sealEnvelope(claims, newB.identity, aKeys);
+    const valid = await bAsPeer(now() + 60);
+    const expired = await bAsPeer(now() - 1);
+    expect((await openEnvelope(signedOld, a, async () => valid)).claims).toEqual(claims);
+    expect((await openEnvelope(signedNew, a, async () => valid)).claims).toEqual(claims);
+    await expect(openEnvelope(signedOld, a, async () => expired)).rejects.toMatchObject({ reason: 'expired-key' });
+    expect((await openEnvelope(signedNew, a, async () => expired)).claims).toEqual(claims);
+    // Without skid (a sender that predates rotation), the expired key is not tried either.
+    const { identity: noSkid } = { identity: { ...oldB.identity, signingKid: '' } };
+    await expect(openEnvelope(await sealEnvelope(claims, noSkid, aKeys), a, async () => expired)).rejects.toMatchObject({
+      reason: 'bad-signature',
+    });
+    expect((await openEnvelope(await sealEnvelope(claims, noSkid, aKeys), a, async () => valid)).claims).toEqual(claims);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  calculateJwkThumbprint,
   CompactEncrypt,
   CompactSign,
   compactDecrypt,
@@ -15,6 +16,14 @@ import type { CryptoKey, JWK, KeyObject } from 'jose';
  * JWS (EdDSA, Ed25519, kid = sender nodeId) of the claims, nested in a compact JWE
  * (ECDH-ES+A256KW, A256GCM) to the recipient's X25519 key. Pure functions: what
  * peers are registered, and whether a jti was seen before, is the caller's business.
+ *
+ * Key rotation: a node may hold previous keys next to its current ones. Keys are named
+ * by their RFC 7638 thumbprint: the JWS protected header carries `skid` (the signing
+ * key's thumbprint; `kid` stays the sender's node id, as nodes without rotation expect),
+ * the JWE protected header `kid` (the recipient encryption key's thumbprint). A receiver
+ * decrypts with the key the JWE kid names (any key it holds when there is none), and
+ * verifies against the sender's current signing key or a previous one before its
+ * `notAfter`; a signature by a previous key past its `notAfter` is refused.
  */
 
 export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-notice' | 'numbering-result';
@@ -28,6 +37,29 @@ export interface NodeIdentity {
   signingJwk: JWK;
   /** Public `{kty: 'OKP', crv: 'X25519', x}`. */
   encryptionJwk: JWK;
+  /** RFC 7638 thumbprints of the current keys. */
+  signingKid: string;
+  encryptionKid: string;
+  /** Keys of before a rotation, kept until their notAfter: signing ones published, encryption ones to decrypt. */
+  previous: PreviousIdentityKey[];
+}
+
+export interface PreviousIdentityKey {
+  /** Public half of a previous signing key, published at GET /v1/node until notAfter. */
+  signingJwk?: JWK;
+  signingKid?: string;
+  /** A previous encryption key: messages sealed to it are still opened until notAfter. */
+  encryptionPrivateKey?: CryptoKey | KeyObject;
+  encryptionKid?: string;
+  /** NumericDate (seconds). */
+  notAfter: number;
+}
+
+/** A previous signing key of a peer, valid until notAfter (NumericDate seconds). */
+export interface PreviousPeerSigningKey {
+  kid: string;
+  key: CryptoKey | KeyObject;
+  notAfter: number;
 }
 
 /** A remote node: its public keys. */
@@ -35,6 +67,10 @@ export interface PeerKeys {
   nodeId: string;
   signingKey: CryptoKey | KeyObject;
   encryptionKey: CryptoKey | KeyObject;
+  /** RFC 7638 thumbprints (absent in keys built by hand, e.g. in tests). */
+  signingKid?: string;
+  encryptionKid?: string;
+  previousSigningKeys?: PreviousPeerSigningKey[];
 }
 
 export const JWS_ALGORITHM = 'EdDSA';
@@ -104,20 +140,53 @@ async function importOkp(jwk: JWK, alg: string): Promise<CryptoKey> {
   return key;
 }
 
+/** The RFC 7638 thumbprint of an OKP key (public members only), the key's id in the protocol. */
+export function okpThumbprint(jwk: JWK): Promise<string> {
+  return calculateJwkThumbprint(publicJwk(jwk), 'sha256');
+}
+
+/** A previous key of this node, as configured (NODE_PREVIOUS_KEYS). */
+export interface PreviousNodeKeyInput {
+  /** Private or public: only the public half is used (published). */
+  signingJwk?: JWK;
+  /** Private: to open messages peers still seal to it. */
+  encryptionPrivateJwk?: JWK;
+  notAfter: number;
+}
+
 export async function createNodeIdentity(
   nodeId: string,
   signingPrivateJwk: JWK,
   encryptionPrivateJwk: JWK,
+  previous: PreviousNodeKeyInput[] = [],
 ): Promise<NodeIdentity> {
   if (!NODE_ID_PATTERN.test(nodeId)) throw new TypeError('nodeId: must be 1-64 of A-Z a-z 0-9 . _ -');
   assertOkpJwk(signingPrivateJwk, SIGNING_CURVE, true, 'signing key');
   assertOkpJwk(encryptionPrivateJwk, ENCRYPTION_CURVE, true, 'encryption key');
+  const previousKeys: PreviousIdentityKey[] = [];
+  for (const [i, p] of previous.entries()) {
+    const entry: PreviousIdentityKey = { notAfter: p.notAfter };
+    if (p.signingJwk) {
+      assertOkpJwk(publicJwk(p.signingJwk), SIGNING_CURVE, false, `previous key ${i}: signing key`);
+      entry.signingJwk = publicJwk(p.signingJwk);
+      entry.signingKid = await okpThumbprint(p.signingJwk);
+    }
+    if (p.encryptionPrivateJwk) {
+      assertOkpJwk(p.encryptionPrivateJwk, ENCRYPTION_CURVE, true, `previous key ${i}: encryption key`);
+      entry.encryptionPrivateKey = await importOkp(p.encryptionPrivateJwk, JWE_KEY_MANAGEMENT);
+      entry.encryptionKid = await okpThumbprint(p.encryptionPrivateJwk);
+    }
+    previousKeys.push(entry);
+  }
   return {
     nodeId,
     signingPrivateKey: await importOkp(signingPrivateJwk, JWS_ALGORITHM),
     encryptionPrivateKey: await importOkp(encryptionPrivateJwk, JWE_KEY_MANAGEMENT),
     signingJwk: publicJwk(signingPrivateJwk),
     encryptionJwk: publicJwk(encryptionPrivateJwk),
+    signingKid: await okpThumbprint(signingPrivateJwk),
+    encryptionKid: await okpThumbprint(encryptionPrivateJwk),
+    previous: previousKeys,
   };
 }
 
@@ -135,15 +204,31 @@ export async function generateNodeIdentity(
   };
 }
 
-/** Imports a peer's published public keys; refuses anything but OKP Ed25519 / X25519 public JWKs. */
-export async function importPeerKeys(nodeId: string, signingJwk: JWK, encryptionJwk: JWK): Promise<PeerKeys> {
+/**
+ * Imports a peer's published public keys; refuses anything but OKP Ed25519 / X25519 public JWKs.
+ * `previousSigning`: signing keys the peer rotated away from, each valid until its notAfter.
+ */
+export async function importPeerKeys(
+  nodeId: string,
+  signingJwk: JWK,
+  encryptionJwk: JWK,
+  previousSigning: { jwk: JWK; notAfter: number }[] = [],
+): Promise<PeerKeys> {
   if (!NODE_ID_PATTERN.test(nodeId)) throw new TypeError('nodeId: must be 1-64 of A-Z a-z 0-9 . _ -');
   assertOkpJwk(signingJwk, SIGNING_CURVE, false, 'signing key');
   assertOkpJwk(encryptionJwk, ENCRYPTION_CURVE, false, 'encryption key');
+  const previousSigningKeys: PreviousPeerSigningKey[] = [];
+  for (const { jwk, notAfter } of previousSigning) {
+    assertOkpJwk(jwk, SIGNING_CURVE, false, 'previous signing key');
+    previousSigningKeys.push({ kid: await okpThumbprint(jwk), key: await importOkp(jwk, JWS_ALGORITHM), notAfter });
+  }
   return {
     nodeId,
     signingKey: await importOkp(signingJwk, JWS_ALGORITHM),
     encryptionKey: await importOkp(encryptionJwk, JWE_KEY_MANAGEMENT),
+    signingKid: await okpThumbprint(signingJwk),
+    encryptionKid: await okpThumbprint(encryptionJwk),
+    previousSigningKeys,
   };
 }
 
@@ -157,10 +242,14 @@ export async function sealEnvelope(
   recipient: PeerKeys,
 ): Promise<string> {
   const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: JWS_ALGORITHM, kid: sender.nodeId })
+    .setProtectedHeader({ alg: JWS_ALGORITHM, kid: sender.nodeId, ...(sender.signingKid ? { skid: sender.signingKid } : {}) })
     .sign(sender.signingPrivateKey);
   return new CompactEncrypt(encoder.encode(jws))
-    .setProtectedHeader({ alg: JWE_KEY_MANAGEMENT, enc: JWE_CONTENT_ENCRYPTION })
+    .setProtectedHeader({
+      alg: JWE_KEY_MANAGEMENT,
+      enc: JWE_CONTENT_ENCRYPTION,
+      ...(recipient.encryptionKid ? { kid: recipient.encryptionKid } : {}),
+    })
     .encrypt(recipient.encryptionKey);
 }
 
@@ -183,23 +272,34 @@ export async function openEnvelope(
   resolveSender: (kid: string) => Promise<PeerKeys | undefined>,
 ): Promise<{ claims: Record<string, unknown>; sender: PeerKeys }> {
   if (typeof jwe !== 'string' || !COMPACT_JWE.test(jwe)) throw new EnvelopeError('malformed', 'not a compact JWE');
-  let jws: string;
-  try {
-    const { plaintext } = await compactDecrypt(jwe, recipient.encryptionPrivateKey, {
-      keyManagementAlgorithms: [JWE_KEY_MANAGEMENT],
-      contentEncryptionAlgorithms: [JWE_CONTENT_ENCRYPTION],
-    });
-    jws = decoder.decode(plaintext);
-  } catch (error) {
-    const reason = MALFORMED_JOSE_CODES.has(joseCode(error) ?? '') ? 'malformed' : 'undecryptable';
-    throw new EnvelopeError(reason, `JWE: ${joseCode(error) ?? 'not decryptable'}`);
+  const now = epochSeconds();
+  let jws: string | undefined;
+  let lastError: unknown;
+  for (const key of decryptionKeys(jwe, recipient, now)) {
+    try {
+      const { plaintext } = await compactDecrypt(jwe, key, {
+        keyManagementAlgorithms: [JWE_KEY_MANAGEMENT],
+        contentEncryptionAlgorithms: [JWE_CONTENT_ENCRYPTION],
+      });
+      jws = decoder.decode(plaintext);
+      break;
+    } catch (error) {
+      lastError = error;
+      if (MALFORMED_JOSE_CODES.has(joseCode(error) ?? '')) break;
+    }
+  }
+  if (jws === undefined) {
+    const reason = MALFORMED_JOSE_CODES.has(joseCode(lastError) ?? '') ? 'malformed' : 'undecryptable';
+    throw new EnvelopeError(reason, `JWE: ${joseCode(lastError) ?? 'not decryptable'}`);
   }
 
   let kid: unknown;
+  let skid: unknown;
   try {
     const header = decodeProtectedHeader(jws);
     if (header.alg !== JWS_ALGORITHM) throw new Error('alg');
     kid = header.kid;
+    skid = header.skid;
   } catch {
     throw new EnvelopeError('malformed', 'the plaintext is not an EdDSA compact JWS');
   }
@@ -210,12 +310,23 @@ export async function openEnvelope(
   const sender = await resolveSender(kid);
   if (!sender || sender.nodeId !== kid) throw new EnvelopeError('unknown-sender', 'the JWS kid names no registered peer');
 
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(jws, sender.signingKey, { algorithms: [JWS_ALGORITHM] }));
-  } catch (error) {
-    throw new EnvelopeError('bad-signature', `JWS: ${joseCode(error) ?? 'verification failed'}`);
+  const previous = sender.previousSigningKeys ?? [];
+  if (typeof skid === 'string' && skid !== sender.signingKid) {
+    const named = previous.find((p) => p.kid === skid);
+    // A key the sender rotated away from, past its grace period: refused even if the signature holds.
+    if (named && named.notAfter <= now) throw new EnvelopeError('expired-key', 'the JWS skid names a signing key past its notAfter');
   }
+  const candidates = [sender.signingKey, ...previous.filter((p) => p.notAfter > now).map((p) => p.key)];
+  let payload: Uint8Array | undefined;
+  for (const key of candidates) {
+    try {
+      ({ payload } = await compactVerify(jws, key, { algorithms: [JWS_ALGORITHM] }));
+      break;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  if (payload === undefined) throw new EnvelopeError('bad-signature', `JWS: ${joseCode(lastError) ?? 'verification failed'}`);
 
   let claims: unknown;
   try {
@@ -227,6 +338,28 @@ export async function openEnvelope(
     throw new EnvelopeError('malformed', 'the JWS payload is not a JSON object');
   }
   return { claims: claims as Record<string, unknown>, sender };
+}
+
+/**
+ * The keys to try on a JWE: the one its protected `kid` names among those held (the
+ * current key, previous ones before their notAfter), or, without a kid or with one not
+ * held (a sender that predates rotation, or a hand-made message), each of them.
+ */
+function decryptionKeys(jwe: string, recipient: NodeIdentity, now: number): (CryptoKey | KeyObject)[] {
+  const held = [
+    { kid: recipient.encryptionKid, key: recipient.encryptionPrivateKey },
+    ...(recipient.previous ?? [])
+      .filter((p) => p.encryptionPrivateKey && p.notAfter > now)
+      .map((p) => ({ kid: p.encryptionKid, key: p.encryptionPrivateKey! })),
+  ];
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(jwe).kid;
+  } catch {
+    // compactDecrypt reports the malformed header.
+  }
+  const named = held.find((h) => h.kid !== undefined && h.kid === kid);
+  return named ? [named.key] : held.map((h) => h.key);
 }
 
 const isNumericDate = (value: unknown): value is number =>

@@ -2,9 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import type { HostedAccount } from '../locations/hosted-locations.js';
+import type { JWK } from 'jose';
 import {
   checkClaims,
+  ENCRYPTION_CURVE,
   EnvelopeError,
+  isPublicOkpJwk,
+  NODE_ID_PATTERN,
+  SIGNING_CURVE,
   epochSeconds,
   openEnvelope,
   sealEnvelope,
@@ -48,6 +53,47 @@ export class PeerUnreachableError extends Error {
   ) {
     super(message ?? reason);
   }
+}
+
+/** Where a node publishes its id and public keys. */
+export const NODE_PATH = '/v1/node';
+const MAX_NODE_BODY_BYTES = 64 * 1024;
+/** More previous keys than this in one answer is not a rotation: refused. */
+const MAX_PREVIOUS_SIGNING_KEYS = 10;
+
+/** A node's published keys, checked: public OKP JWKs only. */
+export interface PublishedNodeKeys {
+  nodeId: string;
+  signingKey: JWK;
+  encryptionKey: JWK;
+  previousSigningKeys: { jwk: JWK; notAfter: string }[];
+}
+
+/**
+ * Reads a GET /v1/node answer. `keys` (absent from nodes that predate rotation) adds the
+ * previous signing keys with their notAfter; those already past it are left out.
+ */
+export function parsePublishedNodeKeys(body: unknown, now = Date.now()): PublishedNodeKeys {
+  const bad = (detail: string) => new PeerUnreachableError('malformed', `GET /v1/node: ${detail}`);
+  if (typeof body !== 'object' || body === null) throw bad('not a JSON object');
+  const { nodeId, signingKey, encryptionKey, keys } = body as Record<string, unknown>;
+  if (typeof nodeId !== 'string' || !NODE_ID_PATTERN.test(nodeId)) throw bad('nodeId is not a node id');
+  if (!isPublicOkpJwk(signingKey, SIGNING_CURVE)) throw bad('signingKey is not a public Ed25519 JWK');
+  if (!isPublicOkpJwk(encryptionKey, ENCRYPTION_CURVE)) throw bad('encryptionKey is not a public X25519 JWK');
+  const previousSigningKeys: PublishedNodeKeys['previousSigningKeys'] = [];
+  if (keys !== undefined) {
+    if (!Array.isArray(keys)) throw bad('keys is not an array');
+    for (const key of keys as Record<string, unknown>[]) {
+      if (typeof key !== 'object' || key === null || key.use !== 'sig' || key.status !== 'previous') continue;
+      const jwk = { kty: key.kty, crv: key.crv, x: key.x };
+      const notAfter = typeof key.notAfter === 'string' ? Date.parse(key.notAfter) : NaN;
+      if (!isPublicOkpJwk(jwk, SIGNING_CURVE) || !Number.isFinite(notAfter)) throw bad('a previous signing key is malformed');
+      if (notAfter > now) previousSigningKeys.push({ jwk: jwk as JWK, notAfter: new Date(notAfter).toISOString() });
+    }
+    if (previousSigningKeys.length > MAX_PREVIOUS_SIGNING_KEYS) throw bad('too many previous signing keys');
+  }
+  const publicOf = (jwk: JWK): JWK => ({ kty: 'OKP', crv: jwk.crv, x: jwk.x });
+  return { nodeId, signingKey: publicOf(signingKey), encryptionKey: publicOf(encryptionKey), previousSigningKeys };
 }
 
 /** Where a peer node takes location queries, under its registered endpoint URL. */
@@ -134,6 +180,33 @@ export class PeerClient {
       this.logger.warn({ peerNodeId: peer.nodeId, dropped }, 'a peer node reported on institutions or refs not asked; dropped');
     }
     return result;
+  }
+
+  /**
+   * What a peer publishes at `{endpointUrl}/v1/node`: its node id, current keys and the
+   * previous signing keys still within their grace period. Throws PeerUnreachableError
+   * when there is no answer, or not one in that shape (public OKP keys only).
+   */
+  async fetchNodeKeys(endpointUrl: string, options: { timeoutMs?: number } = {}): Promise<PublishedNodeKeys> {
+    let body: unknown;
+    try {
+      const response = await fetch(peerUrl(endpointUrl, NODE_PATH), {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS),
+        redirect: 'error',
+      });
+      if (response.status !== 200) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new PeerUnreachableError('http-status', `GET /v1/node answered HTTP ${response.status}`);
+      }
+      const text = await response.text();
+      if (text.length > MAX_NODE_BODY_BYTES) throw new PeerUnreachableError('malformed', 'GET /v1/node: answer too large');
+      body = JSON.parse(text);
+    } catch (error) {
+      if (error instanceof PeerUnreachableError) throw error;
+      throw new PeerUnreachableError(error instanceof SyntaxError ? 'malformed' : 'network', `GET /v1/node: ${(error as Error).message}`);
+    }
+    return parsePublishedNodeKeys(body);
   }
 
   private noticeMessage(peer: PeerNode, notices: NumberingNotice[]): NumberingNoticeMessage {

@@ -7,6 +7,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { MY_NUMBER_LIKE } from '../common/my-number/my-number.js';
 import { AppConfig } from '../config/app-config.js';
+import { BlindIndex } from '../crypto/blind-index.js';
 import type { AccountType } from '../linkages/linkage.types.js';
 import { HostedLocations, type HostedMatch } from '../locations/hosted-locations.js';
 import {
@@ -65,6 +66,7 @@ export class PeerInboundService {
     private readonly deceasedReports: DeceasedReportsRepository,
     private readonly numbering: HostedNumbering,
     private readonly db: DataSource,
+    private readonly blindIndex: BlindIndex,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(PeerInboundService.name);
@@ -101,6 +103,9 @@ export class PeerInboundService {
     const accepted = await this.open(body, requestId, 'numbering-notice', parseNumberingNoticeMessage);
     const { message, peer } = accepted;
     const results = new Map<string, NumberedInstitution[]>();
+    // The subject attached at each institution, per notice: the answer's audit row names
+    // it, so that the depositor's access history lists the peer's request.
+    const subjects = new Map<string, string>();
     // One at a time: each notice may attach numbers in its own transactions, and a
     // message carries at most MAX_QUERIES_PER_MESSAGE of them.
     for (const notice of message.notices) {
@@ -118,6 +123,8 @@ export class PeerInboundService {
         },
         notice.institutions,
       );
+      const attachedAt = outcome.filter((r) => r.status === 'attached').map((r) => r.code);
+      for (const [code, subjectId] of await this.subjectsAt(notice.myNumber, attachedAt)) subjects.set(`${notice.ref} ${code}`, subjectId);
       results.set(
         notice.ref,
         outcome.map((r) => ({
@@ -128,7 +135,7 @@ export class PeerInboundService {
         })),
       );
     }
-    await this.recordNumberings(accepted, results, requestId);
+    await this.recordNumberings(accepted, results, subjects, requestId);
     const iat = epochSeconds();
     const reply: NumberingResultMessage = {
       typ: 'numbering-result',
@@ -143,9 +150,24 @@ export class PeerInboundService {
     return { envelope: await sealEnvelope({ ...reply }, this.identity, peer.keys), message };
   }
 
+  /** The subject records of a number at hosted institutions (by every blind-index key version held). */
+  private async subjectsAt(myNumber: string, codes: string[]): Promise<Map<string, string>> {
+    if (codes.length === 0) return new Map();
+    const indexes = this.blindIndex.computeAll(myNumber);
+    const rows: { code: string; id: string }[] = await this.db.query(
+      `SELECT i.code, s.id FROM unnest($1::smallint[], $2::bytea[]) AS k (version, digest)
+         JOIN subjects s ON s.blind_index_version = k.version AND s.blind_index = k.digest
+         JOIN institutions i ON i.id = s.institution_id
+        WHERE i.code = ANY ($3::text[])`,
+      [indexes.map((i) => i.version), indexes.map((i) => i.digest), codes],
+    );
+    return new Map(rows.map((r) => [r.code, r.id]));
+  }
+
   private async recordNumberings(
     accepted: Accepted<NumberingNoticeMessage>,
     results: Map<string, NumberedInstitution[]>,
+    subjects: Map<string, string>,
     requestId: string,
   ): Promise<void> {
     const { message, peer } = accepted;
@@ -161,6 +183,7 @@ export class PeerInboundService {
             action: 'peer.numbering.answered',
             resourceType: 'peer',
             resourceId: peer.id,
+            subjectId: subjects.get(`${notice.ref} ${result.code}`),
             details: {
               peerNodeId: message.iss,
               messageId: message.jti,

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { auditActor } from '../audit/audit-actor.js';
@@ -6,7 +6,8 @@ import { CurrentPrincipal, Public, RequireScopes } from '../auth/auth.decorators
 import type { Principal } from '../auth/principal.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { NodeDto, PeerDto, PeerListDto, PeerNodeIdParams, RegisterPeerDto } from './dto/peer.dto.js';
-import type { NodeIdentity } from './envelope.js';
+import type { JWK } from 'jose';
+import { epochSeconds, type NodeIdentity } from './envelope.js';
 import { PeersService } from './peers.service.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
@@ -57,6 +58,26 @@ export class PeersController {
     return this.peers.get(params.nodeId);
   }
 
+  @Post(':nodeId/refresh')
+  @HttpCode(200)
+  @RequireScopes('admin:peers')
+  @ApiOperation({
+    summary: "Fetch a peer's GET /v1/node and store its current keys and previous signing keys",
+    description:
+      'What the worker does on a schedule (PEER_KEY_REFRESH_INTERVAL_MS), now. The node id published must be the ' +
+      "peer's; the keys are stored as published: messages to it are sealed to its new encryption key, and its " +
+      'messages are verified against its current signing key or a previous one until that key\'s notAfter.',
+  })
+  @ApiOkResponse({ type: PeerDto })
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'PEER_KEYS_UNAVAILABLE')
+  refresh(
+    @Param() params: PeerNodeIdParams,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<PeerDto> {
+    return this.peers.refreshKeys(params.nodeId, auditActor(principal, request));
+  }
+
   @Delete(':nodeId')
   @RequireScopes('admin:peers')
   @ApiOperation({
@@ -84,7 +105,29 @@ export class NodeController {
   @ApiOperation({ summary: "This node's id and public keys, for peer operators to register it" })
   @ApiOkResponse({ type: NodeDto })
   node(): NodeDto {
-    const { nodeId, signingJwk, encryptionJwk } = this.identity;
-    return { nodeId, signingKey: signingJwk as NodeDto['signingKey'], encryptionKey: encryptionJwk as NodeDto['encryptionKey'] };
+    const { nodeId, signingJwk, encryptionJwk, signingKid, encryptionKid, previous } = this.identity;
+    const now = epochSeconds();
+    const jwk = (key: JWK) => ({ kty: String(key.kty), crv: String(key.crv), x: String(key.x) });
+    return {
+      nodeId,
+      // The current keys, as nodes that predate rotation read them.
+      signingKey: jwk(signingJwk),
+      encryptionKey: jwk(encryptionJwk),
+      keys: [
+        { ...jwk(signingJwk), kid: signingKid, use: 'sig', status: 'current' },
+        { ...jwk(encryptionJwk), kid: encryptionKid, use: 'enc', status: 'current' },
+        // Previous signing keys until their notAfter; previous encryption keys are never
+        // published: peers encrypt to the current one only.
+        ...previous
+          .filter((p) => p.signingJwk && p.notAfter > now)
+          .map((p) => ({
+            ...jwk(p.signingJwk!),
+            kid: p.signingKid!,
+            use: 'sig' as const,
+            status: 'previous' as const,
+            notAfter: new Date(p.notAfter * 1000).toISOString(),
+          })),
+      ],
+    };
   }
 }

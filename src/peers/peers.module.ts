@@ -33,7 +33,13 @@ const SHARED = [
     {
       provide: NODE_IDENTITY,
       inject: [KEY_MATERIAL],
-      useFactory: ({ node }: KeyMaterial) => createNodeIdentity(node.nodeId, node.signingPrivateJwk, node.encryptionPrivateJwk),
+      useFactory: ({ node }: KeyMaterial) =>
+        createNodeIdentity(
+          node.nodeId,
+          node.signingPrivateJwk,
+          node.encryptionPrivateJwk,
+          (node.previous ?? []).map((p) => ({ signingJwk: p.signingJwk, encryptionPrivateJwk: p.encryptionPrivateJwk, notAfter: p.notAfter })),
+        ),
     },
     ...SHARED,
   ],

@@ -21,6 +21,15 @@ export interface PeerRecord {
   updatedAt: Date;
   disabledAt: Date | null;
   institutions: PeerInstitution[];
+  /** Signing keys the peer rotated away from, with the time after which they are refused. */
+  previousSigningKeys: PreviousSigningKey[];
+  keysRefreshedAt: Date | null;
+}
+
+export interface PreviousSigningKey {
+  jwk: JWK;
+  /** ISO 8601. */
+  notAfter: string;
 }
 
 export interface PeerRegistration {
@@ -29,12 +38,15 @@ export interface PeerRegistration {
   endpointUrl: string;
   signingKey: JWK;
   encryptionKey: JWK;
+  /** Undefined: what is stored stays. */
+  previousSigningKeys?: PreviousSigningKey[];
 }
 
 const SELECT_PEERS = `
   SELECT p.id, p.node_id AS "nodeId", p.endpoint_url AS "endpointUrl", p.signing_key AS "signingKey",
          p.encryption_key AS "encryptionKey", p.created_at AS "createdAt", p.updated_at AS "updatedAt",
-         p.disabled_at AS "disabledAt",
+         p.disabled_at AS "disabledAt", p.previous_signing_keys AS "previousSigningKeys",
+         p.keys_refreshed_at AS "keysRefreshedAt",
          COALESCE((SELECT jsonb_agg(jsonb_build_object('code', pi.code, 'name', pi.name) ORDER BY pi.code)
                      FROM peer_institutions pi WHERE pi.peer_id = p.id), '[]') AS institutions
     FROM peers p`;
@@ -56,13 +68,22 @@ export class PeersRepository {
   /** Inserts the peer, or updates the one with this node id (and enables it again). */
   async upsert(executor: SqlExecutor, peer: PeerRegistration): Promise<{ id: string; created: boolean }> {
     const rows: { id: string; created: boolean }[] = await executor.query(
-      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key)
-       VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key, previous_signing_keys)
+       VALUES ($1, $2, $3, $4, $5, COALESCE($6::jsonb, '[]'))
        ON CONFLICT (node_id) DO UPDATE
          SET endpoint_url = EXCLUDED.endpoint_url, signing_key = EXCLUDED.signing_key,
-             encryption_key = EXCLUDED.encryption_key, updated_at = now(), disabled_at = NULL
+             encryption_key = EXCLUDED.encryption_key,
+             previous_signing_keys = COALESCE($6::jsonb, peers.previous_signing_keys),
+             updated_at = now(), disabled_at = NULL
        RETURNING id, (xmax = 0) AS created`,
-      [peer.id, peer.nodeId, peer.endpointUrl, JSON.stringify(peer.signingKey), JSON.stringify(peer.encryptionKey)],
+      [
+        peer.id,
+        peer.nodeId,
+        peer.endpointUrl,
+        JSON.stringify(peer.signingKey),
+        JSON.stringify(peer.encryptionKey),
+        peer.previousSigningKeys === undefined ? null : JSON.stringify(peer.previousSigningKeys),
+      ],
     );
     return rows[0];
   }
@@ -126,12 +147,27 @@ export class PeersRepository {
 
   /** The keys of an enabled peer: whom an inbound message may come from. */
   async findActiveKeys(nodeId: string): Promise<{ id: string; keys: PeerKeys } | undefined> {
-    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey'>[] = await this.db.query(
-      `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey"
+    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys'>[] = await this.db.query(
+      `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey",
+              previous_signing_keys AS "previousSigningKeys"
          FROM peers WHERE node_id = $1 AND disabled_at IS NULL`,
       [nodeId],
     );
     return rows[0] && { id: rows[0].id, keys: await this.keysOf(rows[0]) };
+  }
+
+  /** The keys a peer publishes now (its GET /v1/node), replacing what was stored. */
+  async updateKeys(
+    executor: SqlExecutor,
+    id: string,
+    keys: { signingKey: JWK; encryptionKey: JWK; previousSigningKeys: PreviousSigningKey[] },
+  ): Promise<void> {
+    await executor.query(
+      `UPDATE peers SET signing_key = $2, encryption_key = $3, previous_signing_keys = $4,
+                        keys_refreshed_at = now(), updated_at = now()
+        WHERE id = $1`,
+      [id, JSON.stringify(keys.signingKey), JSON.stringify(keys.encryptionKey), JSON.stringify(keys.previousSigningKeys)],
+    );
   }
 
   private async toPeerNode(row: PeerRecord): Promise<PeerNode> {
@@ -144,12 +180,13 @@ export class PeersRepository {
     };
   }
 
-  private keysOf(row: Pick<PeerRecord, 'nodeId' | 'signingKey' | 'encryptionKey'>): Promise<PeerKeys> {
-    const cacheKey = `${row.nodeId} ${row.signingKey.x} ${row.encryptionKey.x}`;
+  private keysOf(row: Pick<PeerRecord, 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys'>): Promise<PeerKeys> {
+    const previous = (row.previousSigningKeys ?? []).map((p) => ({ jwk: p.jwk, notAfter: Math.floor(Date.parse(p.notAfter) / 1000) }));
+    const cacheKey = `${row.nodeId} ${row.signingKey.x} ${row.encryptionKey.x} ${previous.map((p) => `${p.jwk.x}@${p.notAfter}`).join(',')}`;
     let keys = this.keyCache.get(cacheKey);
     if (!keys) {
       if (this.keyCache.size >= MAX_CACHED_KEYS) this.keyCache.clear();
-      keys = importPeerKeys(row.nodeId, row.signingKey, row.encryptionKey);
+      keys = importPeerKeys(row.nodeId, row.signingKey, row.encryptionKey, previous);
       // A key that fails to import is not cached: the next call reports the error again.
       keys.catch(() => this.keyCache.delete(cacheKey));
       this.keyCache.set(cacheKey, keys);

@@ -25,6 +25,8 @@ export enum JobName {
   PurgeIdempotencyKeys = 'idempotency.purge',
   PurgeInquiryResults = 'inquiry.purge-results',
   PurgePeerMessageIds = 'peer-message-ids.purge',
+  /** Fetches every enabled peer's GET /v1/node to learn rotated keys. */
+  RefreshPeerKeys = 'peer-keys.refresh',
   AdmitInquiries = 'inquiries.admit',
   FanoutHosted = 'fanout.hosted',
   FanoutNode = 'fanout.node',
@@ -49,6 +51,8 @@ export const JOB_SCHEDULERS = {
   inquiryResultsPurge: { id: 'inquiry-results-purge', name: JobName.PurgeInquiryResults, everyMs: 60 * 60_000 },
   /** Forgets the ids of expired peer messages (the replay check no longer needs them). */
   peerMessageIdsPurge: { id: 'peer-message-ids-purge', name: JobName.PurgePeerMessageIds, everyMs: 5 * 60_000 },
+  /** Learns peers' rotated keys; every PEER_KEY_REFRESH_INTERVAL_MS. */
+  peerKeysRefresh: { id: 'peer-keys-refresh', name: JobName.RefreshPeerKeys },
   /** Re-enqueues due webhook deliveries that have no job; every WEBHOOK_SWEEP_INTERVAL_MS. */
   webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
   /** Re-enqueues unfinished key rotations whose runner stopped; every KEY_ROTATION_RESUME_INTERVAL_MS. */

@@ -8,6 +8,7 @@ import { IdempotencyRepository } from '../idempotency/idempotency.repository.js'
 import { FanoutRepository } from '../inquiries/fanout/fanout.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { PeerMessageIdsRepository } from '../peers/peer-message-ids.repository.js';
+import { PeersService } from '../peers/peers.service.js';
 import { ensureJobSchedulers, JobName, JOB_SCHEDULERS, QueueName } from '../queue/queues.js';
 
 const PURGE_BATCH = 5000;
@@ -34,6 +35,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     private readonly idempotency: IdempotencyRepository,
     private readonly fanout: FanoutRepository,
     private readonly peerMessageIds: PeerMessageIdsRepository,
+    private readonly peers: PeersService,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -53,6 +55,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
         JOB_SCHEDULERS.idempotencyPurge,
         JOB_SCHEDULERS.inquiryResultsPurge,
         JOB_SCHEDULERS.peerMessageIdsPurge,
+        { ...JOB_SCHEDULERS.peerKeysRefresh, everyMs: this.config.PEER_KEY_REFRESH_INTERVAL_MS },
       ],
       onlyMissing,
     );
@@ -72,7 +75,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     }
   }
 
-  private async run(job: Job): Promise<{ sealed: number } | { purged: number }> {
+  private async run(job: Job): Promise<{ sealed: number } | { purged: number } | { refreshed: number; failed: number }> {
     switch (job.name) {
       case JobName.SealAudit: {
         const sealed = await this.sealer.sealPending();
@@ -97,6 +100,8 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
         const purged = await this.peerMessageIds.purgeExpiredMessageIds();
         return { purged };
       }
+      case JobName.RefreshPeerKeys:
+        return this.peers.refreshAllKeys();
       default:
         throw new Error(`unknown maintenance job ${job.name}`);
     }

@@ -129,6 +129,22 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     expect(numbered.body.results).toEqual([expect.objectContaining({ institutionCode: '0011', status: 'attached', accounts: 1 })]);
     record(numbered);
 
+    // The depositor's access history: found, paged, never seen, and refused requests.
+    const historyBody = (myNumber: string, overrides: Record<string, unknown> = {}) => ({
+      branchCode: '001',
+      operatorId: 'T1',
+      subject: { myNumber, birthDate: '1980-04-01' },
+      verification: { identityDocument: 'passport' },
+      ...overrides,
+    });
+    const history = await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(sent[0], { limit: 1 }));
+    expect(history.status).toBe(200);
+    record(history);
+    record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(sent[0], { limit: 1, cursor: history.body.nextCursor })));
+    record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(number(1301))));
+    record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(wrong(1302))));
+    record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(number(1303), { operatorId: number(1304), cursor: number(1305) })));
+
     // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
     await eventually(
       async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
@@ -139,7 +155,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(48);
+    expect(responses.length).toBe(53);
     // Numbering at the registered institution attached (and the conflict was refused).
     expect(responses).toContain(JSON.stringify([{ code: '0005', status: 'no-match', reason: 'no-register' }, { code: '0008', status: 'attached', accounts: 2 }]));
     expect(responses).toContain(JSON.stringify([{ code: '0008', status: 'ambiguous', reason: 'account-linked-to-other-subject' }]));

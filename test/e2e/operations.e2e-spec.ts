@@ -276,6 +276,7 @@ describe('operations: health, metrics, OpenAPI', () => {
       'GET /v1/peers',
       'GET /v1/peers/{nodeId}',
       'DELETE /v1/peers/{nodeId}',
+      'POST /v1/peers/{nodeId}/refresh',
       'GET /v1/node',
       'POST /v1/peer/location-queries',
       'POST /v1/peer/numbering-notices',
@@ -299,6 +300,7 @@ describe('operations: health, metrics, OpenAPI', () => {
       'POST /v1/key-rotations',
       'GET /v1/key-rotations',
       'GET /v1/key-rotations/{id}',
+      'POST /v1/access-history',
     ].sort();
     /** Node-to-node routes: public (the envelope's signature authenticates a query). */
     const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries', 'POST /v1/peer/numbering-notices'];

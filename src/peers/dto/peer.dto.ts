@@ -1,10 +1,11 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayUnique,
   IsArray,
   IsDefined,
+  IsOptional,
   IsString,
   IsUrl,
   Length,
@@ -61,6 +62,9 @@ export class PeerInstitutionDto {
   name: string;
 }
 
+/** Current keys and previous signing keys: more than this is not a key rotation. */
+export const MAX_PUBLISHED_KEYS = 12;
+
 export class RegisterPeerDto {
   @ApiProperty({ example: 'kouza-hub.shinkin-centre.example', description: 'The peer\'s NODE_ID, as its GET /v1/node shows' })
   @IsString(withCode('INVALID_TYPE'))
@@ -96,6 +100,18 @@ export class RegisterPeerDto {
   @ValidateNested({ each: true })
   @Type(() => PeerInstitutionDto)
   institutions: PeerInstitutionDto[];
+
+  @ApiPropertyOptional({
+    type: () => NodeKeyDto,
+    isArray: true,
+    description:
+      "As the peer's GET /v1/node shows them (the whole answer can be sent as it is): its previous signing keys are " +
+      'accepted until their notAfter; the rest is read from signingKey and encryptionKey. Absent: what was stored is kept',
+  })
+  @IsOptional()
+  @IsArray(withCode('INVALID_TYPE'))
+  @ArrayMaxSize(MAX_PUBLISHED_KEYS)
+  keys?: unknown[];
 }
 
 export class PeerNodeIdParams {
@@ -131,6 +147,34 @@ export class PeerDto {
 
   @ApiProperty({ nullable: true, type: Date, description: 'Set when disabled: no message is sent to or accepted from it' })
   disabledAt: Date | null;
+
+  @ApiProperty({
+    type: () => [PreviousSigningKeyDto],
+    description: "Signing keys the peer rotated away from, accepted until their notAfter (learned from its GET /v1/node)",
+  })
+  previousSigningKeys: PreviousSigningKeyDto[];
+
+  @ApiProperty({ nullable: true, type: Date, description: "When the peer's keys were last fetched from its GET /v1/node" })
+  keysRefreshedAt: Date | null;
+}
+
+export class PreviousSigningKeyDto extends PublicJwkDto {
+  @ApiProperty({ format: 'date-time' })
+  notAfter: string;
+}
+
+export class NodeKeyDto extends PublicJwkDto {
+  @ApiProperty({ description: 'RFC 7638 thumbprint (SHA-256): the JWS `skid` / JWE `kid` naming this key' })
+  kid: string;
+
+  @ApiProperty({ enum: ['sig', 'enc'] })
+  use: 'sig' | 'enc';
+
+  @ApiProperty({ enum: ['current', 'previous'] })
+  status: 'current' | 'previous';
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'previous: signatures by this key are refused after this' })
+  notAfter?: string;
 }
 
 export class PeerListDto {
@@ -147,4 +191,10 @@ export class NodeDto {
 
   @ApiProperty({ type: PublicJwkDto, description: 'X25519: what peers encrypt to this node' })
   encryptionKey: PublicJwkDto;
+
+  @ApiProperty({
+    type: [NodeKeyDto],
+    description: 'The current keys (the two above) and the previous signing keys still within their grace period',
+  })
+  keys: NodeKeyDto[];
 }
