@@ -5,7 +5,10 @@ import { AUDIT_TO_HISTORY, HISTORY_ACTIONS, HISTORY_AUDIT_ACTIONS, HISTORY_PURPO
 
 /** The AuditAction union as written in its source: the spec sees what the compiler sees. */
 function declaredAuditActions(): string[] {
-  const source = readFileSync(new URL('../audit/audit-event.ts', import.meta.url), 'utf8');
+  // Comments first: they may hold a ';' or a quoted word.
+  const source = readFileSync(new URL('../audit/audit-event.ts', import.meta.url), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/.*$/gm, '');
   const union = /export type AuditAction =([\s\S]*?);/.exec(source)![1];
   return [...union.matchAll(/\|\s*'([^']+)'/g)].map((m) => m[1]);
 }
