@@ -71,7 +71,7 @@ describe('account register import', () => {
   const registerOf = (who: TestInstitution) =>
     a.db.query(
       `SELECT branch_code, account_type, account_number, customer_number, name_kana, name_key, birth_date::text, postal_code,
-              address, address_key, status, closed_at, updated_at
+              address, status, closed_at, updated_at
          FROM account_register WHERE institution_id = $1 ORDER BY branch_code, account_type, account_number`,
       [who.id],
     );
@@ -105,7 +105,7 @@ describe('account register import', () => {
       name_key: 'ﾔﾏﾀﾞﾀﾛｳ',
       birth_date: '1980-04-01',
       postal_code: '1000013',
-      address_key: '千代田区霞ケ関1-2-3',
+      address: '東京都千代田区霞が関1丁目2番3号',
       status: 'open',
       closed_at: null,
     });
