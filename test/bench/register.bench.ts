@@ -21,6 +21,19 @@ import { describeMachine, fmt, machineInfo, printTable, REPO_ROOT, timestamp, wr
 const SUITE = 'register';
 const TARGET = { minRatio: 0.5, maxRssMb: 300 };
 const CLI = join(REPO_ROOT, 'dist/src/cli/register-import.js');
+/** The importer's steps (src/register/register-importer.ts), those the run took. */
+const STEPS: [string, string][] = [
+  ['parseAndCopy', 'parse + validate + COPY (overlapped; a first load COPYs into the new partition)'],
+  ['analyze', 'ANALYZE staging'],
+  ['duplicates', 'duplicates (SQL)'],
+  ['compare', 'what changes (full import)'],
+  ['load', 'INSERT … SELECT into the new partition'],
+  ['merge', 'merge into account_register'],
+  ['primaryKey', 'primary key build (finds duplicates)'],
+  ['holderIndex', 'holder index build'],
+  ['swap', 'swap the partition (DETACH, DROP, ATTACH)'],
+  ['commit', 'commit'],
+];
 
 interface ChildRun {
   wallS: number;
@@ -105,11 +118,7 @@ export async function run(): Promise<void> {
   printTable(
     ['step', 'seconds'],
     [
-      ['parse + validate + COPY into staging (overlapped)', fmt((t.parseAndCopy ?? NaN) / 1000, 2)],
-      ['ANALYZE staging', fmt((t.analyze ?? NaN) / 1000, 2)],
-      ['duplicates (SQL)', fmt((t.duplicates ?? NaN) / 1000, 2)],
-      ['merge into account_register', fmt((t.merge ?? NaN) / 1000, 2)],
-      ['commit', fmt((t.commit ?? NaN) / 1000, 2)],
+      ...STEPS.filter(([key]) => t[key] !== undefined).map(([key, label]) => [label, fmt(t[key] / 1000, 2)]),
       ['whole import (process wall time)', fmt(imported.wallS, 2)],
       ['psql \\copy into a bare table', fmt(copyS, 2)],
     ],
