@@ -24,9 +24,8 @@ const CLI = join(REPO_ROOT, 'dist/src/cli/register-import.js');
 /** The importer's steps (src/register/register-importer.ts), those the run took. */
 const STEPS: [string, string][] = [
   ['parseAndCopy', 'parse + validate + COPY (overlapped; a first load COPYs into the new partition)'],
-  ['analyze', 'ANALYZE staging'],
+  ['analyze', 'ANALYZE (staging, new partition)'],
   ['duplicates', 'duplicates (SQL)'],
-  ['compare', 'what changes (full import)'],
   ['load', 'INSERT … SELECT into the new partition'],
   ['merge', 'merge into account_register'],
   ['primaryKey', 'primary key build (finds duplicates)'],
@@ -46,7 +45,7 @@ function runImportCli(databaseUrl: string, file: string): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     // The same flags as `npm run register:import` (package.json).
-    const child = spawn(process.execPath, ['--max-old-space-size=128', CLI, '--institution', '0005', '--mode', 'full', '--no-progress', file], {
+    const child = spawn(process.execPath, ['--max-old-space-size=128', '--max-semi-space-size=32', CLI, '--institution', '0005', '--mode', 'full', '--no-progress', file], {
       env: { ...process.env, DATABASE_URL: databaseUrl, REGISTER_IMPORT_TIMINGS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
