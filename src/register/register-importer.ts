@@ -491,6 +491,10 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
             change "char" NOT NULL,
             CONSTRAINT institution CHECK (institution_id = '${institutionId}')
           )`);
+        // Whole tables joined: hash joins (measured on 600,000 rows: 2.7 s, where the
+        // planner's memoized primary-key probes took 7.3 s).
+        await client.query('SET LOCAL enable_nestloop = off');
+        await client.query('SET LOCAL enable_mergejoin = off');
         await client.query(BUILD_FROM_STAGING(quote(building)), [institutionId]);
         lap('load');
         const { rows: c } = await client.query<{ change: string; n: number }>(
