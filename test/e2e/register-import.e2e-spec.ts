@@ -194,7 +194,8 @@ describe('account register import', () => {
     // delta with one row changed: the others stay as they are.
     const delta = await upload(bank, csv(row(2, { address: '東京都港区芝公園4丁目2番8号' })), 'delta');
     expect(delta.counts).toEqual({ inserted: 0, updated: 1, closed: 0, unchanged: 0, rejected: 0 });
-    expect((await registerOf(bank)).map((r) => r.status)).toEqual(['open', 'open', 'open']);
+    const afterDelta = await registerOf(bank);
+    expect(afterDelta.map((r) => r.status)).toEqual(['open', 'open', 'open']);
 
     // full without account 3: closed. A rejected row's account (2, bad kana) is left alone.
     const full = await upload(bank, csv(row(1), row(2, { kana: 'やまだ' })), 'full');
@@ -202,6 +203,10 @@ describe('account register import', () => {
     let rows = await registerOf(bank);
     expect(rows.map((r) => r.status)).toEqual(['open', 'open', 'closed']);
     expect(rows[2].closed_at).not.toBeNull();
+    // The partition was rebuilt: the unchanged row and the rejected row's account are
+    // carried over as they were, updated_at included.
+    expect(rows[0]).toEqual(before[0]);
+    expect(rows[1]).toEqual(afterDelta[1]);
 
     // It reappears open: reopened.
     const reopened = await upload(bank, all, 'full');
