@@ -65,8 +65,8 @@ interface TargetRow {
 }
 
 /**
- * Per target institution: whether it has a register (any row: the primary key leads
- * with institution_id), the stored answer of an earlier run of the same request, and
+ * Per target institution: whether it has a register (any row: the first of its
+ * partition), the stored answer of an earlier run of the same request, and
  * the open accounts of holders with the subject's name and birth date (the holder
  * index), with their addresses: the address is folded and compared here (addressKey),
  * on these few rows, rather than by the importer on every row of the register. One

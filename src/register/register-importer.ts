@@ -518,7 +518,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
 
     if (rebuild) {
       await client.query(
-        `CREATE INDEX ${quote(`${building}_holder`)} ON ${quote(building)} (institution_id, name_key, birth_date)`,
+        `CREATE INDEX ${quote(`${building}_holder`)} ON ${quote(building)} (birth_date, name_key, institution_id)`,
       );
       if (firstLoad) await client.query(`ALTER TABLE ${quote(building)} DROP COLUMN line`);
       lap('holderIndex');
@@ -560,10 +560,10 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
   }
 }
 
-/** The partition's primary key (the same columns as account_register's, so ATTACH adopts it). */
+/** The partition's primary key (account_register's, columns in the same order, so ATTACH adopts it). */
 async function addPrimaryKey(client: pg.ClientBase, table: string): Promise<void> {
   await client.query(
     `ALTER TABLE ${quote(table)} ADD CONSTRAINT ${quote(`${table}_pkey`)}
-       PRIMARY KEY (institution_id, branch_code, account_type, account_number)`,
+       PRIMARY KEY (account_number, branch_code, account_type, institution_id)`,
   );
 }
