@@ -284,10 +284,14 @@ const DIRECT_COLUMNS = `line, branch_code, account_type, account_number, ${COLUM
 const SAME_KEY = 's.branch_code = o.branch_code AND s.account_type = o.account_type AND s.account_number = o.account_number';
 const UNCHANGED = `(o.${COLUMNS.split(', ').join(', o.')}) IS NOT DISTINCT FROM (s.${COLUMNS.split(', ').join(', s.')})`;
 
-/** The merge: insert new accounts, update changed ones only, and in full mode close the absent. */
-const MERGE = `
+/**
+ * The merge of a delta import: insert new accounts, update changed ones only. Into
+ * the institution's partition itself: an import never locks account_register as a
+ * whole before its swap (see importRegister).
+ */
+const MERGE = (partition: string) => `
   WITH upserted AS (
-    INSERT INTO account_register AS r (${ALL_COLUMNS})
+    INSERT INTO ${partition} AS r (${ALL_COLUMNS})
     SELECT $1, branch_code, account_type, account_number, ${COLUMNS},
            CASE WHEN status = 'closed' THEN now() END, now()
       FROM register_staging WHERE NOT rejected
@@ -302,34 +306,27 @@ const MERGE = `
     WHERE (r.${COLUMNS.split(', ').join(', r.')}) IS DISTINCT FROM
           (EXCLUDED.${COLUMNS.split(', ').join(', EXCLUDED.')})
     RETURNING (xmax = 0) AS inserted
-  ), closed AS (
-    UPDATE account_register r SET status = 'closed', closed_at = now(), updated_at = now()
-     WHERE $2 AND r.institution_id = $1 AND r.status = 'open'
-       AND NOT EXISTS (SELECT 1 FROM register_staging s
-                        WHERE s.branch_code = r.branch_code AND s.account_type = r.account_type
-                          AND s.account_number = r.account_number)
-    RETURNING 1
   )
   SELECT (SELECT count(*) FROM upserted WHERE inserted)::int AS inserted,
          (SELECT count(*) FROM upserted WHERE NOT inserted)::int AS updated,
-         (SELECT count(*) FROM closed)::int AS closed`;
+         0 AS closed`;
 
 /**
  * The new partition of a full import: the file's valid rows (an unchanged one keeps
  * its row as it was, updated_at included), then the old rows the file has no valid
  * row for: closed if open and absent from the file; kept as they were if the file
- * has only rejected rows for them. The same result as MERGE with $2 = true. `change`
+ * has only rejected rows for them (what the merge would do, plus closing). `change`
  * says what happened to each row, for the counts (and is dropped afterwards): i
  * inserted, u updated, n unchanged, c closed by absence, k kept.
  */
-const BUILD_FROM_STAGING = (table: string) => `
+const BUILD_FROM_STAGING = (table: string, partition: string) => `
   INSERT INTO ${table} (${ALL_COLUMNS}, change)
   SELECT $1, s.branch_code, s.account_type, s.account_number, s.${COLUMNS.split(', ').join(', s.')},
          CASE WHEN same THEN o.closed_at WHEN s.status = 'closed' THEN coalesce(o.closed_at, now()) END,
          CASE WHEN same THEN o.updated_at ELSE now() END,
          CASE WHEN o.institution_id IS NULL THEN 'i' WHEN same THEN 'n' ELSE 'u' END
     FROM register_staging s
-    LEFT JOIN account_register o ON o.institution_id = $1 AND ${SAME_KEY},
+    LEFT JOIN ${partition} o ON ${SAME_KEY},
          LATERAL (SELECT o.institution_id IS NOT NULL AND ${UNCHANGED} AS same) x
    WHERE NOT s.rejected
   UNION ALL
@@ -339,12 +336,11 @@ const BUILD_FROM_STAGING = (table: string) => `
          CASE WHEN gone THEN now() ELSE o.closed_at END,
          CASE WHEN gone THEN now() ELSE o.updated_at END,
          CASE WHEN gone THEN 'c' ELSE 'k' END
-    FROM account_register o
+    FROM ${partition} o
     LEFT JOIN (SELECT DISTINCT branch_code, account_type, account_number FROM register_staging WHERE rejected) s
       ON ${SAME_KEY},
          LATERAL (SELECT o.status = 'open' AND s.branch_code IS NULL AS gone) g
-   WHERE o.institution_id = $1
-     AND NOT EXISTS (SELECT 1 FROM register_staging s WHERE NOT s.rejected AND ${SAME_KEY})`;
+   WHERE NOT EXISTS (SELECT 1 FROM register_staging s WHERE NOT s.rejected AND ${SAME_KEY})`;
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -392,7 +388,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
       // Straight into the new table: COPY runs on Postgres's core while this one parses.
       await client.query(`
         CREATE TABLE ${quote(building)} (
-          LIKE account_register INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+          LIKE ${quote(partition)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
           line integer NOT NULL,
           -- Implies the partition's bound: ATTACH then need not scan the table.
           CONSTRAINT institution CHECK (institution_id = '${institutionId}')
@@ -487,7 +483,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
         await client.query('SAVEPOINT rebuild');
         await client.query(`
           CREATE TABLE ${quote(building)} (
-            LIKE account_register INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+            LIKE ${quote(partition)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
             change "char" NOT NULL,
             CONSTRAINT institution CHECK (institution_id = '${institutionId}')
           )`);
@@ -495,7 +491,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
         // planner's memoized primary-key probes took 7.3 s).
         await client.query('SET LOCAL enable_nestloop = off');
         await client.query('SET LOCAL enable_mergejoin = off');
-        await client.query(BUILD_FROM_STAGING(quote(building)), [institutionId]);
+        await client.query(BUILD_FROM_STAGING(quote(building), quote(partition)), [institutionId]);
         lap('load');
         const { rows: c } = await client.query<{ change: string; n: number }>(
           `SELECT change::text, count(*)::int AS n FROM ${quote(building)} GROUP BY change`,
@@ -511,7 +507,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
           await client.query('ROLLBACK TO SAVEPOINT rebuild');
         }
       } else {
-        counts = (await client.query<{ inserted: number; updated: number; closed: number }>(MERGE, [institutionId, false])).rows[0];
+        counts = (await client.query<{ inserted: number; updated: number; closed: number }>(MERGE(quote(partition)), [institutionId])).rows[0];
         lap('merge');
       }
     }
@@ -527,13 +523,18 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
       // loaded partition was planned as nested loops: 90 s for 600,000 rows).
       await client.query(`ANALYZE ${quote(building)}`);
       lap('analyze');
-      // The swap, last: DETACH locks account_register until the commit, which follows.
+      // The swap, last. Until here the import has locked its partition and its new
+      // table only (never account_register itself, which a concurrent import's swap
+      // would then wait for while readers queue behind it); DETACH locks
+      // account_register until the commit, which follows.
       await client.query(`ALTER TABLE account_register DETACH PARTITION ${quote(partition)}`);
       await client.query(`DROP TABLE ${quote(partition)}`);
       await client.query(`ALTER TABLE ${quote(building)} RENAME TO ${quote(partition)}`);
       await client.query(`ALTER INDEX ${quote(`${building}_pkey`)} RENAME TO ${quote(`${partition}_pkey`)}`);
       await client.query(`ALTER INDEX ${quote(`${building}_holder`)} RENAME TO ${quote(`${partition}_holder`)}`);
       await client.query(`ALTER TABLE account_register ATTACH PARTITION ${quote(partition)} FOR VALUES IN ('${institutionId}')`);
+      // The partition bound says it now (and the next build, LIKE this one, adds its own).
+      await client.query(`ALTER TABLE ${quote(partition)} DROP CONSTRAINT institution`);
       lap('swap');
     }
 
