@@ -31,7 +31,7 @@ export class RegisterChecks {
   ) {}
 
   /**
-   * Whether the institution has any register row (a probe of the primary key),
+   * Whether the institution has any register row (the first row of its partition),
    * remembered REGISTER_PRESENCE_CACHE_SECONDS so that institutions without one (the
    * teller's hot path) pay a map look-up, not a query.
    */

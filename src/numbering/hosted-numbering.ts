@@ -50,7 +50,8 @@ export type NumberingReason =
 
 interface RegisterHolder extends AccountRef {
   customerNumber: string;
-  addressMatches: boolean;
+  /** As imported; compared as addressKey(address). */
+  address: string;
 }
 
 interface TargetRow {
@@ -64,10 +65,12 @@ interface TargetRow {
 }
 
 /**
- * Per target institution: whether it has a register (any row: the primary key leads
- * with institution_id), the stored answer of an earlier run of the same request, and
+ * Per target institution: whether it has a register (any row: the first of its
+ * partition), the stored answer of an earlier run of the same request, and
  * the open accounts of holders with the subject's name and birth date (the holder
- * index), each saying whether its address matches too. One statement for all targets.
+ * index), with their addresses: the address is folded and compared here (addressKey),
+ * on these few rows, rather than by the importer on every row of the register. One
+ * statement for all targets.
  */
 const TARGETS_SQL = `
   SELECT i.id, i.code,
@@ -76,14 +79,14 @@ const TARGETS_SQL = `
          COALESCE((
            SELECT jsonb_agg(jsonb_build_object(
                     'branchCode', r.branch_code, 'accountType', r.account_type, 'accountNumber', r.account_number,
-                    'customerNumber', r.customer_number, 'addressMatches', r.address_key = $4)
+                    'customerNumber', r.customer_number, 'address', r.address)
                     ORDER BY r.branch_code, r.account_type, r.account_number)
              FROM account_register r
             WHERE r.institution_id = i.id AND r.name_key = $2 AND r.birth_date = $3::date AND r.status = 'open'),
            '[]'::jsonb) AS holders
     FROM institutions i
     LEFT JOIN idempotency_keys k
-      ON k.institution_id = i.id AND k.idempotency_key = $5 AND k.response_body IS NOT NULL
+      ON k.institution_id = i.id AND k.idempotency_key = $4 AND k.response_body IS NOT NULL
    WHERE i.code = ANY ($1::text[])
    ORDER BY i.code`;
 
@@ -117,7 +120,7 @@ export class HostedNumbering {
   /**
    * For each code of `institutionCodes` that is hosted here (others are left out of the result):
    * match the depositor in that institution's account register (open accounts whose name_key, birth_date
-   * and address_key equal the subject's), group candidates by customer_number: none → no-match, more than
+   * and addressKey(address) equal the subject's), group candidates by customer_number: none → no-match, more than
    * one customer → ambiguous (nothing attached), one → attach the number to all that customer's open
    * accounts through the same code path as a teller's linkage (kouza_attach), audited as
    * `numbering.attach` from the originating institution. Idempotent per (origin.nodeId, origin.requestId,
@@ -135,14 +138,16 @@ export class HostedNumbering {
     const { rows } = await this.pool.query<TargetRow>({
       name: 'kouza_numbering_targets',
       text: TARGETS_SQL,
-      values: [codes, name ?? '', subject.birthDate, addressKey(subject.address), key],
+      values: [codes, name ?? '', subject.birthDate, key],
     });
-    return Promise.all(rows.map((target) => this.applyAt(target, subject, origin, key)));
+    const subjectAddress = addressKey(subject.address);
+    return Promise.all(rows.map((target) => this.applyAt(target, subject, subjectAddress, origin, key)));
   }
 
   private async applyAt(
     target: TargetRow,
     subject: NumberingSubject,
+    subjectAddress: string,
     origin: NumberingOrigin,
     idempotencyKey: string,
   ): Promise<InstitutionNumberingResult> {
@@ -158,7 +163,7 @@ export class HostedNumbering {
       }));
     } else {
       if (!target.hasRegister) return { code, status: 'no-match', reason: 'no-register' };
-      const customers = new Set(target.holders.filter((h) => h.addressMatches).map((h) => h.customerNumber));
+      const customers = new Set(target.holders.filter((h) => addressKey(h.address) === subjectAddress).map((h) => h.customerNumber));
       if (customers.size === 0) return { code, status: 'no-match', reason: 'no-candidate' };
       if (customers.size > 1) return { code, status: 'ambiguous', reason: 'several-customers' };
       const [customer] = customers;

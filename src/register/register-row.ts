@@ -1,5 +1,4 @@
 import { normalizeKanaName } from '../common/kana/kana-name.js';
-import { addressKey } from './register-keys.js';
 
 /**
  * One row of an account register file: its validation and its normalised form, as
@@ -68,7 +67,6 @@ export interface RegisterRow {
   birthDate: string;
   postalCode: string | null;
   address: string;
-  addressKey: string;
   status: 'open' | 'closed';
 }
 
@@ -178,12 +176,7 @@ export interface NormalisationCache {
   set(key: string, value: string): void;
 }
 
-export function validateRow(
-  fields: readonly string[],
-  now?: number,
-  names?: NormalisationCache,
-  addresses?: NormalisationCache,
-): RegisterRow | RowError {
+export function validateRow(fields: readonly string[], now?: number, names?: NormalisationCache): RegisterRow | RowError {
   if (fields.length !== CSV_COLUMNS.length) {
     return { reason: `has ${fields.length} columns; expected ${CSV_COLUMNS.length}` };
   }
@@ -214,11 +207,6 @@ export function validateRow(
   const addressError = addressProblem(address);
   if (addressError !== null) return { field: 'address', reason: addressError };
   if (status !== 'open' && status !== 'closed') return { field: 'status', reason: 'must be open or closed' };
-  let key = addresses?.get(address);
-  if (key === undefined) {
-    key = addressKey(address);
-    addresses?.set(address, key);
-  }
   return {
     customerNumber,
     branchCode,
@@ -231,7 +219,6 @@ export function validateRow(
     birthDate,
     postalCode,
     address,
-    addressKey: key,
     status,
   };
 }
@@ -269,12 +256,12 @@ function copyText(value: string): string {
 /**
  * The staging table's line for a valid row (COPY text format, tab-separated):
  * line, branch_code, account_type, account_number, rejected, customer_number,
- * name_kana, name_key, birth_date, postal_code, address, address_key, status.
+ * name_kana, name_key, birth_date, postal_code, address, status.
  */
 export function stagingLine(line: number, r: RegisterRow): string {
   return (
     `${line}\t${r.branchCode}\t${r.accountType}\t${r.accountNumber}\tf\t${r.customerNumber}\t${r.nameKana}\t` +
-    `${r.nameKey}\t${r.birthDate}\t${r.postalCode ?? '\\N'}\t${copyText(r.address)}\t${copyText(r.addressKey)}\t${r.status}\n`
+    `${r.nameKey}\t${r.birthDate}\t${r.postalCode ?? '\\N'}\t${copyText(r.address)}\t${r.status}\n`
   );
 }
 
@@ -283,5 +270,19 @@ export function stagingLine(line: number, r: RegisterRow): string {
  * that account as it is rather than closing it for being "missing" from the file.
  */
 export function rejectedStagingLine(line: number, key: [string, string, string]): string {
-  return `${line}\t${key[0]}\t${key[1]}\t${key[2]}\tt\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n`;
+  return `${line}\t${key[0]}\t${key[1]}\t${key[2]}\tt\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n`;
+}
+
+/**
+ * A first load's line, COPYed straight into the new partition (DIRECT_COLUMNS):
+ * line, branch_code, account_type, account_number, customer_number, name_kana,
+ * name_key, birth_date, postal_code, address, status, closed_at (`closedAt` for a
+ * closed account: the transaction's time, as now() would give).
+ */
+export function directLine(line: number, r: RegisterRow, closedAt: string): string {
+  return (
+    `${line}\t${r.branchCode}\t${r.accountType}\t${r.accountNumber}\t${r.customerNumber}\t${r.nameKana}\t` +
+    `${r.nameKey}\t${r.birthDate}\t${r.postalCode ?? '\\N'}\t${copyText(r.address)}\t${r.status}\t` +
+    `${r.status === 'closed' ? closedAt : '\\N'}\n`
+  );
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import iconv from 'iconv-lite';
 import { CSV_HEADER } from '../../src/register/register-row.js';
 import { writeRegisterCsv } from '../bench/support/register-file.js';
 import { eventually, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
+import { WorkerProcess } from './support/worker-process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = `${REPO_ROOT}dist/src/cli/register-import.js`;
@@ -71,7 +72,7 @@ describe('account register import', () => {
   const registerOf = (who: TestInstitution) =>
     a.db.query(
       `SELECT branch_code, account_type, account_number, customer_number, name_kana, name_key, birth_date::text, postal_code,
-              address, address_key, status, closed_at, updated_at
+              address, status, closed_at, updated_at
          FROM account_register WHERE institution_id = $1 ORDER BY branch_code, account_type, account_number`,
       [who.id],
     );
@@ -105,7 +106,7 @@ describe('account register import', () => {
       name_key: 'ﾔﾏﾀﾞﾀﾛｳ',
       birth_date: '1980-04-01',
       postal_code: '1000013',
-      address_key: '千代田区霞ケ関1-2-3',
+      address: '東京都千代田区霞が関1丁目2番3号',
       status: 'open',
       closed_at: null,
     });
@@ -193,7 +194,8 @@ describe('account register import', () => {
     // delta with one row changed: the others stay as they are.
     const delta = await upload(bank, csv(row(2, { address: '東京都港区芝公園4丁目2番8号' })), 'delta');
     expect(delta.counts).toEqual({ inserted: 0, updated: 1, closed: 0, unchanged: 0, rejected: 0 });
-    expect((await registerOf(bank)).map((r) => r.status)).toEqual(['open', 'open', 'open']);
+    const afterDelta = await registerOf(bank);
+    expect(afterDelta.map((r) => r.status)).toEqual(['open', 'open', 'open']);
 
     // full without account 3: closed. A rejected row's account (2, bad kana) is left alone.
     const full = await upload(bank, csv(row(1), row(2, { kana: 'やまだ' })), 'full');
@@ -201,6 +203,10 @@ describe('account register import', () => {
     let rows = await registerOf(bank);
     expect(rows.map((r) => r.status)).toEqual(['open', 'open', 'closed']);
     expect(rows[2].closed_at).not.toBeNull();
+    // The partition was rebuilt: the unchanged row and the rejected row's account are
+    // carried over as they were, updated_at included.
+    expect(rows[0]).toEqual(before[0]);
+    expect(rows[1]).toEqual(afterDelta[1]);
 
     // It reappears open: reopened.
     const reopened = await upload(bank, all, 'full');
@@ -296,4 +302,97 @@ describe('account register import', () => {
       child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('exit', (code) => resolve({ code, stdout }));
     });
+});
+
+describe('account register import: a worker killed mid-import of an upload', () => {
+  let c: TestApp;
+  let bank: TestInstitution;
+  let dir: string;
+  const workers: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    c = await startTestApp();
+    bank = await c.createInstitution('0005', ['register:write', 'register:read']);
+    dir = mkdtempSync(join(tmpdir(), 'register-kill-e2e-'));
+  });
+
+  afterAll(async () => {
+    for (const w of workers) await w.kill('SIGKILL');
+    await c?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const startWorker = () => {
+    const w = new WorkerProcess(c.env);
+    workers.push(w);
+    return w;
+  };
+  const post = async (body: Buffer) =>
+    (
+      await c.http
+        .post('/v1/register-imports?mode=full')
+        .set(bank.auth)
+        .set('content-type', 'text/csv; charset=utf-8')
+        .send(body)
+        .expect(202)
+    ).body.id as string;
+  const importRow = async (id: string) =>
+    (
+      await c.db.query(
+        `SELECT status, attempts, rows_read::int AS "rowsRead", inserted, updated, closed, unchanged, rejected
+           FROM register_imports WHERE id = $1`,
+        [id],
+      )
+    )[0];
+  const register = () =>
+    c.db.query(
+      `SELECT branch_code, account_type, account_number, customer_number, name_kana, birth_date::text, address, status,
+              closed_at, updated_at
+         FROM account_register WHERE institution_id = $1 ORDER BY branch_code, account_type, account_number`,
+      [bank.id],
+    );
+
+  it('SIGKILL while rows are read: the register is unchanged, and a new worker retries and completes the job', async () => {
+    const first = startWorker();
+    const small = join(dir, 'small.csv');
+    await writeRegisterCsv(small, 1000, 7);
+    const loaded = await post(readFileSync(small));
+    await eventually(() => importRow(loaded), (r) => FINAL.includes(r.status), 30_000);
+    expect(await importRow(loaded)).toMatchObject({ status: 'completed', attempts: 1, inserted: 1000 });
+    const before = await register();
+    expect(before).toHaveLength(1000);
+
+    // A full import of a bigger file with other values (seed 8: other holders and
+    // account types), killed while its rows are being read.
+    const big = join(dir, 'big.csv');
+    await writeRegisterCsv(big, 600_000, 8);
+    const id = await post(readFileSync(big));
+    await eventually(() => importRow(id), (r) => r.status === 'running' && r.rowsRead > 0, 60_000);
+    expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+    expect((await importRow(id)).status).toBe('running');
+    // Postgres sees the connection drop and rolls the import's transaction back.
+    await eventually(
+      () => c.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'COPY %' AND datname = current_database()`),
+      (rows) => rows[0].n === 0,
+    );
+    expect(await register()).toEqual(before);
+
+    // BullMQ hands the stalled job to the next worker, which starts again from the spool.
+    startWorker();
+    const done = await eventually(() => importRow(id), (r) => FINAL.includes(r.status), 110_000);
+    expect(done).toMatchObject({ status: 'completed', attempts: 2, rejected: 0 });
+    expect(done.inserted + done.updated + done.unchanged).toBe(600_000);
+    // The first file's accounts that the second does not hold stay, closed (those
+    // open before are counted as closed, once).
+    const absent = 1000 - done.updated - done.unchanged;
+    expect(done.closed).toBeGreaterThan(0);
+    expect(done.closed).toBeLessThanOrEqual(absent);
+    const after = await c.db.query('SELECT count(*)::int AS n FROM account_register WHERE institution_id = $1', [bank.id]);
+    expect(after[0].n).toBe(600_000 + absent);
+    // The spool is deleted once the import has an outcome (just after its commit).
+    await eventually(
+      () => c.db.query('SELECT count(*)::int AS n FROM register_import_chunks WHERE import_id = $1', [id]),
+      (rows) => rows[0].n === 0,
+    );
+  }, 180_000);
 });

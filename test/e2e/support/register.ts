@@ -1,5 +1,5 @@
 import { normalizeKanaName } from '../../../src/common/kana/kana-name.js';
-import { addressKey, nameKey } from '../../../src/register/register-keys.js';
+import { nameKey } from '../../../src/register/register-keys.js';
 import type { TestDatabase } from './test-database.js';
 
 export interface RegisterRowInput {
@@ -26,18 +26,20 @@ export async function seedRegister(database: TestDatabase, institutionId: string
     if (normalized === null) throw new Error(`not a kana name: ${r.nameKana}`);
     return normalized;
   };
+  // Partitioned by institution: the partition is created as the importer does.
+  await database.query('SELECT kouza_register_partition($1)', [institutionId]);
   await database.query(
     `INSERT INTO account_register (institution_id, branch_code, account_type, account_number, customer_number,
-                                   name_kana, name_key, birth_date, postal_code, address, address_key, status, closed_at)
+                                   name_kana, name_key, birth_date, postal_code, address, status, closed_at)
      SELECT $1, r.branch, r.type, r.number, r.customer, r.name, r.name_key, r.birth::date, r.postal, r.address,
-            r.address_key, r.status, CASE WHEN r.status = 'closed' THEN now() END
+            r.status, CASE WHEN r.status = 'closed' THEN now() END
        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                   $10::text[], $11::text[], $12::text[])
-         AS r (branch, type, number, customer, name, name_key, birth, postal, address, address_key, status)
+                   $10::text[], $11::text[])
+         AS r (branch, type, number, customer, name, name_key, birth, postal, address, status)
      ON CONFLICT (institution_id, branch_code, account_type, account_number) DO UPDATE
         SET customer_number = EXCLUDED.customer_number, name_kana = EXCLUDED.name_kana, name_key = EXCLUDED.name_key,
             birth_date = EXCLUDED.birth_date, postal_code = EXCLUDED.postal_code, address = EXCLUDED.address,
-            address_key = EXCLUDED.address_key, status = EXCLUDED.status, closed_at = EXCLUDED.closed_at, updated_at = now()`,
+            status = EXCLUDED.status, closed_at = EXCLUDED.closed_at, updated_at = now()`,
     [
       institutionId,
       rows.map((r) => r.branchCode),
@@ -49,7 +51,6 @@ export async function seedRegister(database: TestDatabase, institutionId: string
       rows.map((r) => r.birthDate),
       rows.map((r) => r.postalCode ?? null),
       rows.map((r) => r.address),
-      rows.map((r) => addressKey(r.address)),
       rows.map((r) => r.status ?? 'open'),
     ],
   );
