@@ -95,6 +95,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly peerKeyRefreshes = new Counter({
+    name: 'kouza_peer_key_refreshes_total',
+    help: "Scheduled fetches of peers' published keys (GET {endpointUrl}/v1/node), by outcome (refreshed, failed)",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly auditRowsSealed = new Counter({
     name: 'kouza_audit_rows_sealed_total',
     help: 'Audit rows sealed into the hash chain',

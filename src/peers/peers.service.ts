@@ -10,6 +10,7 @@ import type { NodeIdentity } from './envelope.js';
 import { parsePublishedNodeKeys, PeerClient, PeerUnreachableError, type PublishedNodeKeys } from './peer-client.js';
 import { PeerRecord, PeersRepository } from './peers.repository.js';
 import { PinoLogger } from 'nestjs-pino';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
 /** Only the members that define a public key are kept, whatever else the operator sent. */
@@ -25,6 +26,7 @@ export class PeersService {
     private readonly audit: AuditService,
     private readonly client: PeerClient,
     private readonly logger: PinoLogger,
+    private readonly metrics: MetricsService,
   ) {
     logger.setContext(PeersService.name);
   }
@@ -128,9 +130,11 @@ export class PeersService {
       try {
         await this.refreshKeys(peer.nodeId, { actorType: 'system' });
         refreshed++;
+        this.metrics.peerKeyRefreshes.inc({ outcome: 'refreshed' });
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         failed++;
+        this.metrics.peerKeyRefreshes.inc({ outcome: 'failed' });
         this.logger.warn({ peerNodeId: peer.nodeId, detail: error.detail }, "a peer's keys could not be refreshed");
       }
     }

@@ -10,6 +10,7 @@ import { NODE_IDENTITY } from '../../src/peers/peers.tokens.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { eventually, linkageBody, startTestApp, testKeysEnv, type TestApp } from './support/test-app.js';
+import { MetricsService } from '../../src/metrics/metrics.service.js';
 
 const GRACE_SECONDS = 8;
 
@@ -155,12 +156,16 @@ describe('rotating a node’s peer keys', () => {
     await a.http.delete('/v1/peers/impostor').set(a.admin).expect(200);
 
     const before = (await a.http.get(`/v1/peers/${bEnv.NODE_ID}`).set(a.admin).expect(200)).body.keysRefreshedAt;
-    await a.startWorker();
+    const worker = await a.startWorker();
     await eventually(
       async () => (await a.db.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'peer.refresh-keys' AND actor_type = 'system'`)).rows[0].n,
       (n) => n > 0,
       20_000,
     );
+    // Each scheduled fetch is counted for the KouzaPeerKeysUnrefreshed alert.
+    const metrics = await worker.get(MetricsService).registry.metrics();
+    expect(metrics).toMatch(/^kouza_peer_key_refreshes_total\{outcome="refreshed"\} [1-9]/m);
+    expect(metrics).not.toMatch(/^kouza_peer_key_refreshes_total\{outcome="failed"\}/m);
     const after = (await a.http.get(`/v1/peers/${bEnv.NODE_ID}`).set(a.admin).expect(200)).body;
     expect(Date.parse(after.keysRefreshedAt)).toBeGreaterThan(Date.parse(before));
     // The expired key is no longer published, so no longer stored.
