@@ -186,21 +186,36 @@ function parseInstitution(item: unknown, path: string): LocatedInstitution {
   };
 }
 
-/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-answer. */
-export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessage {
-  const { obj, iss, aud, jti, iat, exp } = header(value, 'location-answer', ['inReplyTo', 'answers']);
+/**
+ * A reply (location-answer, numbering-result): the header, `inReplyTo`, and under `field`
+ * one entry per ref, each with its institutions parsed by `parseInstitutionOf`; refs and,
+ * within an entry, institution codes are unique.
+ */
+function parseReply<T extends string, I extends { code: string }>(
+  value: unknown,
+  typ: T,
+  field: string,
+  parseInstitutionOf: (value: unknown, path: string) => I,
+) {
+  const { obj, iss, aud, jti, iat, exp } = header(value, typ, ['inReplyTo', field]);
   const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
-  const answers = array(obj.answers, '$.answers', 0, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationAnswer => {
-    const path = `$.answers[${i}]`;
-    const answer = object(item, path, ['ref', 'institutions']);
-    const institutions = array(answer.institutions, `${path}.institutions`, 0, MAX_INSTITUTIONS_PER_ANSWER).map((inst, j) =>
-      parseInstitution(inst, `${path}.institutions[${j}]`),
+  const entries = array(obj[field], `$.${field}`, 0, MAX_QUERIES_PER_MESSAGE).map((item, i) => {
+    const path = `$.${field}[${i}]`;
+    const entry = object(item, path, ['ref', 'institutions']);
+    const institutions = array(entry.institutions, `${path}.institutions`, 0, MAX_INSTITUTIONS_PER_ANSWER).map((inst, j) =>
+      parseInstitutionOf(inst, `${path}.institutions[${j}]`),
     );
     unique(institutions.map((inst) => inst.code), `${path}.institutions[].code`);
-    return { ref: ref(answer.ref, `${path}.ref`), institutions };
+    return { ref: ref(entry.ref, `${path}.ref`), institutions };
   });
-  unique(answers.map((a) => a.ref), '$.answers[].ref');
-  return { typ: 'location-answer', iss, aud, jti, iat, exp, inReplyTo, answers };
+  unique(entries.map((e) => e.ref), `$.${field}[].ref`);
+  return { typ, iss, aud, jti, iat, exp, inReplyTo, entries };
+}
+
+/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-answer. */
+export function parseLocationAnswerMessage(value: unknown): LocationAnswerMessage {
+  const { entries, ...reply } = parseReply(value, 'location-answer', 'answers', parseInstitution);
+  return { ...reply, answers: entries };
 }
 
 /** Numbering at another institution (他行付番): the depositor asked at the origin that these targets number them. */
@@ -348,17 +363,6 @@ function parseNumbered(item: unknown, path: string): NumberedInstitution {
 
 /** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a numbering-result. */
 export function parseNumberingResultMessage(value: unknown): NumberingResultMessage {
-  const { obj, iss, aud, jti, iat, exp } = header(value, 'numbering-result', ['inReplyTo', 'results']);
-  const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
-  const results = array(obj.results, '$.results', 0, MAX_QUERIES_PER_MESSAGE).map((item, i): NumberingResult => {
-    const path = `$.results[${i}]`;
-    const result = object(item, path, ['ref', 'institutions']);
-    const institutions = array(result.institutions, `${path}.institutions`, 0, MAX_INSTITUTIONS_PER_ANSWER).map((inst, j) =>
-      parseNumbered(inst, `${path}.institutions[${j}]`),
-    );
-    unique(institutions.map((inst) => inst.code), `${path}.institutions[].code`);
-    return { ref: ref(result.ref, `${path}.ref`), institutions };
-  });
-  unique(results.map((r) => r.ref), '$.results[].ref');
-  return { typ: 'numbering-result', iss, aud, jti, iat, exp, inReplyTo, results };
+  const { entries, ...reply } = parseReply(value, 'numbering-result', 'results', parseNumbered);
+  return { ...reply, results: entries };
 }
