@@ -48,6 +48,11 @@ export class IdempotencyService {
     return header;
   }
 
+  /** Marks an answer replayed from an earlier request with the same key (`Idempotent-Replayed: true`). */
+  static markReplayed(reply: { header(name: string, value: string): unknown }, replayed: boolean): void {
+    if (replayed) reply.header('idempotent-replayed', 'true');
+  }
+
   /** HMACs of the request under every key version held, the active one first. */
   fingerprints(route: string, body: unknown): Buffer[] {
     const request = `${route}\n${canonicalJson(body)}`;

@@ -51,7 +51,7 @@ export class InquiriesController {
     const idempotencyKey = IdempotencyService.parseKey(idempotencyHeader);
     const { body, replayed } = await this.inquiries.create(caller, dto, actor, idempotencyKey);
     void reply.header('location', `/v1/inquiries/${body.id}`);
-    if (replayed) void reply.header('idempotent-replayed', 'true');
+    IdempotencyService.markReplayed(reply, replayed);
     return body;
   }
 

@@ -75,7 +75,7 @@ export class LinkagesController {
     const actor = auditActor(caller, request, { branchCode: dto.branchCode, operatorId: dto.operatorId });
     const result = await this.linkages.attach(caller, dto, idempotencyKey, actor);
     void reply.status(result.status);
-    if (result.replayed) void reply.header('idempotent-replayed', 'true');
+    IdempotencyService.markReplayed(reply, result.replayed);
     return result.body;
   }
 

@@ -57,7 +57,7 @@ export class NumberingRequestsController {
     const idempotencyKey = IdempotencyService.parseKey(idempotencyHeader);
     const { body, replayed } = await this.requests.create(caller, dto, actor, idempotencyKey);
     void reply.header('location', `/v1/numbering-requests/${body.id}`);
-    if (replayed) void reply.header('idempotent-replayed', 'true');
+    IdempotencyService.markReplayed(reply, replayed);
     return body;
   }
 
