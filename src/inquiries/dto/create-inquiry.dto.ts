@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -26,6 +27,18 @@ import { EVIDENCE_TYPES, INQUIRY_KINDS, RELATIONSHIPS } from '../inquiry.types.j
 import type { InquiryKind } from '../inquiry.types.js';
 
 export const MAX_TARGET_INSTITUTIONS = 5000;
+
+/** An optional list of target institution codes (inquiries, numbering requests): 1 to 5000 distinct 4-digit codes. */
+export function IsTargetInstitutions(): PropertyDecorator {
+  return applyDecorators(
+    IsOptional(),
+    IsArray(withCode('INVALID_TYPE')),
+    ArrayMinSize(1, withCode('TOO_FEW')),
+    ArrayMaxSize(MAX_TARGET_INSTITUTIONS, withCode('TOO_MANY')),
+    ArrayUnique(undefined, withCode('DUPLICATE')),
+    Matches(/^[0-9]{4}$/, { each: true, ...withCode('INVALID_FORMAT', { message: '$property must hold 4-digit institution codes' }) }),
+  );
+}
 export const MAX_EVIDENCE = 10;
 
 /** The subject of a linkage (number, kana name, birth date), and what an inquiry adds. */
@@ -113,11 +126,6 @@ export class CreateInquiryDto {
     description: 'Institutions to ask (hosted or behind a peer). Default: every one this node knows',
     maxItems: MAX_TARGET_INSTITUTIONS,
   })
-  @IsOptional()
-  @IsArray(withCode('INVALID_TYPE'))
-  @ArrayMinSize(1, withCode('TOO_FEW'))
-  @ArrayMaxSize(MAX_TARGET_INSTITUTIONS, withCode('TOO_MANY'))
-  @ArrayUnique(undefined, withCode('DUPLICATE'))
-  @Matches(/^[0-9]{4}$/, { each: true, ...withCode('INVALID_FORMAT', { message: '$property must hold 4-digit institution codes' }) })
+  @IsTargetInstitutions()
   targetInstitutions?: string[];
 }

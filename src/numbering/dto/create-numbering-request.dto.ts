@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsDefined, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsDefined, IsOptional, IsString, Length, Matches } from 'class-validator';
 import {
   HasNoMyNumber,
   IsIsoDateTime,
@@ -7,7 +7,7 @@ import {
   IsNotInFuture,
   withCode,
 } from '../../common/validation/validators.js';
-import { MAX_TARGET_INSTITUTIONS } from '../../inquiries/dto/create-inquiry.dto.js';
+import { IsTargetInstitutions, MAX_TARGET_INSTITUTIONS } from '../../inquiries/dto/create-inquiry.dto.js';
 import { SubjectDto, VerificationDto } from '../../linkages/dto/create-linkage.dto.js';
 import { IsBranchCode, IsOperatorId } from '../../linkages/dto/field-rules.js';
 import { MAX_ADDRESS_LENGTH } from '../../peers/peer-messages.js';
@@ -62,11 +62,6 @@ export class CreateNumberingRequestDto {
       'Default: every one this node knows except the requesting institution',
     maxItems: MAX_TARGET_INSTITUTIONS,
   })
-  @IsOptional()
-  @IsArray(withCode('INVALID_TYPE'))
-  @ArrayMinSize(1, withCode('TOO_FEW'))
-  @ArrayMaxSize(MAX_TARGET_INSTITUTIONS, withCode('TOO_MANY'))
-  @ArrayUnique(undefined, withCode('DUPLICATE'))
-  @Matches(/^[0-9]{4}$/, { each: true, ...withCode('INVALID_FORMAT', { message: '$property must hold 4-digit institution codes' }) })
+  @IsTargetInstitutions()
   targetInstitutions?: string[];
 }
