@@ -87,8 +87,12 @@ export class FanoutRepository {
           LIMIT $2
           FOR UPDATE SKIP LOCKED
        )
+       -- clock_timestamp(), not now(): now() is when the transaction began, before it waited
+       -- for the admission lock, so a claim that waited would look older than the one it
+       -- waited for (and a later kind would seem to have started first).
        UPDATE inquiries i
-          SET status = 'running', fanout_id = $1, fanout_started_at = now(), started_at = coalesce(i.started_at, now())
+          SET status = 'running', fanout_id = $1, fanout_started_at = clock_timestamp(),
+              started_at = coalesce(i.started_at, clock_timestamp())
          FROM picked WHERE i.id = picked.id
        RETURNING i.id, i.kind, picked.resumed`,
       [fanoutId, limit],
