@@ -1,27 +1,23 @@
+import { isUtf8 } from 'node:buffer';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { BinaryCopyWriter } from './copy-binary.js';
+import { RegisterCopyRows } from './register-copy-rows.js';
 import {
   CsvSplitter,
   detectEncoding,
   looksBinary,
   NdjsonSplitter,
   RefusedFile,
+  type CsvSink,
   type ParsedRecord,
   type RegisterEncoding,
   type RegisterFormat,
 } from './register-parser.js';
-import {
-  accountKeyOf,
-  directLine,
-  isRowError,
-  rejectedStagingLine,
-  stagingLine,
-  validateRow,
-  type RegisterColumn,
-} from './register-row.js';
+import { accountKeyOf, isRowError, validateRow, type RegisterColumn } from './register-row.js';
 
 /**
  * The register importer: bytes → decode → split → validate and normalise → COPY, then
@@ -92,33 +88,35 @@ export interface ImportOptions {
 }
 
 export const DEFAULT_MAX_ERRORS = 1000;
-/** COPY data is sent in batches of about this many characters. */
-const BATCH_CHARS = 256 * 1024;
-/** Bounded cache of the expensive normalisation (names repeat). */
-const CACHE_ENTRIES = 50_000;
+/** COPY data is handed on in buffers of about this many bytes. */
+const BATCH_BYTES = 256 * 1024;
 
 export { RefusedFile };
 
-/** A tiny bounded cache: cleared when full, so memory is capped and hot keys come back. */
-class BoundedCache {
-  private map = new Map<string, string>();
-  get(key: string): string | undefined {
-    return this.map.get(key);
+/** How many bytes at the end of `buf` start a character that continues in the next chunk. */
+function cutCharacter(buf: Buffer): number {
+  for (let k = buf.length - 1; k >= Math.max(0, buf.length - 3); k--) {
+    const b = buf[k];
+    if ((b & 0xc0) === 0x80) continue;
+    const size = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return k + size > buf.length ? buf.length - k : 0;
   }
-  set(key: string, value: string): void {
-    if (this.map.size >= CACHE_ENTRIES) this.map.clear();
-    this.map.set(key, value);
-  }
+  return 0;
 }
 
-/** Bytes → text, in the file's encoding; the first chunk decides and checks. */
+/**
+ * Bytes in the file's encoding → UTF-8 bytes (CSV, split as bytes) or text (NDJSON);
+ * the first chunk decides the encoding and is checked. UTF-8 passes through, checked
+ * (isUtf8, native); Shift_JIS is decoded and re-encoded.
+ */
 export class Decoder extends Transform {
-  private decode?: (chunk: Buffer) => string;
-  private flushDecoder?: () => string;
+  private decode?: (chunk: Buffer) => Buffer | string;
+  private finish?: () => Buffer | string;
   private offset = 0;
 
   constructor(
     private readonly encoding: RegisterEncoding,
+    private readonly output: 'bytes' | 'text',
     private readonly progress: ImportProgress,
   ) {
     super({ readableObjectMode: true, highWaterMark: 4 });
@@ -128,9 +126,9 @@ export class Decoder extends Transform {
     try {
       this.progress.bytesRead += chunk.length;
       if (!this.decode) this.start(chunk);
-      const text = this.decode!(chunk);
+      const out = this.decode!(chunk);
       this.offset += chunk.length;
-      if (text.length) this.push(text);
+      if (out.length) this.push(out);
       done();
     } catch (error) {
       done(error as Error);
@@ -139,7 +137,7 @@ export class Decoder extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      const rest = this.flushDecoder?.() ?? '';
+      const rest = this.finish?.() ?? '';
       if (rest.length) this.push(rest);
       done();
     } catch (error) {
@@ -150,7 +148,23 @@ export class Decoder extends Transform {
   private start(head: Buffer): void {
     if (looksBinary(head)) throw new RefusedFile('the file is binary, not a register');
     const encoding = this.encoding === 'auto' ? detectEncoding(head) : this.encoding;
-    if (encoding === 'utf-8') {
+    if (encoding === 'utf-8' && this.output === 'bytes') {
+      // Checked up to the last whole character; the rest is checked with the next chunk.
+      let tail = Buffer.alloc(0);
+      this.decode = (chunk) => {
+        const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+        const cut = data.length - cutCharacter(data);
+        if (!isUtf8(data.subarray(0, cut))) {
+          throw new RefusedFile(`the file is not valid UTF-8 (in the bytes from offset ${this.offset - tail.length})`);
+        }
+        tail = Buffer.from(data.subarray(cut));
+        return chunk;
+      };
+      this.finish = () => {
+        if (tail.length) throw new RefusedFile('the file is not valid UTF-8 (it ends inside a character)');
+        return '';
+      };
+    } else if (encoding === 'utf-8') {
       const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
       this.decode = (chunk) => {
         try {
@@ -159,7 +173,7 @@ export class Decoder extends Transform {
           throw new RefusedFile(`the file is not valid UTF-8 (in the bytes from offset ${this.offset})`);
         }
       };
-      this.flushDecoder = () => {
+      this.finish = () => {
         try {
           return decoder.decode();
         } catch {
@@ -169,17 +183,21 @@ export class Decoder extends Transform {
     } else {
       // cp932: Shift_JIS as Windows and core systems write it (NEC and IBM extensions).
       const decoder = iconv.getDecoder('cp932');
-      this.decode = (chunk) => decoder.write(chunk);
-      this.flushDecoder = () => decoder.end() ?? '';
+      const out = (text: string) => (this.output === 'bytes' ? Buffer.from(text) : text);
+      this.decode = (chunk) => out(decoder.write(chunk));
+      this.finish = () => out(decoder.end() ?? '');
     }
   }
 }
 
-/** Text → COPY lines of the staging table, collecting row errors. */
+/** Records → binary COPY tuples (register-copy-rows.ts), collecting row errors. */
 export class RowEncoder extends Transform {
-  private readonly splitter: CsvSplitter | NdjsonSplitter;
+  private readonly csv?: CsvSplitter;
+  private readonly ndjson?: NdjsonSplitter;
   private readonly records: ParsedRecord[] = [];
-  private readonly names = new BoundedCache();
+  private readonly sink: CsvSink;
+  private readonly writer = new BinaryCopyWriter(2 * BATCH_BYTES);
+  private readonly rows: RegisterCopyRows;
   readonly errors: ImportErrorEntry[] = [];
   errorCount = 0;
   dataRows = 0;
@@ -187,22 +205,39 @@ export class RowEncoder extends Transform {
   private readonly startedAt = Date.now();
 
   /**
-   * `closedAt` null: staging lines (rejected rows with a valid account key included);
-   * else lines of a first load's new partition, closed accounts closed at `closedAt`.
+   * `closedAt` null: staging tuples (rejected rows with a valid account key included);
+   * else tuples of a first load's new partition, closed accounts closed at `closedAt`
+   * (microseconds since 2000-01-01).
    */
   constructor(
     format: RegisterFormat,
     private readonly progress: ImportProgress,
     private readonly maxErrors: number,
-    private readonly closedAt: string | null,
+    private readonly closedAt: bigint | null,
   ) {
     super({ writableObjectMode: true, writableHighWaterMark: 4 });
-    this.splitter = format === 'csv' ? new CsvSplitter() : new NdjsonSplitter();
+    if (format === 'csv') this.csv = new CsvSplitter();
+    else this.ndjson = new NdjsonSplitter();
+    this.rows = new RegisterCopyRows(this.writer, closedAt);
+    this.sink = {
+      record: (record) => {
+        this.dataRows++;
+        if (this.rows.fromBytes(record)) this.validRows++;
+        else this.row(record.line, record.fields());
+        if (this.writer.length >= BATCH_BYTES) this.push(this.writer.take());
+      },
+      error: (line, reason) => {
+        this.dataRows++;
+        this.reject(line, undefined, reason);
+      },
+    };
+    this.writer.header();
   }
 
-  override _transform(text: string, _enc: BufferEncoding, done: TransformCallback): void {
+  override _transform(chunk: Buffer | string, _enc: BufferEncoding, done: TransformCallback): void {
     try {
-      this.splitter.push(text, this.records);
+      if (this.csv) this.csv.push(chunk as Buffer, this.sink);
+      else this.ndjson!.push(chunk as string, this.records);
       this.drain();
       done();
     } catch (error) {
@@ -212,9 +247,12 @@ export class RowEncoder extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      this.splitter.end(this.records);
+      if (this.csv) this.csv.end(this.sink);
+      else this.ndjson!.end(this.records);
       this.drain();
       if (this.dataRows === 0) throw new RefusedFile('the file has no rows');
+      this.writer.trailer();
+      this.push(this.writer.take());
       done();
     } catch (error) {
       done(error as Error);
@@ -226,34 +264,30 @@ export class RowEncoder extends Transform {
     if (this.errors.length < this.maxErrors) this.errors.push(field ? { line, field, reason } : { line, reason });
   }
 
+  /** A row as strings: validated by validateRow, the reference. */
+  private row(line: number, fields: string[]): void {
+    const result = validateRow(fields);
+    if (isRowError(result)) {
+      this.reject(line, result.field, result.reason);
+      // A first load has nothing to close, so no use for a rejected row's account.
+      const key = this.closedAt === null && fields.length === 9 ? accountKeyOf(fields) : null;
+      if (key) this.rows.rejected(line, key);
+    } else {
+      this.validRows++;
+      this.rows.fromRow(line, result);
+    }
+  }
+
+  /** NDJSON records; then the progress (both formats). */
   private drain(): void {
-    let batch = '';
     for (const record of this.records) {
       this.dataRows++;
-      if ('error' in record) {
-        this.reject(record.line, record.error.field, record.error.reason);
-        continue;
-      }
-      const fields = record.fields;
-      // The costly normalisation, cached: a customer's accounts repeat the name, and
-      // names repeat across customers.
-      const result = validateRow(fields, undefined, this.names);
-      if (isRowError(result)) {
-        this.reject(record.line, result.field, result.reason);
-        // A first load has nothing to close, so no use for a rejected row's account.
-        const key = this.closedAt === null && fields.length === 9 ? accountKeyOf(fields) : null;
-        if (key) batch += rejectedStagingLine(record.line, key);
-      } else {
-        this.validRows++;
-        batch += this.closedAt === null ? stagingLine(record.line, result) : directLine(record.line, result, this.closedAt);
-      }
-      if (batch.length >= BATCH_CHARS) {
-        this.push(batch);
-        batch = '';
-      }
+      if ('error' in record) this.reject(record.line, record.error.field, record.error.reason);
+      else this.row(record.line, record.fields);
+      if (this.writer.length >= BATCH_BYTES) this.push(this.writer.take());
     }
-    if (batch.length) this.push(batch);
     this.records.length = 0;
+    if (this.writer.length >= BATCH_BYTES) this.push(this.writer.take());
     this.progress.rowsRead = this.dataRows;
     const seconds = (Date.now() - this.startedAt) / 1000;
     this.progress.rowsPerSecond = seconds > 0 ? Math.round(this.dataRows / seconds) : 0;
@@ -379,8 +413,10 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
     // Sorting and hashing a million rows wants more than the defaults (4 MB, 64 MB).
     await client.query(`SET LOCAL work_mem = '64MB'`);
     await client.query(`SET LOCAL maintenance_work_mem = '256MB'`);
+    // now() as binary COPY writes a timestamp: microseconds since 2000-01-01.
     const { rows: head } = await client.query<{ empty: boolean; now: string }>(
-      `SELECT NOT EXISTS (SELECT 1 FROM ${quote(partition)}) AS empty, now()::text AS now`,
+      `SELECT NOT EXISTS (SELECT 1 FROM ${quote(partition)}) AS empty,
+              (extract(epoch FROM now() - '2000-01-01 00:00:00+00'::timestamptz) * 1000000)::bigint::text AS now`,
     );
     const firstLoad = head[0].empty;
 
@@ -397,16 +433,16 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
     } else {
       await client.query(STAGING);
     }
-    const encoder = new RowEncoder(options.format, progress, maxErrors, firstLoad ? head[0].now : null);
+    const encoder = new RowEncoder(options.format, progress, maxErrors, firstLoad ? BigInt(head[0].now) : null);
     const copy = client.query(
       copyFrom(
         firstLoad
-          ? `COPY ${quote(building)} (${DIRECT_COLUMNS}) FROM STDIN`
-          : `COPY register_staging (line, branch_code, account_type, account_number, rejected, ${COLUMNS}) FROM STDIN`,
+          ? `COPY ${quote(building)} (${DIRECT_COLUMNS}) FROM STDIN (FORMAT binary)`
+          : `COPY register_staging (line, branch_code, account_type, account_number, rejected, ${COLUMNS}) FROM STDIN (FORMAT binary)`,
       ),
     );
     try {
-      await pipeline(options.source, new Decoder(options.encoding, progress), encoder, copy);
+      await pipeline(options.source, new Decoder(options.encoding, options.format === 'csv' ? 'bytes' : 'text', progress), encoder, copy);
     } catch (error) {
       if (error instanceof RefusedFile) {
         await client.query('ROLLBACK');

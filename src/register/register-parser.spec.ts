@@ -1,15 +1,36 @@
 import { describe, expect, it } from '@jest/globals';
 import iconv from 'iconv-lite';
 import fc from 'fast-check';
-import { CsvSplitter, detectEncoding, NdjsonSplitter, RefusedFile, sniffRefusal, type ParsedRecord } from './register-parser.js';
+import { CsvSplitter, detectEncoding, NdjsonSplitter, RefusedFile, sniffRefusal, type CsvSink, type ParsedRecord } from './register-parser.js';
 import { CSV_HEADER } from './register-row.js';
 
-/** Splits text fed in pieces of `size` characters (chunk boundaries anywhere). */
-function split(text: string, size = text.length || 1, kind: 'csv' | 'ndjson' = 'csv'): ParsedRecord[] {
-  const splitter = kind === 'csv' ? new CsvSplitter() : new NdjsonSplitter();
+/** A sink collecting CSV records as strings. */
+function collect(out: ParsedRecord[]): CsvSink {
+  return {
+    record: (record) => out.push({ line: record.line, fields: record.fields() }),
+    error: (line, reason) => out.push({ line, error: { reason } }),
+  };
+}
+
+/**
+ * Splits text fed in pieces of `size` bytes for CSV (chunk boundaries anywhere, inside
+ * characters too) or characters for NDJSON.
+ */
+function split(text: string, size?: number, kind: 'csv' | 'ndjson' = 'csv'): ParsedRecord[] {
   const out: ParsedRecord[] = [];
-  for (let i = 0; i < text.length; i += size) splitter.push(text.slice(i, i + size), out);
-  splitter.end(out);
+  if (kind === 'csv') {
+    const bytes = Buffer.from(text);
+    const step = size ?? (bytes.length || 1);
+    const splitter = new CsvSplitter();
+    const sink = collect(out);
+    for (let i = 0; i < bytes.length; i += step) splitter.push(bytes.subarray(i, i + step), sink);
+    splitter.end(sink);
+  } else {
+    const step = size ?? (text.length || 1);
+    const splitter = new NdjsonSplitter();
+    for (let i = 0; i < text.length; i += step) splitter.push(text.slice(i, i + step), out);
+    splitter.end(out);
+  }
   return out;
 }
 
@@ -28,6 +49,16 @@ describe('CsvSplitter', () => {
 
   it('gives the same records whatever the chunk boundaries', () => {
     for (const size of [1, 2, 3, 5, 7, 16]) expect(split(file, size)).toEqual(expected);
+  });
+
+  it('undoubles quotes in fields that span chunks, in any record of several', () => {
+    const text = `${CSV_HEADER}\n"a""b","c""""d",""\n"x",y\n`;
+    for (const size of [1, 2, 3, 4, 100]) {
+      expect(split(text, size)).toEqual([
+        { line: 2, fields: ['a"b', 'c""d', ''] },
+        { line: 3, fields: ['x', 'y'] },
+      ]);
+    }
   });
 
   it('tolerates a BOM before the header', () => {
@@ -52,16 +83,16 @@ describe('CsvSplitter', () => {
   it('does not wait for the end of the file on an unterminated quote or an endless line', () => {
     const splitter = new CsvSplitter();
     const out: ParsedRecord[] = [];
-    splitter.push(`${CSV_HEADER}\n"never closed,`, out);
-    splitter.push('x'.repeat(70_000), out);
+    splitter.push(Buffer.from(`${CSV_HEADER}\n"never closed,`), collect(out));
+    splitter.push(Buffer.from('x'.repeat(70_000)), collect(out));
     expect(out).toEqual([{ line: 2, error: { reason: 'has an unterminated quoted field' } }]);
     const endless = new CsvSplitter();
     const out2: ParsedRecord[] = [];
-    endless.push(`${CSV_HEADER}\n`, out2);
-    endless.push('y'.repeat(70_000), out2);
-    endless.push('y\nok,1\n', out2);
-    endless.end(out2);
-    expect(out2).toEqual([{ line: 2, error: { reason: 'is longer than 65536 characters' } }, { line: 3, fields: ['ok', '1'] }]);
+    endless.push(Buffer.from(`${CSV_HEADER}\n`), collect(out2));
+    endless.push(Buffer.from('y'.repeat(70_000)), collect(out2));
+    endless.push(Buffer.from('y\nok,1\n'), collect(out2));
+    endless.end(collect(out2));
+    expect(out2).toEqual([{ line: 2, error: { reason: 'is longer than 65536 bytes' } }, { line: 3, fields: ['ok', '1'] }]);
   });
 
   it('round-trips any fields written with RFC 4180 quoting, in any chunking', () => {

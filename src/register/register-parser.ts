@@ -2,15 +2,17 @@ import iconv from 'iconv-lite';
 import { CSV_HEADER, ndjsonFields, type RowError } from './register-row.js';
 
 /**
- * Splits decoded register text into records, with the line number each starts on.
+ * Splits register files into records, with the line each starts on: CSV as bytes
+ * (UTF-8), NDJSON as decoded text.
  *
- * Hand-written rather than csv-parse, because of what was measured on the benchmark's
- * 1,000,000-row file (141 MB, 2 cores, Node 20): csv-parse alone (arrays, no
- * `columns`) parses 186,000 rows/s, 94,000 rows/s with `info` for line numbers, where
- * `psql \copy` of the same file loads 354,000 rows/s; parsing alone would have spent
- * the whole budget. This splitter takes the common line without a quote with one
- * `split(',')` and falls back to an RFC 4180 scan (quoted fields, doubled quotes,
- * line breaks inside quotes) only for lines that hold a quote.
+ * CSV is split as bytes, before any decoding: comma, quote and line break are ASCII,
+ * which never occurs inside a UTF-8 multi-byte character, so fields are found by
+ * `indexOf` and byte compares, and a valid row goes from the file's bytes to the COPY
+ * stream's without ever becoming a string (register-fast-row.ts). Hand-written rather
+ * than csv-parse, because of what was measured on the benchmark's 1,000,000-row file
+ * (141 MB, 2 cores, Node 20): csv-parse alone (arrays, no `columns`) parses 186,000
+ * rows/s, 94,000 rows/s with `info` for line numbers, where `psql \copy` of the same
+ * file loads 354,000 rows/s; parsing alone would have spent the whole budget.
  */
 
 export type ParsedRecord = { line: number; fields: string[] } | { line: number; error: RowError };
@@ -22,157 +24,232 @@ export class RefusedFile extends Error {
 /**
  * A record longer than this is an error, not a reason to wait for more input: an
  * unterminated quote or a file without line breaks must not pull the rest of the file
- * into memory. A register row is a few hundred characters.
+ * into memory. A register row is a few hundred bytes.
  */
-export const MAX_RECORD_CHARS = 64 * 1024;
+export const MAX_RECORD_BYTES = 64 * 1024;
 
 const QUOTE = 34;
 const COMMA = 44;
 const LF = 10;
 const CR = 13;
+const EMPTY = Buffer.alloc(0);
+const HEADER_BYTES = Buffer.from(CSV_HEADER);
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
- * RFC 4180 scan of one record from `start`. Returns the fields and the index after
- * the record's line break, `null` when the text ends inside the record (more input
- * needed), or an error with the index to resume at (the next line).
+ * One CSV record, reused from record to record (valid only during the callback):
+ * field i is the UTF-8 bytes `bufs[i][starts[i], ends[i])`, quotes removed and doubled
+ * quotes undoubled.
  */
-function scanQuoted(
-  text: string,
-  start: number,
-  final: boolean,
-): { fields: string[]; next: number; lines: number } | { error: string; next: number; lines: number } | null {
-  const fields: string[] = [];
-  let i = start;
-  let lines = 1;
-  for (;;) {
-    if (text.charCodeAt(i) === QUOTE) {
-      let value = '';
-      let from = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', from);
-        if (q === -1) {
-          if (!final && text.length - start <= MAX_RECORD_CHARS) return null;
-          const nl = text.indexOf('\n', start);
-          return { error: 'has an unterminated quoted field', next: nl === -1 ? text.length : nl + 1, lines };
-        }
-        value += text.slice(from, q);
-        for (let k = from; k < q; k++) if (text.charCodeAt(k) === LF) lines++;
-        if (text.charCodeAt(q + 1) === QUOTE) {
-          value += '"';
-          from = q + 2;
-          continue;
-        }
-        if (q + 1 >= text.length && !final) return null;
-        i = q + 1;
-        break;
-      }
-      fields.push(value);
-    } else {
-      let j = i;
-      for (; j < text.length; j++) {
-        const c = text.charCodeAt(j);
-        if (c === COMMA || c === LF) break;
-        if (c === QUOTE) {
-          const nl = text.indexOf('\n', j);
-          if (nl === -1 && !final) return null;
-          return { error: 'has a quote inside an unquoted field', next: nl === -1 ? text.length : nl + 1, lines };
-        }
-      }
-      if (j >= text.length && !final) return null;
-      let end = j;
-      if (end > i && text.charCodeAt(end - 1) === CR && (j >= text.length || text.charCodeAt(j) === LF)) end--;
-      fields.push(text.slice(i, end));
-      i = j;
-    }
-    const c = text.charCodeAt(i);
-    if (c === COMMA) {
-      i++;
-      continue;
-    }
-    if (c === CR && text.charCodeAt(i + 1) === LF) i++;
-    if (i >= text.length) return { fields, next: text.length, lines };
-    if (text.charCodeAt(i) === LF) return { fields, next: i + 1, lines };
-    const nl = text.indexOf('\n', i);
-    if (nl === -1 && !final) return null;
-    return { error: 'has characters after a closing quote', next: nl === -1 ? text.length : nl + 1, lines };
+export class CsvRecord {
+  line = 0;
+  count = 0;
+  readonly bufs: Buffer[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+
+  add(buf: Buffer, start: number, end: number): void {
+    const i = this.count++;
+    this.bufs[i] = buf;
+    this.starts[i] = start;
+    this.ends[i] = end;
+  }
+
+  /** The fields as strings (the slow path, and tests). */
+  fields(): string[] {
+    const out: string[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.bufs[i].toString('utf8', this.starts[i], this.ends[i]);
+    return out;
   }
 }
 
+export interface CsvSink {
+  record(record: CsvRecord): void;
+  error(line: number, reason: string): void;
+}
+
 /**
- * Incremental CSV splitter: push() decoded text, get the complete records; end() for
- * the last one. Line 1 must be the header (else RefusedFile); empty lines are skipped.
+ * Incremental RFC 4180 splitter over bytes: push() chunks, the sink gets each complete
+ * record; end() for the last one. Line 1 must be the header, exactly (a UTF-8 BOM
+ * before it is allowed), else RefusedFile; empty lines are skipped. A line without a
+ * quote is split on commas; a line holding one is scanned (quoted fields, doubled
+ * quotes, line breaks inside quotes).
  */
 export class CsvSplitter {
-  private carry = '';
+  private carry: Buffer = EMPTY;
   private line = 1;
   private headerSeen = false;
   private skipping = false;
+  private readonly record = new CsvRecord();
+  /** Undoubled quoted fields of the current record. */
+  private scratch = Buffer.allocUnsafe(4096);
+  private scratchPos = 0;
 
-  push(chunk: string, out: ParsedRecord[], final = false): void {
-    const text = this.carry.length ? this.carry + chunk : chunk;
+  push(chunk: Buffer, sink: CsvSink, final = false): void {
+    const text = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    const length = text.length;
+    const record = this.record;
     let pos = 0;
     // The next quote, looked up again only once passed (a scan per line would be quadratic).
-    let quote = text.indexOf('"');
-    while (pos < text.length) {
+    let quote = text.indexOf(QUOTE);
+    while (pos < length) {
       if (this.skipping) {
         // The rest of an over-long line, already reported.
-        const nl = text.indexOf('\n', pos);
+        const nl = text.indexOf(LF, pos);
         if (nl === -1) {
-          pos = text.length;
+          pos = length;
           break;
         }
         this.skipping = false;
         pos = nl + 1;
         continue;
       }
-      const nl = text.indexOf('\n', pos);
+      const nl = text.indexOf(LF, pos);
       if (nl === -1 && !final) {
-        if (text.length - pos > MAX_RECORD_CHARS && this.headerSeen) {
-          if (quote !== -1 && quote < pos) quote = text.indexOf('"', pos);
-          const reason = quote === -1 ? `is longer than ${MAX_RECORD_CHARS} characters` : 'has an unterminated quoted field';
-          out.push({ line: this.line++, error: { reason } });
+        if (length - pos > MAX_RECORD_BYTES && this.headerSeen) {
+          if (quote !== -1 && quote < pos) quote = text.indexOf(QUOTE, pos);
+          sink.error(this.line++, quote === -1 ? `is longer than ${MAX_RECORD_BYTES} bytes` : 'has an unterminated quoted field');
           this.skipping = true;
-          pos = text.length;
+          pos = length;
         }
         break;
       }
-      const lineEnd = nl === -1 ? text.length : nl;
-      if (quote !== -1 && quote < pos) quote = text.indexOf('"', pos);
+      const lineEnd = nl === -1 ? length : nl;
+      if (quote !== -1 && quote < pos) quote = text.indexOf(QUOTE, pos);
       if (quote === -1 || quote > lineEnd) {
         let end = lineEnd;
-        if (end > pos && text.charCodeAt(end - 1) === CR) end--;
-        const raw = text.slice(pos, end);
+        if (end > pos && text[end - 1] === CR) end--;
+        const start = pos;
         pos = lineEnd + 1;
         const line = this.line++;
         if (!this.headerSeen) {
-          this.checkHeader(raw);
+          this.checkHeader(text, start, end);
           continue;
         }
-        if (raw.length === 0) continue;
-        out.push({ line, fields: raw.split(',') });
+        if (end === start) continue;
+        record.line = line;
+        record.count = 0;
+        let from = start;
+        for (let i = start; i < end; i++) {
+          if (text[i] === COMMA) {
+            record.add(text, from, i);
+            from = i + 1;
+          }
+        }
+        record.add(text, from, end);
+        sink.record(record);
         continue;
       }
-      const scanned = scanQuoted(text, pos, final);
-      if (scanned === null) break;
+      if (!this.headerSeen) throw new RefusedFile('the first line is not the register header');
       const line = this.line;
+      record.line = line;
+      record.count = 0;
+      this.scratchPos = 0;
+      const scanned = this.scanQuoted(text, pos, final);
+      if (scanned === null) break;
       this.line += scanned.lines;
       pos = scanned.next;
-      if (!this.headerSeen) throw new RefusedFile('the first line is not the register header');
-      if ('error' in scanned) out.push({ line, error: { reason: scanned.error } });
-      else out.push({ line, fields: scanned.fields });
+      if (scanned.error) sink.error(line, scanned.error);
+      else sink.record(record);
     }
-    this.carry = pos < text.length ? text.slice(pos) : '';
+    this.carry = pos < length ? text.subarray(pos) : EMPTY;
   }
 
-  end(out: ParsedRecord[]): void {
-    if (this.carry.length) this.push('', out, true);
+  end(sink: CsvSink): void {
+    if (this.carry.length) this.push(EMPTY, sink, true);
     if (!this.headerSeen) throw new RefusedFile('the file is empty');
   }
 
-  private checkHeader(raw: string): void {
-    const header = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-    if (header !== CSV_HEADER) throw new RefusedFile('the first line is not the register header');
+  private checkHeader(text: Buffer, start: number, end: number): void {
+    if (end - start >= 3 && text[start] === BOM[0] && text[start + 1] === BOM[1] && text[start + 2] === BOM[2]) start += 3;
+    if (end - start !== HEADER_BYTES.length || HEADER_BYTES.compare(text, start, end) !== 0) {
+      throw new RefusedFile('the first line is not the register header');
+    }
     this.headerSeen = true;
+  }
+
+  /** Appends `text[from, to)` to the scratch buffer; returns where it starts there. */
+  private toScratch(text: Buffer, from: number, to: number): void {
+    const need = this.scratchPos + to - from;
+    if (need > this.scratch.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
+      this.scratch.copy(grown, 0, 0, this.scratchPos);
+      this.scratch = grown;
+    }
+    text.copy(this.scratch, this.scratchPos, from, to);
+    this.scratchPos = need;
+  }
+
+  /**
+   * RFC 4180 scan of one record from `start` into this.record. Returns the index after
+   * the record's line break and the lines it spans, with an error (then `next` is the
+   * next line), or null when the text ends inside the record (more input needed).
+   */
+  private scanQuoted(text: Buffer, start: number, final: boolean): { next: number; lines: number; error?: string } | null {
+    const record = this.record;
+    const length = text.length;
+    let i = start;
+    let lines = 1;
+    const nextLine = (from: number) => {
+      const nl = text.indexOf(LF, from);
+      return nl === -1 ? length : nl + 1;
+    };
+    for (;;) {
+      if (text[i] === QUOTE) {
+        let from = i + 1;
+        let scratchStart = -1;
+        for (;;) {
+          const q = text.indexOf(QUOTE, from);
+          if (q === -1) {
+            if (!final && length - start <= MAX_RECORD_BYTES) return null;
+            return { error: 'has an unterminated quoted field', next: nextLine(start), lines };
+          }
+          for (let k = from; k < q; k++) if (text[k] === LF) lines++;
+          if (text[q + 1] === QUOTE) {
+            // A doubled quote: the field is assembled in the scratch buffer.
+            if (scratchStart === -1) scratchStart = this.scratchPos;
+            this.toScratch(text, from, q + 1);
+            from = q + 2;
+            continue;
+          }
+          if (q + 1 >= length && !final) return null;
+          if (scratchStart === -1) record.add(text, i + 1, q);
+          else {
+            this.toScratch(text, from, q);
+            record.add(this.scratch, scratchStart, this.scratchPos);
+          }
+          i = q + 1;
+          break;
+        }
+      } else {
+        let j = i;
+        for (; j < length; j++) {
+          const c = text[j];
+          if (c === COMMA || c === LF) break;
+          if (c === QUOTE) {
+            const nl = text.indexOf(LF, j);
+            if (nl === -1 && !final) return null;
+            return { error: 'has a quote inside an unquoted field', next: nl === -1 ? length : nl + 1, lines };
+          }
+        }
+        if (j >= length && !final) return null;
+        let end = j;
+        if (end > i && text[end - 1] === CR && (j >= length || text[j] === LF)) end--;
+        record.add(text, i, end);
+        i = j;
+      }
+      const c = text[i];
+      if (c === COMMA) {
+        i++;
+        continue;
+      }
+      if (c === CR && text[i + 1] === LF) i++;
+      if (i >= length) return { next: length, lines };
+      if (text[i] === LF) return { next: i + 1, lines };
+      const nl = text.indexOf(LF, i);
+      if (nl === -1 && !final) return null;
+      return { error: 'has characters after a closing quote', next: nl === -1 ? length : nl + 1, lines };
+    }
   }
 }
 
@@ -247,21 +324,25 @@ export function sniffRefusal(head: Buffer, format: RegisterFormat, encoding: Reg
   if (head.length === 0) return 'the file is empty';
   if (looksBinary(head)) return 'the file is binary, not a register';
   const actual = encoding === 'auto' ? detectEncoding(head) : encoding;
-  const text =
-    actual === 'utf-8'
-      ? new TextDecoder('utf-8', { fatal: false }).decode(head, { stream: !complete })
-      : iconv.getDecoder('cp932').write(head);
-  const splitter = format === 'csv' ? new CsvSplitter() : new NdjsonSplitter();
-  const records: ParsedRecord[] = [];
+  let rows = 0;
   try {
-    splitter.push(text, records);
-    if (complete) {
-      splitter.end(records);
-      if (records.length === 0) return 'the file has no rows';
+    if (format === 'csv') {
+      const bytes = actual === 'utf-8' ? head : Buffer.from(iconv.getDecoder('cp932').write(head));
+      const splitter = new CsvSplitter();
+      const sink: CsvSink = { record: () => void rows++, error: () => void rows++ };
+      splitter.push(bytes, sink);
+      if (complete) splitter.end(sink);
+    } else {
+      const text = actual === 'utf-8' ? new TextDecoder('utf-8', { fatal: false }).decode(head, { stream: !complete }) : iconv.getDecoder('cp932').write(head);
+      const splitter = new NdjsonSplitter();
+      const records: ParsedRecord[] = [];
+      splitter.push(text, records);
+      if (complete) splitter.end(records);
+      rows = records.length;
     }
   } catch (error) {
     if (error instanceof RefusedFile) return error.message;
     throw error;
   }
-  return null;
+  return complete && rows === 0 ? 'the file has no rows' : null;
 }

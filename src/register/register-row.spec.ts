@@ -1,14 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { nameKey } from './register-keys.js';
 import {
-  accountKeyOf,
-  directLine,
   isRowError,
   ndjsonFields,
   parseBirthDate,
   parsePostalCode,
-  rejectedStagingLine,
-  stagingLine,
   validateRow,
   type RegisterRow,
 } from './register-row.js';
@@ -103,14 +99,6 @@ describe('validateRow', () => {
     const result = validateRow(withField(4, 'やまだ'), NOW);
     expect(JSON.stringify(result)).not.toContain('やまだ');
   });
-
-  it('uses a normalisation cache consistently', () => {
-    const cache = new Map<string, string>();
-    const first = validateRow(good, NOW, cache);
-    const second = validateRow(good, NOW, cache);
-    expect(second).toEqual(first);
-    expect(cache.size).toBe(1);
-  });
 });
 
 describe('field parsers', () => {
@@ -145,29 +133,5 @@ describe('field parsers', () => {
     expect(ndjsonFields({ ...record, branchCode: 1 })).toEqual({ field: 'branch_code', reason: 'must be a string' });
     expect(ndjsonFields({ ...record, status: undefined })).toEqual({ field: 'status', reason: 'is required' });
     expect(ndjsonFields([1])).toEqual({ reason: 'is not a JSON object' });
-  });
-});
-
-describe('staging lines (COPY text format)', () => {
-  it('escapes backslashes and writes NULL for a missing postal code', () => {
-    const row = validateRow(withField(7, 'a\\b'), NOW) as RegisterRow;
-    expect(stagingLine(7, { ...row, postalCode: null })).toBe(
-      `7\t001\tordinary\t0012345\tf\tC-1\tﾔﾏﾀﾞ ﾀﾛｳ\tﾔﾏﾀﾞﾀﾛｳ\t1980-04-01\t\\N\ta\\\\b\topen\n`,
-    );
-  });
-
-  it('a first load writes the partition\'s columns, closed_at for a closed account', () => {
-    const row = validateRow(good, NOW) as RegisterRow;
-    const at = '2026-11-26 17:00:00.123+00';
-    expect(directLine(2, row, at)).toBe(
-      `2\t001\tordinary\t0012345\tC-1\tﾔﾏﾀﾞ ﾀﾛｳ\tﾔﾏﾀﾞﾀﾛｳ\t1980-04-01\t1000013\t東京都千代田区霞が関1丁目2番3号\topen\t\\N\n`,
-    );
-    expect(directLine(2, { ...row, status: 'closed' }, at).endsWith(`\tclosed\t${at}\n`)).toBe(true);
-  });
-
-  it('a rejected row keeps its account key when that is valid', () => {
-    expect(accountKeyOf(withField(4, 'やまだ'))).toEqual(['001', 'ordinary', '0012345']);
-    expect(accountKeyOf(withField(1, '1'))).toBeNull();
-    expect(rejectedStagingLine(3, ['001', 'ordinary', '0012345']).split('\t')).toHaveLength(12);
   });
 });

@@ -2,7 +2,7 @@ import { normalizeKanaName } from '../common/kana/kana-name.js';
 
 /**
  * One row of an account register file: its validation and its normalised form, as
- * the importer writes it to the staging table. Per-field checks are charCode loops
+ * the importer writes it (register-copy-rows.ts). Per-field checks are charCode loops
  * rather than regular expressions: a register has millions of rows (see the
  * benchmark in the README).
  */
@@ -103,7 +103,7 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Today as YYYYMMDD in Japan (birth dates are Japanese calendar days), cached per day. */
 let todayCache = { since: 0, until: 0, value: 0 };
-function todayNumber(now = Date.now()): number {
+export function todayNumber(now = Date.now()): number {
   if (now >= todayCache.until || now < todayCache.since) {
     const jst = new Date(now + 9 * 3600_000);
     const value = jst.getUTCFullYear() * 10000 + (jst.getUTCMonth() + 1) * 100 + jst.getUTCDate();
@@ -171,12 +171,7 @@ export function accountKeyOf(fields: readonly string[]): [string, string, string
  * Validates and normalises the nine fields of a row (CSV order). Returns the row, or
  * the first field that is wrong.
  */
-export interface NormalisationCache {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
-}
-
-export function validateRow(fields: readonly string[], now?: number, names?: NormalisationCache): RegisterRow | RowError {
+export function validateRow(fields: readonly string[], now?: number): RegisterRow | RowError {
   if (fields.length !== CSV_COLUMNS.length) {
     return { reason: `has ${fields.length} columns; expected ${CSV_COLUMNS.length}` };
   }
@@ -190,11 +185,7 @@ export function validateRow(fields: readonly string[], now?: number, names?: Nor
     return { field: 'account_type', reason: 'must be ordinary, current, savings, other or the code 1, 2, 4 or 9' };
   }
   if (!allDigits(accountNumber, 7)) return { field: 'account_number', reason: 'must be 7 digits' };
-  let nameKana = names?.get(kana) ?? null;
-  if (nameKana === null) {
-    nameKana = normalizeKanaName(kana);
-    if (nameKana !== null) names?.set(kana, nameKana);
-  }
+  const nameKana = normalizeKanaName(kana);
   if (nameKana === null) {
     return { field: 'name_kana', reason: 'is not a katakana name (full-width katakana or Zengin half-width)' };
   }
@@ -246,43 +237,4 @@ export function ndjsonFields(value: unknown): string[] | RowError {
     else return { field: CSV_COLUMNS[i], reason: 'must be a string' };
   }
   return out;
-}
-
-/** COPY text format escapes: only the address can hold a backslash (controls are refused). */
-function copyText(value: string): string {
-  return value.indexOf('\\') === -1 ? value : value.replace(/\\/g, '\\\\');
-}
-
-/**
- * The staging table's line for a valid row (COPY text format, tab-separated):
- * line, branch_code, account_type, account_number, rejected, customer_number,
- * name_kana, name_key, birth_date, postal_code, address, status.
- */
-export function stagingLine(line: number, r: RegisterRow): string {
-  return (
-    `${line}\t${r.branchCode}\t${r.accountType}\t${r.accountNumber}\tf\t${r.customerNumber}\t${r.nameKana}\t` +
-    `${r.nameKey}\t${r.birthDate}\t${r.postalCode ?? '\\N'}\t${copyText(r.address)}\t${r.status}\n`
-  );
-}
-
-/**
- * The staging line of a rejected row whose account is identifiable: full mode leaves
- * that account as it is rather than closing it for being "missing" from the file.
- */
-export function rejectedStagingLine(line: number, key: [string, string, string]): string {
-  return `${line}\t${key[0]}\t${key[1]}\t${key[2]}\tt\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n`;
-}
-
-/**
- * A first load's line, COPYed straight into the new partition (DIRECT_COLUMNS):
- * line, branch_code, account_type, account_number, customer_number, name_kana,
- * name_key, birth_date, postal_code, address, status, closed_at (`closedAt` for a
- * closed account: the transaction's time, as now() would give).
- */
-export function directLine(line: number, r: RegisterRow, closedAt: string): string {
-  return (
-    `${line}\t${r.branchCode}\t${r.accountType}\t${r.accountNumber}\t${r.customerNumber}\t${r.nameKana}\t` +
-    `${r.nameKey}\t${r.birthDate}\t${r.postalCode ?? '\\N'}\t${copyText(r.address)}\t${r.status}\t` +
-    `${r.status === 'closed' ? closedAt : '\\N'}\n`
-  );
 }

@@ -89,6 +89,21 @@ const DAKUTEN_BASE = /[ｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾊﾋﾌﾍ
 /** ﾟ must follow a letter of the ﾊ row. */
 const HANDAKUTEN_BASE = /[ﾊﾋﾌﾍﾎ]/;
 
+/** Step 1 of normalizeKanaName for one code point: its canonical form, or null (invalid name). */
+export function mapNameChar(ch: string): string | null {
+  return KANA_MAP.get(ch) ?? foldAscii(ch);
+}
+
+/** Of one canonical character: is it a kana letter (a name needs one)? */
+export function isKanaLetter(ch: string): boolean {
+  return HAS_KANA_LETTER.test(ch);
+}
+
+/** May the sound mark ﾞ or ﾟ follow the canonical character `prev`? */
+export function takesSoundMark(mark: string, prev: string): boolean {
+  return (mark === DAKUTEN ? DAKUTEN_BASE : HANDAKUTEN_BASE).test(prev);
+}
+
 /**
  * Returns the canonical Zengin half-width form of a katakana name, or null if the input
  * is not an acceptable kana name (hiragana, kanji, other symbols, control characters,
@@ -99,7 +114,7 @@ export function normalizeKanaName(input: string): string | null {
   //    unknown character rather than two surrogate halves).
   let mapped = '';
   for (const ch of input) {
-    const out = KANA_MAP.get(ch) ?? foldAscii(ch);
+    const out = mapNameChar(ch);
     if (out === null) return null;
     mapped += out;
   }
