@@ -1,10 +1,9 @@
-import 'reflect-metadata';
 import { createReadStream, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
-import { ConfigError, loadConfig } from '../config/app-config.js';
-import { migrate } from '../database/migrate.js';
+import { databaseUrlFrom } from '../config/database-url.js';
+import { migrationsPending } from '../database/migrations-pending.js';
 import { createImportRow, markImportFailed, runImport } from '../register/register-import-runner.js';
 import type { ImportMode } from '../register/register-importer.js';
 import type { RegisterEncoding, RegisterFormat } from '../register/register-parser.js';
@@ -65,15 +64,21 @@ try {
   fail(`cannot read ${file}: ${(error as Error).message}`, 2);
 }
 
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  fail(error instanceof ConfigError ? error.message : String(error), 1);
+const databaseUrl = databaseUrlFrom(process.env);
+// Pending migrations first, as `npm start` applies them; the configuration and TypeORM
+// are loaded only then.
+if (await migrationsPending(databaseUrl)) {
+  const { ConfigError, loadConfig } = await import('../config/app-config.js');
+  const { migrate } = await import('../database/migrate.js');
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    fail(error instanceof ConfigError ? error.message : String(error), 1);
+  }
+  await migrate(config);
 }
-
-await migrate(config);
-const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2, application_name: 'kouza-hub-register-import' });
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'kouza-hub-register-import' });
 pool.on('error', () => undefined);
 let exitCode = 0;
 try {
@@ -98,7 +103,7 @@ try {
   process.once('SIGINT', () => {
     if (showBar) bar.stop();
     process.stderr.write('interrupted: nothing was written\n');
-    const db = new pg.Client({ connectionString: config.DATABASE_URL });
+    const db = new pg.Client({ connectionString: databaseUrl });
     void db
       .connect()
       .then(() => markImportFailed(db, importId, 'interrupted; nothing was written'))

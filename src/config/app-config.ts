@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { DEFAULT_DATABASE_URL } from './database-url.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
@@ -59,7 +60,7 @@ export class AppConfig {
   /** Postgres; the database is created on start if it does not exist. */
   @Secret()
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
-  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/kouza_hub';
+  DATABASE_URL = DEFAULT_DATABASE_URL;
 
   /** Connections per process; on a machine shared with Postgres, fewer is faster (the benchmark uses 4). */
   @Transform(toInt)

@@ -9,6 +9,7 @@ import { NumberingRequests1764140000007 } from '../../migrations/1764140000007-N
 import { KeyRotations1764140000008 } from '../../migrations/1764140000008-KeyRotations.js';
 import { AccessHistoryAndPeerKeys1764140000009 } from '../../migrations/1764140000009-AccessHistoryAndPeerKeys.js';
 import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimits.js';
+import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011-RegisterHolderIndex.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   KeyRotations1764140000008,
   AccessHistoryAndPeerKeys1764140000009,
   RateLimits1764140000010,
+  RegisterHolderIndex1764140000011,
 ];

@@ -58,9 +58,16 @@ export class BinaryCopyWriter {
 
   int4(value: number): void {
     const b = this.buf;
-    b.writeInt32BE(4, this.pos);
-    b.writeInt32BE(value, this.pos + 4);
-    this.pos += 8;
+    const p = this.pos;
+    b[p] = 0;
+    b[p + 1] = 0;
+    b[p + 2] = 0;
+    b[p + 3] = 4;
+    b[p + 4] = value >>> 24;
+    b[p + 5] = value >>> 16;
+    b[p + 6] = value >>> 8;
+    b[p + 7] = value;
+    this.pos = p + 8;
   }
 
   bool(value: boolean): void {
@@ -82,19 +89,32 @@ export class BinaryCopyWriter {
   }
 
   null(): void {
-    this.buf.writeInt32BE(-1, this.pos);
-    this.pos += 4;
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = b[p + 1] = b[p + 2] = b[p + 3] = 0xff;
+    this.pos = p + 4;
+  }
+
+  /** A field's length, big-endian (the writers above and below, without writeInt32BE's checks). */
+  private fieldLength(length: number): void {
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = length >>> 24;
+    b[p + 1] = length >>> 16;
+    b[p + 2] = length >>> 8;
+    b[p + 3] = length;
+    this.pos = p + 4;
   }
 
   /** Text from UTF-8 bytes `src[start, end)`. */
   bytes(src: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    this.fieldLength(length);
     const b = this.buf;
     let p = this.pos;
-    const length = end - start;
-    b.writeInt32BE(length, p);
-    p += 4;
-    // Short values (codes, numbers) byte by byte: cheaper than a native copy call.
-    if (length < 24) for (let i = start; i < end; i++) b[p++] = src[i];
+    // A register's values (codes, numbers, addresses) byte by byte: cheaper than a
+    // native copy call up to about this length.
+    if (length < 160) for (let i = start; i < end; i++) b[p++] = src[i];
     else {
       b.set(src.subarray(start, end), p);
       p += length;
@@ -104,10 +124,9 @@ export class BinaryCopyWriter {
 
   /** Text from an ASCII string (codes, type and status names). */
   ascii(value: string): void {
+    this.fieldLength(value.length);
     const b = this.buf;
     let p = this.pos;
-    b.writeInt32BE(value.length, p);
-    p += 4;
     for (let i = 0; i < value.length; i++) b[p++] = value.charCodeAt(i);
     this.pos = p;
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { BinaryCopyWriter, pgDate } from './copy-binary.js';
 import { RegisterCopyRows } from './register-copy-rows.js';
-import { CsvSplitter, type CsvRecord } from './register-parser.js';
+import { CsvSplitter, type CsvSink } from './register-parser.js';
 import { accountKeyOf, CSV_HEADER, isRowError, validateRow } from './register-row.js';
 
 /** Binary COPY data → tuples of fields (bytes, or null), checking the framing. */
@@ -27,23 +27,26 @@ function tuples(data: Buffer): (Buffer | null)[][] {
   return out;
 }
 
-/** The data written for one CSV line, by the fast path (or null if declined) and by the reference. */
+/**
+ * The data written for one CSV line by the fast path (null if it declined) and by the
+ * reference (the line split, validateRow, fromRow; null if the row is invalid).
+ */
 function bothPaths(csvLine: string, closedAt: bigint | null): { fast: Buffer | null; reference: Buffer | null } {
-  const records: CsvRecord[] = [];
-  const splitter = new CsvSplitter();
-  let fast: Buffer | null = null;
+  const bytes = Buffer.from(csvLine);
+  const fastWriter = new BinaryCopyWriter(64);
+  const fast = new RegisterCopyRows(fastWriter, closedAt).fromLine(bytes, 0, bytes.length, 2) ? fastWriter.take() : null;
+  // Declining writes nothing.
+  if (fast === null) expect(fastWriter.length).toBe(0);
   let reference: Buffer | null = null;
-  const sink = {
-    record: (record: CsvRecord) => {
-      const fastWriter = new BinaryCopyWriter(64);
-      if (new RegisterCopyRows(fastWriter, closedAt).fromBytes(record)) fast = fastWriter.take();
+  const splitter = new CsvSplitter();
+  const sink: CsvSink = {
+    line: () => false,
+    record: (record) => {
       const row = validateRow(record.fields());
-      if (!isRowError(row)) {
-        const writer = new BinaryCopyWriter(64);
-        new RegisterCopyRows(writer, closedAt).fromRow(record.line, row);
-        reference = writer.take();
-      }
-      records.push(record);
+      if (isRowError(row)) return;
+      const writer = new BinaryCopyWriter(64);
+      new RegisterCopyRows(writer, closedAt).fromRow(record.line, row);
+      reference = writer.take();
     },
     error: () => undefined,
   };
@@ -60,14 +63,15 @@ describe('RegisterCopyRows', () => {
     const writer = new BinaryCopyWriter(64);
     writer.header();
     const rows = new RegisterCopyRows(writer, CLOSED_AT);
-    const splitter = new CsvSplitter();
-    const sink = { record: (r: CsvRecord) => expect(rows.fromBytes(r)).toBe(true), error: () => undefined };
-    splitter.push(Buffer.from(`${CSV_HEADER}\n${GOOD}\n${GOOD.replace('0012345', '0012346').replace(',open', ',closed').replace('100-0013', '')}\n`), sink);
-    splitter.end(sink);
+    for (const [i, line] of [GOOD, GOOD.replace('0012345', '0012346').replace(',open', ',closed').replace('100-0013', '')].entries()) {
+      const bytes = Buffer.from(line);
+      expect(rows.fromLine(bytes, 0, bytes.length, i + 2)).toBe(true);
+    }
     writer.trailer();
     const [open, closed] = tuples(writer.take());
     const text = (b: Buffer | null) => b?.toString('utf8') ?? null;
     expect(open[0]!.readInt32BE(0)).toBe(2);
+    expect(closed[0]!.readInt32BE(0)).toBe(3);
     expect(open.slice(1, 7).map(text)).toEqual(['001', 'ordinary', '0012345', 'C-1', 'ﾔﾏﾀﾞ ﾀﾛｳ', 'ﾔﾏﾀﾞﾀﾛｳ']);
     expect(open[7]!.readInt32BE(0)).toBe(pgDate(1980, 4, 1));
     expect(open.slice(8, 11).map(text)).toEqual(['1000013', '東京都千代田区霞が関1丁目2番3号, 101号室', 'open']);
@@ -122,16 +126,30 @@ describe('RegisterCopyRows', () => {
       mostly(['001'], ['01', '00a']),
       mostly(['ordinary', 'current', 'savings', 'other', '1', '2', '4', '9'], ['3', 'Ordinary']),
       mostly(['0012345'], ['012345', '001234a']),
-      fc.oneof({ arbitrary: field(fc.constantFrom(...'アガパッヴヵヶｱｶﾞﾊﾟｯ ーABC019'.split('')), 52), weight: 3 }, field(nameChar, 52)),
+      fc.oneof(
+        { arbitrary: field(fc.constantFrom(...'アガパッヴヵヶｱｶﾞﾊﾟｯ ーABC019'.split('')), 30), weight: 3 },
+        field(nameChar, 30),
+        // Around the limit of 48 characters (ガ is two: ｶﾞ).
+        fc.tuple(fc.integer({ min: 23, max: 50 }), fc.constantFrom('ア', 'ガ', 'ｱ ')).map(([n, ch]) => ch.repeat(n)),
+      ),
       mostly(['1980-04-01', '19000101', '2024-02-29'], ['1899-12-31', '2023-02-29', '2100-01-01', '1980-4-01', '19801301']),
       mostly(['', '1000013', '100-0013'], ['100 0013', '10000131']),
-      fc.oneof({ arbitrary: field(fc.constantFrom(...'東京都1丁目 ,-ｱａ'.split('')), 205), weight: 3 }, field(addressChar, 205)),
+      fc.oneof(
+        { arbitrary: field(fc.constantFrom(...'東京都1丁目 ,-ｱａ'.split('')), 60), weight: 3 },
+        field(addressChar, 60),
+        // Around the limit of 200 characters (code points).
+        fc.tuple(fc.integer({ min: 198, max: 202 }), fc.constantFrom('都', 'a', '\u{1F600}')).map(([n, ch]) => ch.repeat(n)),
+      ),
       mostly(['open', 'closed'], ['Open', '']),
+    );
+    // Sometimes a field too many or too few.
+    const rowOfAnyWidth = fc.tuple(row, fc.constantFrom(0, 0, 0, 0, 1, -1)).map(([fields, extra]) =>
+      extra === 0 ? fields : extra > 0 ? [...fields, 'open'] : fields.slice(0, 8),
     );
     let fastRows = 0;
     let validRows = 0;
     fc.assert(
-      fc.property(row, fc.boolean(), (fields, first) => {
+      fc.property(rowOfAnyWidth, fc.boolean(), (fields, first) => {
         const { fast, reference } = bothPaths(fields.map(csvField).join(','), first ? CLOSED_AT : null);
         if (reference !== null) validRows++;
         if (fast === null) return;

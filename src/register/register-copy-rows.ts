@@ -1,6 +1,5 @@
 import { isKanaLetter, mapNameChar, MAX_KANA_NAME_LENGTH, takesSoundMark } from '../common/kana/kana-name.js';
 import { BinaryCopyWriter, pgDate } from './copy-binary.js';
-import type { CsvRecord } from './register-parser.js';
 import { CSV_COLUMNS, MAX_ADDRESS_LENGTH, MAX_CUSTOMER_NUMBER_LENGTH, todayNumber, type RegisterRow } from './register-row.js';
 
 /**
@@ -56,16 +55,34 @@ const HANDAKUTEN = 0xff9f;
   }
 }
 
-const ACCOUNT_TYPE_BYTES: [Buffer, string][] = [
-  ['ordinary', 'ordinary'],
-  ['current', 'current'],
-  ['savings', 'savings'],
-  ['other', 'other'],
-  ['1', 'ordinary'],
-  ['2', 'current'],
-  ['4', 'savings'],
-  ['9', 'other'],
-].map(([given, type]) => [Buffer.from(given), type]);
+/** An account type as given (name or Zengin code, register-row.ts) → its name, or null. */
+function accountTypeOf(b: Uint8Array, start: number, end: number): string | null {
+  switch (end - start) {
+    case 1:
+      switch (b[start]) {
+        case 49: // 1
+          return 'ordinary';
+        case 50: // 2
+          return 'current';
+        case 52: // 4
+          return 'savings';
+        case 57: // 9
+          return 'other';
+      }
+      return null;
+    case 5:
+      return equals(b, start, end, OTHER) ? 'other' : null;
+    case 7:
+      return equals(b, start, end, CURRENT) ? 'current' : equals(b, start, end, SAVINGS) ? 'savings' : null;
+    case 8:
+      return equals(b, start, end, ORDINARY) ? 'ordinary' : null;
+  }
+  return null;
+}
+const ORDINARY = Buffer.from('ordinary');
+const CURRENT = Buffer.from('current');
+const SAVINGS = Buffer.from('savings');
+const OTHER = Buffer.from('other');
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /** Longest name field the fast path takes, in bytes (three per kana). */
@@ -97,12 +114,49 @@ function birthDays(y: number, m: number, d: number, today: number): number | nul
   return pgDate(y, m, d);
 }
 
+const QUOTE = 34;
+const COMMA = 44;
 const OPEN = Buffer.from('open');
 const CLOSED = Buffer.from('closed');
+
+/** The field nextField found: start, end, and where the next one starts (a typed array: no allocation, no closure). */
+const FIELD = new Int32Array(3);
+
+/**
+ * The next field of a line from FIELD[2] (up to `end`): unquoted up to the next comma,
+ * or quoted (the quotes dropped). False if there is none (the line has fewer fields),
+ * or if it is a field the fast path leaves to the splitter (a quote inside an unquoted
+ * field, a doubled quote, a quote not closed on this line, text after a closing quote).
+ */
+function nextField(text: Uint8Array, end: number): boolean {
+  const f = FIELD;
+  let p = f[2];
+  if (p > end) return false;
+  if (text[p] === QUOTE) {
+    const close = (text as Buffer).indexOf(QUOTE, p + 1);
+    if (close === -1 || close >= end) return false;
+    if (close + 1 < end && text[close + 1] !== COMMA) return false;
+    f[0] = p + 1;
+    f[1] = close;
+    f[2] = close + 2;
+    return true;
+  }
+  f[0] = p;
+  for (; p < end; p++) {
+    const c = text[p];
+    if (c === COMMA) break;
+    if (c === QUOTE) return false;
+  }
+  f[1] = p;
+  f[2] = p + 1;
+  return true;
+}
 
 export class RegisterCopyRows {
   /** The canonical name of the current row, as UTF-16 code units. */
   private readonly name = new Uint16Array(2 * MAX_NAME_BYTES);
+  /** Today in Japan, YYYYMMDD: birth dates after it are refused (refreshed by refreshToday). */
+  private today = todayNumber();
 
   /**
    * `closedAt` null: staging tuples (a rejected row's account included, see
@@ -113,6 +167,11 @@ export class RegisterCopyRows {
     private readonly writer: BinaryCopyWriter,
     private readonly closedAt: bigint | null,
   ) {}
+
+  /** Reads the date again (once per chunk of the file: a clock read per row costs more than the row). */
+  refreshToday(): void {
+    this.today = todayNumber();
+  }
 
   /** Writes a valid, normalised row. */
   fromRow(line: number, row: RegisterRow): void {
@@ -148,101 +207,114 @@ export class RegisterCopyRows {
     for (let i = 0; i < 7; i++) w.null();
   }
 
-  /** The fast path: true if the record was valid and written, false if declined (nothing written). */
-  fromBytes(record: CsvRecord): boolean {
-    if (record.count !== CSV_COLUMNS.length) return false;
-    const { bufs, starts, ends } = record;
-    // customer_number
-    const cb = bufs[0];
-    const cs = starts[0];
-    const ce = ends[0];
-    if (ce === cs || ce - cs > MAX_CUSTOMER_NUMBER_LENGTH) return false;
+  /**
+   * The fast path, for one line of the file (`text[start, end)`, line break excluded):
+   * reads the nine fields, checks and writes them in one pass, and returns true; or
+   * returns false and writes nothing (the tuple is rolled back) for anything it does not
+   * take: an invalid field, a character outside the kana table, a doubled quote, a
+   * quoted field going on to the next line. The splitter then splits the record and the
+   * reference path decides.
+   */
+  fromLine(text: Uint8Array, start: number, end: number, line: number): boolean {
+    const w = this.writer;
+    const rollback = w.offset;
+    // An upper bound of the tuple: the name is written twice and can double.
+    w.tuple(FIELDS, 64 + 5 * (end - start));
+    w.int4(line);
+    // The current field is [f[0], f[1]); f[2] is where the next one starts.
+    const f = FIELD;
+    f[2] = start;
+
+    // customer_number (written after the account's key)
+    if (!nextField(text, end)) return this.decline(rollback);
+    const cs = f[0];
+    const ce = f[1];
+    if (ce === cs || ce - cs > MAX_CUSTOMER_NUMBER_LENGTH) return this.decline(rollback);
     for (let i = cs; i < ce; i++) {
-      const c = cb[i];
-      if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45)) return false;
+      const c = text[i];
+      if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45)) return this.decline(rollback);
     }
     // branch_code, account_type, account_number
-    if (ends[1] - starts[1] !== 3 || !isDigits(bufs[1], starts[1], ends[1])) return false;
-    let accountType: string | null = null;
-    for (const [given, type] of ACCOUNT_TYPE_BYTES) {
-      if (equals(bufs[2], starts[2], ends[2], given)) {
-        accountType = type;
-        break;
-      }
-    }
-    if (accountType === null) return false;
-    if (ends[3] - starts[3] !== 7 || !isDigits(bufs[3], starts[3], ends[3])) return false;
-    // name_kana
-    const nameLength = this.canonicalName(bufs[4], starts[4], ends[4]);
-    if (nameLength === -1) return false;
-    // birth_date
-    const bb = bufs[5];
-    const bs = starts[5];
-    const bl = ends[5] - bs;
-    let days: number | null;
-    if (bl === 10 && bb[bs + 4] === 45 && bb[bs + 7] === 45) {
-      if (!isDigits(bb, bs, bs + 4) || !isDigits(bb, bs + 5, bs + 7) || !isDigits(bb, bs + 8, bs + 10)) return false;
-      days = birthDays(number(bb, bs, bs + 4), number(bb, bs + 5, bs + 7), number(bb, bs + 8, bs + 10), todayNumber());
-    } else if (bl === 8) {
-      if (!isDigits(bb, bs, bs + 8)) return false;
-      days = birthDays(number(bb, bs, bs + 4), number(bb, bs + 4, bs + 6), number(bb, bs + 6, bs + 8), todayNumber());
-    } else {
-      return false;
-    }
-    if (days === null) return false;
-    // postal_code: empty, NNNNNNN or NNN-NNNN
-    const pb = bufs[6];
-    const ps = starts[6];
-    const pl = ends[6] - ps;
-    const postalDash = pl === 8 && pb[ps + 3] === 45;
-    if (pl !== 0 && !(pl === 7 && isDigits(pb, ps, ps + 7)) && !(postalDash && isDigits(pb, ps, ps + 3) && isDigits(pb, ps + 4, ps + 8))) {
-      return false;
-    }
-    // address: no control character, not blank, at most MAX_ADDRESS_LENGTH code points
-    const ab = bufs[7];
-    const as = starts[7];
-    const ae = ends[7];
-    let codePoints = 0;
-    let blank = true;
-    for (let i = as; i < ae; i++) {
-      const c = ab[i];
-      if (c < 0x20 || c === 0x7f) return false;
-      if ((c & 0xc0) !== 0x80) codePoints++;
-      if (blank && c !== 0x20 && !(c === 0xe3 && ab[i + 1] === 0x80 && ab[i + 2] === 0x80)) blank = false;
-      else if (c === 0xe3) i += 2;
-    }
-    if (blank || codePoints > MAX_ADDRESS_LENGTH) return false;
-    // status
-    let closed: boolean;
-    if (equals(bufs[8], starts[8], ends[8], OPEN)) closed = false;
-    else if (equals(bufs[8], starts[8], ends[8], CLOSED)) closed = true;
-    else return false;
-
-    // Valid: the tuple.
-    const w = this.writer;
-    w.tuple(FIELDS, 64 + (ce - cs) + 12 * nameLength + (ae - as) + 12);
-    w.int4(record.line);
-    w.bytes(bufs[1], starts[1], ends[1]);
+    if (!nextField(text, end) || f[1] - f[0] !== 3 || !isDigits(text, f[0], f[1])) return this.decline(rollback);
+    w.bytes(text, f[0], f[1]);
+    if (!nextField(text, end)) return this.decline(rollback);
+    const accountType = accountTypeOf(text, f[0], f[1]);
+    if (accountType === null) return this.decline(rollback);
     w.ascii(accountType);
-    w.bytes(bufs[3], starts[3], ends[3]);
+    if (!nextField(text, end) || f[1] - f[0] !== 7 || !isDigits(text, f[0], f[1])) return this.decline(rollback);
+    w.bytes(text, f[0], f[1]);
     if (this.closedAt === null) w.bool(false);
-    w.bytes(cb, cs, ce);
+    w.bytes(text, cs, ce);
+    // name_kana, and name_key
+    if (!nextField(text, end)) return this.decline(rollback);
+    const nameLength = this.canonicalName(text, f[0], f[1]);
+    if (nameLength === -1) return this.decline(rollback);
     this.writeName(nameLength, true);
     this.writeName(nameLength, false);
+    // birth_date
+    if (!nextField(text, end)) return this.decline(rollback);
+    const bs = f[0];
+    const bl = f[1] - bs;
+    let days: number | null;
+    if (bl === 10 && text[bs + 4] === 45 && text[bs + 7] === 45) {
+      if (!isDigits(text, bs, bs + 4) || !isDigits(text, bs + 5, bs + 7) || !isDigits(text, bs + 8, bs + 10)) return this.decline(rollback);
+      days = birthDays(number(text, bs, bs + 4), number(text, bs + 5, bs + 7), number(text, bs + 8, bs + 10), this.today);
+    } else if (bl === 8) {
+      if (!isDigits(text, bs, bs + 8)) return this.decline(rollback);
+      days = birthDays(number(text, bs, bs + 4), number(text, bs + 4, bs + 6), number(text, bs + 6, bs + 8), this.today);
+    } else {
+      return this.decline(rollback);
+    }
+    if (days === null) return this.decline(rollback);
     w.date(days);
+    // postal_code: empty, NNNNNNN or NNN-NNNN
+    if (!nextField(text, end)) return this.decline(rollback);
+    const ps = f[0];
+    const pl = f[1] - ps;
     if (pl === 0) w.null();
-    else if (postalDash) {
+    else if (pl === 7 && isDigits(text, ps, ps + 7)) w.bytes(text, ps, ps + 7);
+    else if (pl === 8 && text[ps + 3] === 45 && isDigits(text, ps, ps + 3) && isDigits(text, ps + 4, ps + 8)) {
+      // NNN-NNNN is stored as its seven digits.
       const out = w.reserve(11);
-      let p = w.offset;
-      out.writeInt32BE(7, p);
-      p += 4;
-      for (let i = ps; i < ps + 8; i++) if (i !== ps + 3) out[p++] = pb[i];
-      w.advance(p);
-    } else w.bytes(pb, ps, ps + 7);
-    w.bytes(ab, as, ae);
-    w.bytes(bufs[8], starts[8], ends[8]);
+      let q = w.offset;
+      out[q++] = 0;
+      out[q++] = 0;
+      out[q++] = 0;
+      out[q++] = 7;
+      for (let k = ps; k < ps + 8; k++) if (k !== ps + 3) out[q++] = text[k];
+      w.advance(q);
+    } else return this.decline(rollback);
+    // address: no control character, not blank, at most MAX_ADDRESS_LENGTH code points
+    if (!nextField(text, end)) return this.decline(rollback);
+    const as = f[0];
+    const ae = f[1];
+    let continuations = 0;
+    for (let i = as; i < ae; i++) {
+      const c = text[i];
+      if (c < 0x80) {
+        if (c < 0x20 || c === 0x7f) return this.decline(rollback);
+      } else if (c < 0xc0) continuations++;
+    }
+    if (ae - as - continuations > MAX_ADDRESS_LENGTH) return this.decline(rollback);
+    let i = as;
+    while (i < ae && (text[i] === 0x20 || (text[i] === 0xe3 && text[i + 1] === 0x80 && text[i + 2] === 0x80))) i += text[i] === 0x20 ? 1 : 3;
+    if (i >= ae) return this.decline(rollback);
+    w.bytes(text, as, ae);
+    // status, the last field
+    if (!nextField(text, end) || f[2] <= end) return this.decline(rollback);
+    let closed: boolean;
+    if (equals(text, f[0], f[1], OPEN)) closed = false;
+    else if (equals(text, f[0], f[1], CLOSED)) closed = true;
+    else return this.decline(rollback);
+    w.bytes(text, f[0], f[1]);
     if (this.closedAt !== null) this.closing(closed);
     return true;
+  }
+
+  /** Rolls the tuple being written back: nothing of the line is written. */
+  private decline(rollback: number): false {
+    this.writer.advance(rollback);
+    return false;
   }
 
   private closing(closed: boolean): void {

@@ -7,6 +7,7 @@ import { CSV_HEADER } from './register-row.js';
 /** A sink collecting CSV records as strings. */
 function collect(out: ParsedRecord[]): CsvSink {
   return {
+    line: () => false,
     record: (record) => out.push({ line: record.line, fields: record.fields() }),
     error: (line, reason) => out.push({ line, error: { reason } }),
   };

@@ -64,6 +64,11 @@ export class CsvRecord {
 }
 
 export interface CsvSink {
+  /**
+   * A line that may be a whole record (`text[start, end)`, line break excluded): true if
+   * the sink took it as it is, false to have it split (then record() or error() follows).
+   */
+  line(text: Buffer, start: number, end: number, line: number): boolean;
   record(record: CsvRecord): void;
   error(line: number, reason: string): void;
 }
@@ -116,29 +121,44 @@ export class CsvSplitter {
       }
       const lineEnd = nl === -1 ? length : nl;
       if (quote !== -1 && quote < pos) quote = text.indexOf(QUOTE, pos);
-      if (quote === -1 || quote > lineEnd) {
-        let end = lineEnd;
-        if (end > pos && text[end - 1] === CR) end--;
+      let end = lineEnd;
+      if (end > pos && text[end - 1] === CR) end--;
+      if (quote === -1 || quote > lineEnd || this.headerSeen) {
         const start = pos;
-        pos = lineEnd + 1;
-        const line = this.line++;
+        const line = this.line;
         if (!this.headerSeen) {
+          pos = lineEnd + 1;
+          this.line++;
           this.checkHeader(text, start, end);
           continue;
         }
-        if (end === start) continue;
-        record.line = line;
-        record.count = 0;
-        let from = start;
-        for (let i = start; i < end; i++) {
-          if (text[i] === COMMA) {
-            record.add(text, from, i);
-            from = i + 1;
-          }
+        if (end === start) {
+          pos = lineEnd + 1;
+          this.line++;
+          continue;
         }
-        record.add(text, from, end);
-        sink.record(record);
-        continue;
+        // The fast path takes the line whole, or leaves it to be split here.
+        if (sink.line(text, start, end, line)) {
+          pos = lineEnd + 1;
+          this.line++;
+          continue;
+        }
+        if (quote === -1 || quote > lineEnd) {
+          pos = lineEnd + 1;
+          this.line++;
+          record.line = line;
+          record.count = 0;
+          let from = start;
+          for (let i = start; i < end; i++) {
+            if (text[i] === COMMA) {
+              record.add(text, from, i);
+              from = i + 1;
+            }
+          }
+          record.add(text, from, end);
+          sink.record(record);
+          continue;
+        }
       }
       if (!this.headerSeen) throw new RefusedFile('the first line is not the register header');
       const line = this.line;
@@ -329,7 +349,7 @@ export function sniffRefusal(head: Buffer, format: RegisterFormat, encoding: Reg
     if (format === 'csv') {
       const bytes = actual === 'utf-8' ? head : Buffer.from(iconv.getDecoder('cp932').write(head));
       const splitter = new CsvSplitter();
-      const sink: CsvSink = { record: () => void rows++, error: () => void rows++ };
+      const sink: CsvSink = { line: () => false, record: () => void rows++, error: () => void rows++ };
       splitter.push(bytes, sink);
       if (complete) splitter.end(sink);
     } else {
