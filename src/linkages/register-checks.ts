@@ -101,7 +101,7 @@ export class RegisterChecks {
    * `accounts: "all"`: every open account in the register whose holder has the
    * subject's name key and birth date, when they belong to one customer number.
    * None: NO_ACCOUNTS_IN_REGISTER; several customers: REGISTER_HOLDER_AMBIGUOUS (the
-   * teller lists the accounts instead). The holder index answers.
+   * teller lists the accounts instead). The holder index (kouza_holder_key, migration 0011) answers.
    */
   async allAccounts(institutionId: string, holder: RegisterHolder): Promise<AccountRef[]> {
     const { rows } = await this.pool.query<{ branchCode: string; accountType: AccountType; accountNumber: string; customerNumber: string }>({
@@ -110,7 +110,8 @@ export class RegisterChecks {
         SELECT branch_code AS "branchCode", account_type AS "accountType", account_number AS "accountNumber",
                customer_number AS "customerNumber"
           FROM account_register
-         WHERE institution_id = $1 AND name_key = $2 AND birth_date = $3::date AND status = 'open'
+         WHERE institution_id = $1 AND kouza_holder_key(name_key, birth_date) = kouza_holder_key($2, $3::date)
+           AND name_key = $2 AND birth_date = $3::date AND status = 'open'
          ORDER BY branch_code, account_type, account_number`,
       values: [institutionId, nameKey(holder.nameKana) ?? '', holder.birthDate],
     });

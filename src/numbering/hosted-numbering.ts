@@ -82,7 +82,8 @@ const TARGETS_SQL = `
                     'customerNumber', r.customer_number, 'address', r.address)
                     ORDER BY r.branch_code, r.account_type, r.account_number)
              FROM account_register r
-            WHERE r.institution_id = i.id AND r.name_key = $2 AND r.birth_date = $3::date AND r.status = 'open'),
+            WHERE r.institution_id = i.id AND kouza_holder_key(r.name_key, r.birth_date) = kouza_holder_key($2, $3::date)
+              AND r.name_key = $2 AND r.birth_date = $3::date AND r.status = 'open'),
            '[]'::jsonb) AS holders
     FROM institutions i
     LEFT JOIN idempotency_keys k

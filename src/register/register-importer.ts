@@ -559,7 +559,7 @@ export async function importRegister(options: ImportOptions): Promise<ImportOutc
 
     if (rebuild) {
       await client.query(
-        `CREATE INDEX ${quote(`${building}_holder`)} ON ${quote(building)} (birth_date, name_key)`,
+        `CREATE INDEX ${quote(`${building}_holder`)} ON ${quote(building)} (kouza_holder_key(name_key, birth_date))`,
       );
       if (firstLoad) await client.query(`ALTER TABLE ${quote(building)} DROP COLUMN line`);
       lap('holderIndex');
