@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
-import { databaseUrlFrom } from '../config/database-url.js';
+import { registerImportSettings, type RegisterImportSettings } from '../config/cli-settings.js';
 import { migrationsPending } from '../database/migrations-pending.js';
 import { createImportRow, markImportFailed, runImport } from '../register/register-import-runner.js';
 import type { ImportMode } from '../register/register-importer.js';
@@ -64,7 +64,13 @@ try {
   fail(`cannot read ${file}: ${(error as Error).message}`, 2);
 }
 
-const databaseUrl = databaseUrlFrom(process.env);
+let settings: RegisterImportSettings;
+try {
+  settings = registerImportSettings(process.env);
+} catch (error) {
+  fail((error as Error).message, 1);
+}
+const { databaseUrl } = settings;
 // Pending migrations first, as `npm start` applies them; the configuration and TypeORM
 // are loaded only then.
 if (await migrationsPending(databaseUrl)) {
@@ -115,7 +121,7 @@ try {
   const timings: Record<string, number> = {};
   let outcome;
   try {
-    outcome = await runImport(pool, importId, job, createReadStream(file, { highWaterMark: 1 << 20 }), (p) => {
+    outcome = await runImport(pool, importId, job, createReadStream(file, { highWaterMark: 1 << 20 }), settings, (p) => {
       if (showBar) bar.update(p.bytesRead, { rows: p.rowsRead, rate: p.rowsPerSecond });
     }, timings);
   } catch (error) {

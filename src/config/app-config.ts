@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { DEFAULT_DATABASE_URL } from './database-url.js';
+import { DEFAULT_DATABASE_URL, DEFAULT_REGISTER_IMPORT_MAX_ERRORS, DEFAULT_REGISTER_REBUILD_PERCENT } from './cli-settings.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
@@ -118,7 +118,19 @@ export class AppConfig {
   @Transform(toInt)
   @IsInt()
   @Min(1)
-  REGISTER_IMPORT_MAX_ERRORS = 1000;
+  @Max(1_000_000)
+  REGISTER_IMPORT_MAX_ERRORS = DEFAULT_REGISTER_IMPORT_MAX_ERRORS;
+
+  /**
+   * A full import into a non-empty register changes the rows in place when it changes at
+   * most this percentage of them, and builds the partition anew (then swaps it in) above.
+   * In place, each change costs index maintenance; a rebuild costs the whole register.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  REGISTER_REBUILD_PERCENT = DEFAULT_REGISTER_REBUILD_PERCENT;
 
   /**
    * Envelope-encryption master keys, `id:base64(32 bytes)` separated by commas.

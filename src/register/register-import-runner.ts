@@ -66,6 +66,7 @@ export async function runImport(
   importId: string,
   job: Omit<NewImport, 'source'>,
   source: Readable,
+  settings: { maxErrors: number; rebuildPercent: number },
   onProgress?: (progress: ImportProgress) => void,
   timings?: Record<string, number>,
 ): Promise<ImportOutcome> {
@@ -113,6 +114,8 @@ export async function runImport(
       encoding: job.encoding,
       source,
       bytesTotal: job.bytesTotal,
+      maxErrors: settings.maxErrors,
+      rebuildPercent: settings.rebuildPercent,
       progress,
       timings,
       beforeCommit: async (tx, done) => {

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { Readable } from 'node:stream';
 import { PinoLogger } from 'nestjs-pino';
 import type pg from 'pg';
+import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { QueueName } from '../queue/queues.js';
 import { findImportRow, markImportFailed, runImport } from './register-import-runner.js';
@@ -35,6 +36,7 @@ function spoolReader(pool: pg.Pool, importId: string): Readable {
 export class RegisterImportProcessor extends WorkerHost {
   constructor(
     @Inject(PG_POOL) private readonly pool: pg.Pool,
+    @Inject(AppConfig) private readonly config: AppConfig,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -46,7 +48,10 @@ export class RegisterImportProcessor extends WorkerHost {
     const row = await findImportRow(this.pool, importId);
     if (!row || ['completed', 'refused', 'failed'].includes(row.status)) return { skipped: true };
     try {
-      const outcome = await runImport(this.pool, importId, row, spoolReader(this.pool, importId));
+      const outcome = await runImport(this.pool, importId, row, spoolReader(this.pool, importId), {
+        maxErrors: this.config.REGISTER_IMPORT_MAX_ERRORS,
+        rebuildPercent: this.config.REGISTER_REBUILD_PERCENT,
+      });
       await this.pool.query('DELETE FROM register_import_chunks WHERE import_id = $1', [importId]);
       this.logger.info({ importId, status: outcome.status }, 'register import ended');
       return { status: outcome.status };

@@ -28,6 +28,35 @@ const row = (n: number, overrides: Partial<Record<'customer' | 'branch' | 'type'
     overrides.status ?? 'open',
   ].join(',');
 
+/** Uploads a file and waits for the import's outcome (the job's view). */
+const uploader =
+  (app: () => TestApp) =>
+  async (who: TestInstitution, body: string | Buffer, mode: 'full' | 'delta' = 'delta', contentType = 'text/csv; charset=utf-8') => {
+    const a = app();
+    const accepted = await a.http
+      .post(`/v1/register-imports?mode=${mode}`)
+      .set(who.auth)
+      .set('content-type', contentType)
+      .send(typeof body === 'string' ? Buffer.from(body) : body)
+      .expect(202);
+    expect(accepted.headers.location).toBe(`/v1/register-imports/${accepted.body.id}`);
+    expect(accepted.body.status).toBe('queued');
+    return eventually(
+      async () => (await a.http.get(`/v1/register-imports/${accepted.body.id}`).set(who.auth).expect(200)).body,
+      (view) => FINAL.includes(view.status),
+      30_000,
+    );
+  };
+
+/** An institution's register, every column the import writes, in account order. */
+const registerReader = (app: () => TestApp) => (who: TestInstitution) =>
+  app().db.query(
+    `SELECT branch_code, account_type, account_number, customer_number, name_kana, name_key, birth_date::text, postal_code,
+            address, status, closed_at, updated_at
+       FROM account_register WHERE institution_id = $1 ORDER BY branch_code, account_type, account_number`,
+    [who.id],
+  );
+
 describe('account register import', () => {
   let a: TestApp;
   let bank: TestInstitution;
@@ -49,33 +78,8 @@ describe('account register import', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const upload = async (
-    who: TestInstitution,
-    body: string | Buffer,
-    mode: 'full' | 'delta' = 'delta',
-    contentType = 'text/csv; charset=utf-8',
-  ) => {
-    const accepted = await a.http
-      .post(`/v1/register-imports?mode=${mode}`)
-      .set(who.auth)
-      .set('content-type', contentType)
-      .send(typeof body === 'string' ? Buffer.from(body) : body)
-      .expect(202);
-    expect(accepted.headers.location).toBe(`/v1/register-imports/${accepted.body.id}`);
-    expect(accepted.body.status).toBe('queued');
-    return eventually(
-      async () => (await a.http.get(`/v1/register-imports/${accepted.body.id}`).set(who.auth).expect(200)).body,
-      (view) => FINAL.includes(view.status),
-      30_000,
-    );
-  };
-  const registerOf = (who: TestInstitution) =>
-    a.db.query(
-      `SELECT branch_code, account_type, account_number, customer_number, name_kana, name_key, birth_date::text, postal_code,
-              address, status, closed_at, updated_at
-         FROM account_register WHERE institution_id = $1 ORDER BY branch_code, account_type, account_number`,
-      [who.id],
-    );
+  const upload = uploader(() => a);
+  const registerOf = registerReader(() => a);
   const clear = (who: TestInstitution) => a.db.query('DELETE FROM account_register WHERE institution_id = $1', [who.id]);
 
   it('loads a good file, normalised (Zengin kana, keys, codes, postal code)', async () => {
@@ -180,39 +184,13 @@ describe('account register import', () => {
       { line: 5, reason: 'duplicate of line 2' },
     ]);
     expect((await registerOf(bank))[0]).toMatchObject({ customer_number: 'C1', name_kana: 'ﾔﾏﾀﾞ ﾀﾛｳ' });
-  });
-
-  it('re-importing the same file changes nothing; full closes the absent and reopens; delta only upserts', async () => {
-    await clear(bank);
-    const all = csv(row(1), row(2), row(3));
-    expect((await upload(bank, all, 'full')).counts).toMatchObject({ inserted: 3 });
-    const before = await registerOf(bank);
-    const again = await upload(bank, all, 'full');
-    expect(again.counts).toEqual({ inserted: 0, updated: 0, closed: 0, unchanged: 3, rejected: 0 });
-    expect(await registerOf(bank)).toEqual(before);
-
-    // delta with one row changed: the others stay as they are.
-    const delta = await upload(bank, csv(row(2, { address: '東京都港区芝公園4丁目2番8号' })), 'delta');
-    expect(delta.counts).toEqual({ inserted: 0, updated: 1, closed: 0, unchanged: 0, rejected: 0 });
-    const afterDelta = await registerOf(bank);
-    expect(afterDelta.map((r) => r.status)).toEqual(['open', 'open', 'open']);
-
-    // full without account 3: closed. A rejected row's account (2, bad kana) is left alone.
-    const full = await upload(bank, csv(row(1), row(2, { kana: 'やまだ' })), 'full');
-    expect(full.counts).toEqual({ inserted: 0, updated: 0, closed: 1, unchanged: 1, rejected: 1 });
-    let rows = await registerOf(bank);
-    expect(rows.map((r) => r.status)).toEqual(['open', 'open', 'closed']);
-    expect(rows[2].closed_at).not.toBeNull();
-    // The partition was rebuilt: the unchanged row and the rejected row's account are
-    // carried over as they were, updated_at included.
-    expect(rows[0]).toEqual(before[0]);
-    expect(rows[1]).toEqual(afterDelta[1]);
-
-    // It reappears open: reopened.
-    const reopened = await upload(bank, all, 'full');
-    expect(reopened.counts).toEqual({ inserted: 0, updated: 2, closed: 0, unchanged: 1, rejected: 0 });
-    rows = await registerOf(bank);
-    expect(rows.map((r) => [r.status, r.closed_at])).toEqual([['open', null], ['open', null], ['open', null]]);
+    // The same file into the non-empty register (staging, not a first load): the same report.
+    for (const mode of ['delta', 'full'] as const) {
+      const again = await upload(bank, csv(row(1), row(2), row(1, { kana: 'スズキ ハナコ' }), row(1, { customer: 'X9' })), mode);
+      expect(again.counts).toEqual({ inserted: 0, updated: 0, closed: 0, unchanged: 2, rejected: 2 });
+      expect(again.errors).toEqual(view.errors);
+    }
+    expect((await registerOf(bank))[0]).toMatchObject({ customer_number: 'C1', name_kana: 'ﾔﾏﾀﾞ ﾀﾛｳ' });
   });
 
   it('refuses what is not a register before writing anything (422 REGISTER_FILE_REFUSED)', async () => {
@@ -302,6 +280,67 @@ describe('account register import', () => {
       child.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('exit', (code) => resolve({ code, stdout }));
     });
+});
+
+// A full import into a non-empty register changes it in place or rebuilds it
+// (REGISTER_REBUILD_PERCENT): the same file gives the same register and counts either way.
+describe.each([
+  ['in place', '100'],
+  ['by a rebuild', '0'],
+])('account register import: full and delta, a full import applied %s', (_how, percent) => {
+  let a: TestApp;
+  let bank: TestInstitution;
+
+  beforeAll(async () => {
+    a = await startTestApp({ env: { REGISTER_REBUILD_PERCENT: percent } });
+    await a.startWorker();
+    bank = await a.createInstitution('0005', ['register:write', 'register:read']);
+  });
+
+  afterAll(async () => {
+    await a?.close();
+  });
+
+  const upload = uploader(() => a);
+  const registerOf = registerReader(() => a);
+
+  it('re-importing the same file changes nothing; full closes the absent and reopens; delta only upserts', async () => {
+    const all = csv(row(1), row(2), row(3));
+    expect((await upload(bank, all, 'full')).counts).toMatchObject({ inserted: 3 });
+    const before = await registerOf(bank);
+    const again = await upload(bank, all, 'full');
+    expect(again.counts).toEqual({ inserted: 0, updated: 0, closed: 0, unchanged: 3, rejected: 0 });
+    expect(await registerOf(bank)).toEqual(before);
+
+    // delta with one row changed: the others stay as they are.
+    const delta = await upload(bank, csv(row(2, { address: '東京都港区芝公園4丁目2番8号' })), 'delta');
+    expect(delta.counts).toEqual({ inserted: 0, updated: 1, closed: 0, unchanged: 0, rejected: 0 });
+    const afterDelta = await registerOf(bank);
+    expect(afterDelta.map((r) => r.status)).toEqual(['open', 'open', 'open']);
+
+    // full without account 3: closed. A rejected row's account (2, bad kana) is left alone.
+    // In place, the partition is the same table; rebuilt, a new one was swapped in.
+    const partition = async () =>
+      (await a.db.query(`SELECT to_regclass($1)::oid::text AS oid`, [`account_register_${bank.id.replace(/-/g, '')}`]))[0].oid;
+    const tableBefore = await partition();
+    const full = await upload(bank, csv(row(1), row(2, { kana: 'やまだ' })), 'full');
+    expect((await partition()) === tableBefore).toBe(percent === '100');
+    expect(full.counts).toEqual({ inserted: 0, updated: 0, closed: 1, unchanged: 1, rejected: 1 });
+    let rows = await registerOf(bank);
+    expect(rows.map((r) => r.status)).toEqual(['open', 'open', 'closed']);
+    expect(rows[2].closed_at).not.toBeNull();
+    // Rebuilt or changed in place: the unchanged row and the rejected row's account are
+    // as they were, updated_at included.
+    expect(rows[0]).toEqual(before[0]);
+    expect(rows[1]).toEqual(afterDelta[1]);
+
+    // It reappears open: reopened.
+    const reopened = await upload(bank, all, 'full');
+    expect(reopened.counts).toEqual({ inserted: 0, updated: 2, closed: 0, unchanged: 1, rejected: 0 });
+    rows = await registerOf(bank);
+    expect(rows.map((r) => [r.status, r.closed_at])).toEqual([['open', null], ['open', null], ['open', null]]);
+  });
+
 });
 
 describe('account register import: a worker killed mid-import of an upload', () => {
