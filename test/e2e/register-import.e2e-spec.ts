@@ -292,7 +292,7 @@ describe.each([
   let bank: TestInstitution;
 
   beforeAll(async () => {
-    a = await startTestApp({ env: { REGISTER_REBUILD_PERCENT: percent } });
+    a = await startTestApp({ env: { REGISTER_REBUILD_PERCENT: percent, REGISTER_IMPORT_MAX_ERRORS: '2' } });
     await a.startWorker();
     bank = await a.createInstitution('0005', ['register:write', 'register:read']);
   });
@@ -303,6 +303,13 @@ describe.each([
 
   const upload = uploader(() => a);
   const registerOf = registerReader(() => a);
+
+  it('keeps REGISTER_IMPORT_MAX_ERRORS row errors in the report and counts them all', async () => {
+    const other = await a.createInstitution('0900', ['register:write', 'register:read']);
+    const view = await upload(other, csv(row(1, { kana: 'x' }), row(2, { birth: '1800-01-01' }), row(3, { status: '?' }), row(4)));
+    expect(view.counts).toMatchObject({ inserted: 1, rejected: 3 });
+    expect(view.errors.map((e: { line: number }) => e.line)).toEqual([2, 3]);
+  });
 
   it('re-importing the same file changes nothing; full closes the absent and reopens; delta only upserts', async () => {
     const all = csv(row(1), row(2), row(3));
