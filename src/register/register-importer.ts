@@ -95,13 +95,17 @@ const BATCH_BYTES = 256 * 1024;
 
 export { RefusedFile };
 
-/** How many bytes at the end of `buf` start a character that continues in the next chunk. */
-function cutCharacter(buf: Buffer): number {
-  for (let k = buf.length - 1; k >= Math.max(0, buf.length - 3); k--) {
+/** The length of the UTF-8 character a lead byte starts (1 for anything else: isUtf8 judges). */
+function characterSize(lead: number): number {
+  return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
+/** How many bytes at the end of `buf` (after `from`) start a character that continues in the next chunk. */
+function cutCharacter(buf: Buffer, from: number): number {
+  for (let k = buf.length - 1; k >= Math.max(from, buf.length - 3); k--) {
     const b = buf[k];
     if ((b & 0xc0) === 0x80) continue;
-    const size = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-    return k + size > buf.length ? buf.length - k : 0;
+    return k + characterSize(b) > buf.length ? buf.length - k : 0;
   }
   return 0;
 }
@@ -151,15 +155,24 @@ export class Decoder extends Transform {
     if (looksBinary(head)) throw new RefusedFile('the file is binary, not a register');
     const encoding = this.encoding === 'auto' ? detectEncoding(head) : this.encoding;
     if (encoding === 'utf-8' && this.output === 'bytes') {
-      // Checked up to the last whole character; the rest is checked with the next chunk.
+      // Checked up to the last whole character; a character cut by the chunk's end is
+      // checked with the first bytes of the next (no chunk is copied).
       let tail = Buffer.alloc(0);
+      const invalid = () => new RefusedFile(`the file is not valid UTF-8 (in the bytes from offset ${this.offset})`);
       this.decode = (chunk) => {
-        const data = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-        const cut = data.length - cutCharacter(data);
-        if (!isUtf8(data.subarray(0, cut))) {
-          throw new RefusedFile(`the file is not valid UTF-8 (in the bytes from offset ${this.offset - tail.length})`);
+        let from = 0;
+        if (tail.length) {
+          from = Math.min(chunk.length, characterSize(tail[0]) - tail.length);
+          const joined = Buffer.concat([tail, chunk.subarray(0, from)]);
+          if (joined.length < characterSize(tail[0])) {
+            tail = joined;
+            return chunk;
+          }
+          if (!isUtf8(joined)) throw invalid();
         }
-        tail = Buffer.from(data.subarray(cut));
+        const cut = chunk.length - cutCharacter(chunk, from);
+        if (!isUtf8(chunk.subarray(from, cut))) throw invalid();
+        tail = Buffer.from(chunk.subarray(cut));
         return chunk;
       };
       this.finish = () => {
