@@ -3,6 +3,22 @@ import type { AttemptResult } from './webhook-deliveries.repository.js';
 /** What one POST to a receiver came to. */
 export interface SendResult extends AttemptResult {
   ok: boolean;
+  /** A failed attempt's `Retry-After`, in milliseconds from now (null: none, or not understood). */
+  retryAfterMs: number | null;
+}
+
+/**
+ * `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from
+ * `now` (a date in the past is 0); null when absent or neither.
+ */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (value === null) return null;
+  const trimmed = value.trim();
+  if (/^\d{1,10}$/.test(trimmed)) return Number(trimmed) * 1000;
+  // An HTTP-date names its weekday and GMT; Date.parse alone would take "1" or "2026".
+  if (!/^[A-Za-z]{3},? .* GMT$/.test(trimmed)) return null;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 /**
@@ -28,9 +44,15 @@ export async function postWebhook(
     });
     await response.body?.cancel().catch(() => undefined);
     const ok = response.status >= 200 && response.status < 300;
-    return { ok, statusCode: response.status, error: ok ? null : `HTTP ${response.status}`, durationMs: elapsed() };
+    return {
+      ok,
+      statusCode: response.status,
+      error: ok ? null : `HTTP ${response.status}`,
+      durationMs: elapsed(),
+      retryAfterMs: ok ? null : parseRetryAfter(response.headers.get('retry-after')),
+    };
   } catch (error) {
-    return { ok: false, statusCode: null, error: describeFailure(error, timeoutMs), durationMs: elapsed() };
+    return { ok: false, statusCode: null, error: describeFailure(error, timeoutMs), durationMs: elapsed(), retryAfterMs: null };
   }
 }
 

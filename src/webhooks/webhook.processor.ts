@@ -16,6 +16,8 @@ import { WebhooksService } from './webhooks.service.js';
 const CONCURRENCY = 10;
 /** When something other than the receiver failed (the database, say), BullMQ retries after this. */
 const INTERNAL_RETRY_MS = 5000;
+/** The longest `Retry-After` honoured: a receiver cannot park a delivery for longer. */
+export const RETRY_AFTER_CAP_MS = 3_600_000;
 
 /** Thrown to have BullMQ try again after the delay the schedule gives. */
 class RetryLater extends Error {
@@ -38,6 +40,15 @@ export function webhookRetryDelay(_attemptsMade: number, _type: string | undefin
 /** The wait after the `attempt`-th failed attempt: WEBHOOK_BACKOFF_MS, doubling each time. */
 export function webhookBackoffMs(backoffMs: number, attempt: number): number {
   return backoffMs * 2 ** (attempt - 1);
+}
+
+/**
+ * The wait before the next attempt: the schedule's, or longer when the receiver asked
+ * for longer with `Retry-After` (a 429 or 503, say), up to RETRY_AFTER_CAP_MS. Never
+ * shorter than the schedule: a receiver's "retry at once" does not speed up retries.
+ */
+export function webhookRetryInMs(backoffMs: number, attempt: number, retryAfterMs: number | null): number {
+  return Math.max(webhookBackoffMs(backoffMs, attempt), Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS));
 }
 
 /**
@@ -99,7 +110,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     }
 
     const result = await this.send(delivery);
-    const outcome = this.outcomeOf(result.ok, result.statusCode, delivery.attempt);
+    const outcome = this.outcomeOf(result, delivery.attempt);
     await this.deliveries.finishAttempt(delivery.id, delivery.attempt, result, outcome);
 
     const attempt = { delivery: delivery.id, attempt: delivery.attempt, statusCode: result.statusCode, error: result.error };
@@ -125,18 +136,21 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
       secret = this.secrets.open(delivery.secret, delivery.institutionId);
     } catch (error) {
       this.logger.error({ delivery: delivery.id, err: error }, 'the webhook signing secret does not open');
-      return { ok: false, statusCode: null, error: 'signing secret unavailable', durationMs: 0 };
+      return { ok: false, statusCode: null, error: 'signing secret unavailable', durationMs: 0, retryAfterMs: null };
     }
     // The body is the stored payload, serialised once per attempt and signed as sent.
     const body = JSON.stringify(delivery.payload);
     return postWebhook(delivery.url, webhookHeaders(secret, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
   }
 
-  /** 2xx delivers; 410 Gone means the receiver wants no more; otherwise retry until the attempts run out. */
-  private outcomeOf(ok: boolean, statusCode: number | null, attempt: number): AttemptOutcome {
-    if (ok) return { status: 'delivered' };
-    if (statusCode === 410 || attempt >= this.config.WEBHOOK_MAX_ATTEMPTS) return { status: 'failed' };
-    return { status: 'pending', retryInMs: webhookBackoffMs(this.config.WEBHOOK_BACKOFF_MS, attempt) };
+  /**
+   * 2xx delivers; 410 Gone means the receiver wants no more; otherwise retry until the
+   * attempts run out, after the schedule's wait or the receiver's `Retry-After`.
+   */
+  private outcomeOf(result: SendResult, attempt: number): AttemptOutcome {
+    if (result.ok) return { status: 'delivered' };
+    if (result.statusCode === 410 || attempt >= this.config.WEBHOOK_MAX_ATTEMPTS) return { status: 'failed' };
+    return { status: 'pending', retryInMs: webhookRetryInMs(this.config.WEBHOOK_BACKOFF_MS, attempt, result.retryAfterMs) };
   }
 
   @OnWorkerEvent('failed')

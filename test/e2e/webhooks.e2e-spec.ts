@@ -13,7 +13,7 @@ import { WebhooksService, type WebhookEvent } from '../../src/webhooks/webhooks.
 import { eventually, startTestApp, TestApp } from './support/test-app.js';
 
 /** What a receiver answers, in order; `hang` never answers. Once the script is used up, 200. */
-type Answer = number | 'hang';
+type Answer = number | 'hang' | { status: number; headers: Record<string, string> };
 
 interface Received {
   path: string;
@@ -40,7 +40,8 @@ class Receiver {
         this.received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
         const answer = this.scripts.get(path)?.shift() ?? 200;
         if (answer === 'hang') return;
-        res.writeHead(answer, { 'content-type': 'text/plain' }).end(`${RESPONSE_MARKER} ${answer}`);
+        const [status, headers] = typeof answer === 'number' ? [answer, {}] : [answer.status, answer.headers];
+        res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(`${RESPONSE_MARKER} ${status}`);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -290,6 +291,22 @@ describe('completion webhooks', () => {
       const after = await deliveriesMetric();
       expect((after.delivered ?? 0) - (before.delivered ?? 0)).toBe(1);
       expect((after.retried ?? 0) - (before.retried ?? 0)).toBe(2);
+    });
+
+    it("a receiver's Retry-After longer than the schedule is waited for; a shorter one is not", async () => {
+      const bank = await createBank();
+      receiver.script(bank.path, [
+        { status: 503, headers: { 'retry-after': '1' } },
+        { status: 429, headers: { 'retry-after': '0' } },
+        200,
+      ]);
+      const id = (await announce(bank))!;
+      const done = await settled(bank, id);
+      expect(done).toMatchObject({ status: 'delivered', attemptCount: 3 });
+      const requests = receiver.at(bank.path);
+      // 1 s asked for, where the schedule says BACKOFF_MS; then the schedule's 2 × BACKOFF_MS.
+      expect(requests[1].at - requests[0].at).toBeGreaterThanOrEqual(1000 - 20);
+      expect(requests[2].at - requests[1].at).toBeGreaterThanOrEqual(2 * BACKOFF_MS - 20);
     });
 
     it('410 Gone stops at once: failed after one attempt', async () => {
