@@ -12,6 +12,7 @@ export type AuditAction =
   | 'webhook.configure'
   | 'webhook.rotate-secret'
   | 'webhook.remove'
+  | 'webhook.disable'
   | 'api-key.create'
   | 'api-key.revoke'
   | 'audit.verify'

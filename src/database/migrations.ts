@@ -10,6 +10,7 @@ import { KeyRotations1764140000008 } from '../../migrations/1764140000008-KeyRot
 import { AccessHistoryAndPeerKeys1764140000009 } from '../../migrations/1764140000009-AccessHistoryAndPeerKeys.js';
 import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimits.js';
 import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011-RegisterHolderIndex.js';
+import { WebhookDisabling1764140000012 } from '../../migrations/1764140000012-WebhookDisabling.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   AccessHistoryAndPeerKeys1764140000009,
   RateLimits1764140000010,
   RegisterHolderIndex1764140000011,
+  WebhookDisabling1764140000012,
 ];

@@ -90,6 +90,7 @@ export const AUDIT_TO_HISTORY: Record<AuditAction, Mapping | 'excluded'> = {
   'webhook.configure': 'excluded',
   'webhook.rotate-secret': 'excluded',
   'webhook.remove': 'excluded',
+  'webhook.disable': 'excluded',
   'api-key.create': 'excluded',
   'api-key.revoke': 'excluded',
   'audit.verify': 'excluded',

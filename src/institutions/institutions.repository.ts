@@ -7,17 +7,19 @@ export interface Institution {
   code: string;
   name: string;
   webhookUrl: string | null;
+  /** Set when the receiver answered 410 Gone: nothing is sent until the URL is set again. */
+  webhookDisabledAt: Date | null;
   createdAt: Date;
 }
 
-const COLUMNS = `id, code, name, webhook_url AS "webhookUrl", created_at AS "createdAt"`;
+const COLUMNS = `id, code, name, webhook_url AS "webhookUrl", webhook_disabled_at AS "webhookDisabledAt", created_at AS "createdAt"`;
 
 @Injectable()
 export class InstitutionsRepository {
   constructor(private readonly db: DataSource) {}
 
   /** Inserts unless the code is taken; undefined when it is. */
-  async insert(executor: SqlExecutor, row: Omit<Institution, 'createdAt'>): Promise<Institution | undefined> {
+  async insert(executor: SqlExecutor, row: Omit<Institution, 'createdAt' | 'webhookDisabledAt'>): Promise<Institution | undefined> {
     const rows: Institution[] = await executor.query(
       `INSERT INTO institutions (id, code, name, webhook_url) VALUES ($1, $2, $3, $4)
        ON CONFLICT (code) DO NOTHING
@@ -43,11 +45,11 @@ export class InstitutionsRepository {
     return { institution, hasSecret };
   }
 
-  /** Sets the webhook URL; null removes it together with its signing secret. */
+  /** Sets the webhook URL (enabled again if the receiver had disabled it); null removes it together with its signing secret. */
   async setWebhookUrl(executor: SqlExecutor, id: string, url: string | null): Promise<Institution> {
     const [rows] = await executor.query(
       `UPDATE institutions
-          SET webhook_url = $2,
+          SET webhook_url = $2, webhook_disabled_at = NULL,
               webhook_secret_ciphertext = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_ciphertext END,
               webhook_secret_master_key_id = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_master_key_id END
         WHERE id = $1

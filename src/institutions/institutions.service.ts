@@ -53,13 +53,19 @@ export class InstitutionsService {
   /**
    * Sets or changes the webhook URL. A new URL gets a new signing secret, answered
    * once; the same URL again changes nothing and answers no secret (rotating is a
-   * separate, explicit act).
+   * separate, explicit act), except that it enables the webhook again if the receiver
+   * had disabled it (410 Gone), keeping its secret.
    */
   async setWebhook(code: string, url: string, actor: AuditActor): Promise<InstitutionWithSecretDto> {
     const { id } = await this.get(code);
     return this.db.transaction(async (tx) => {
       const current = await this.institutions.lockForWebhookChange(tx, id);
-      if (current.institution.webhookUrl === url && current.hasSecret) return current.institution;
+      if (current.institution.webhookUrl === url && current.hasSecret) {
+        if (!current.institution.webhookDisabledAt) return current.institution;
+        const enabled = await this.institutions.setWebhookUrl(tx, id, url);
+        await this.audit.record(tx, actor, webhookAuditEvent('webhook.configure', id, code));
+        return enabled;
+      }
       const institution = await this.institutions.setWebhookUrl(tx, id, url);
       const webhookSecret = await this.webhookSecrets.issue(tx, id);
       await this.audit.record(tx, actor, webhookAuditEvent('webhook.configure', id, code));

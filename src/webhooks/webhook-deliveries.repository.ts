@@ -50,8 +50,11 @@ export interface AttemptResult {
 
 export type AttemptOutcome = { status: 'delivered' | 'failed' } | { status: 'pending'; retryInMs: number };
 
-/** An institution can receive webhooks when it has both a URL and a secret to sign with. */
-const SUBSCRIBED = `i.webhook_url IS NOT NULL AND i.webhook_secret_ciphertext IS NOT NULL`;
+/**
+ * An institution can receive webhooks when it has both a URL and a secret to sign with,
+ * and its receiver has not disabled them (410 Gone).
+ */
+const SUBSCRIBED = `i.webhook_url IS NOT NULL AND i.webhook_secret_ciphertext IS NOT NULL AND i.webhook_disabled_at IS NULL`;
 
 const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
@@ -126,7 +129,10 @@ export class WebhookDeliveriesRepository {
   async failUnattemptable(id: string, maxAttempts: number): Promise<string | undefined> {
     const [rows] = await this.db.query(
       `UPDATE webhook_deliveries d SET status = 'failed', next_attempt_at = NULL,
-              last_error = CASE WHEN d.attempts >= $2 THEN 'no attempts left' ELSE 'the institution has no webhook any more' END
+              last_error = CASE WHEN d.attempts >= $2 THEN 'no attempts left'
+                                WHEN EXISTS (SELECT 1 FROM institutions i WHERE i.id = d.institution_id AND i.webhook_disabled_at IS NOT NULL)
+                                THEN 'the webhook is disabled (the receiver answered 410 Gone)'
+                                ELSE 'the institution has no webhook any more' END
         WHERE d.id = $1 AND d.status = 'pending'
           AND (d.attempts >= $2
                OR NOT EXISTS (SELECT 1 FROM institutions i WHERE i.id = d.institution_id AND ${SUBSCRIBED}))
@@ -134,6 +140,21 @@ export class WebhookDeliveriesRepository {
       [id, maxAttempts],
     );
     return (rows as Array<{ reason: string }>)[0]?.reason;
+  }
+
+  /**
+   * The receiver answered 410 Gone at `url`: its institution's webhook is disabled,
+   * unless the URL has changed since (a new receiver) or it is disabled already. Returns
+   * the institution's code when this disabled it.
+   */
+  async disable(executor: SqlExecutor, institutionId: string, url: string): Promise<string | undefined> {
+    const [rows] = await executor.query(
+      `UPDATE institutions SET webhook_disabled_at = now()
+        WHERE id = $1 AND webhook_url = $2 AND webhook_disabled_at IS NULL
+       RETURNING code`,
+      [institutionId, url],
+    );
+    return (rows as Array<{ code: string }>)[0]?.code;
   }
 
   /** Records how an attempt ended and what comes next, unless another run has moved on. */

@@ -111,6 +111,11 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
 
     const result = await this.send(delivery);
     const outcome = this.outcomeOf(result, delivery.attempt);
+    if (result.statusCode === 410) {
+      // Disabled before the delivery shows failed: whoever sees that sees the webhook off.
+      const code = await this.webhooks.disableAfterGone(delivery.institutionId, delivery.url);
+      if (code) this.logger.warn({ institution: code, delivery: delivery.id }, 'the receiver answered 410 Gone: webhook disabled until its URL is set again');
+    }
     await this.deliveries.finishAttempt(delivery.id, delivery.attempt, result, outcome);
 
     const attempt = { delivery: delivery.id, attempt: delivery.attempt, statusCode: result.statusCode, error: result.error };
@@ -144,7 +149,8 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
   }
 
   /**
-   * 2xx delivers; 410 Gone means the receiver wants no more; otherwise retry until the
+   * 2xx delivers; 410 Gone means the receiver wants no more (of this delivery, and of
+   * any: the webhook is disabled above); otherwise retry until the
    * attempts run out, after the schedule's wait or the receiver's `Retry-After`.
    */
   private outcomeOf(result: SendResult, attempt: number): AttemptOutcome {

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { QueueModule } from '../queue/queue.module.js';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository.js';
 import { WebhookSecrets } from './webhook-secrets.js';
@@ -10,7 +11,7 @@ import { WebhooksService } from './webhooks.service.js';
  * controller, the worker the processor (webhook.processor.ts).
  */
 @Module({
-  imports: [QueueModule],
+  imports: [AuditModule, QueueModule],
   providers: [WebhookDeliveriesRepository, WebhookSecrets, WebhooksService],
   exports: [WebhookDeliveriesRepository, WebhookSecrets, WebhooksService],
 })

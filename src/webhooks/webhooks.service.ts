@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { DataSource } from 'typeorm';
 import { PinoLogger } from 'nestjs-pino';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
 import { enqueueWithin } from '../queue/bullmq-connection.js';
@@ -39,9 +41,30 @@ export class WebhooksService {
     @InjectQueue(QueueName.Webhooks) private readonly queue: Queue,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly deliveries: WebhookDeliveriesRepository,
+    private readonly db: DataSource,
+    private readonly audit: AuditService,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(WebhooksService.name);
+  }
+
+  /**
+   * The receiver at `url` answered 410 Gone: the institution's webhook is disabled
+   * (audited, as the system's act) until its URL is set again. Returns the institution's
+   * code when this disabled it; nothing when the URL has changed since or it was already.
+   */
+  disableAfterGone(institutionId: string, url: string): Promise<string | undefined> {
+    return this.db.transaction(async (tx) => {
+      const code = await this.deliveries.disable(tx, institutionId, url);
+      if (code) {
+        await this.audit.record(
+          tx,
+          { actorType: 'system', institutionId },
+          { action: 'webhook.disable', resourceType: 'institution', resourceId: institutionId, details: { code, statusCode: 410 } },
+        );
+      }
+      return code;
+    });
   }
 
   /** Inside the caller's transaction (outbox): one delivery row if the institution has a webhook URL; returns its id or null. */

@@ -153,7 +153,14 @@ describe('completion webhooks', () => {
       expect(raw).toHaveLength(32);
 
       const read = await t.http.get(`/v1/institutions/${bank.code}`).set(t.admin).expect(200);
-      expect(read.body).toEqual({ id: bank.id, code: bank.code, name: `Bank ${bank.code}`, webhookUrl: receiver.url(bank.path), createdAt: expect.any(String) });
+      expect(read.body).toEqual({
+        id: bank.id,
+        code: bank.code,
+        name: `Bank ${bank.code}`,
+        webhookUrl: receiver.url(bank.path),
+        webhookDisabledAt: null,
+        createdAt: expect.any(String),
+      });
       const list = await t.http.get('/v1/institutions').set(t.admin).expect(200);
       expect(JSON.stringify(list.body)).not.toContain(bank.secret!.slice(6));
 
@@ -309,16 +316,39 @@ describe('completion webhooks', () => {
       expect(requests[2].at - requests[1].at).toBeGreaterThanOrEqual(2 * BACKOFF_MS - 20);
     });
 
-    it('410 Gone stops at once: failed after one attempt', async () => {
+    it('410 Gone stops at once and disables the webhook until its URL is set again', async () => {
       const bank = await createBank();
       receiver.script(bank.path, [410, 200]);
       const before = await deliveriesMetric();
+      // A second delivery, recorded but held back (not queued, not due for the sweeper):
+      // it is still pending when the first one's answer disables the webhook.
+      const waiting = (await dataSource.transaction((tx) => webhooks.record(tx, { type: 'inquiry.completed', institutionId: bank.id, data: completed() })))!;
+      await t.db.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [waiting]);
       const id = (await announce(bank))!;
       const done = await settled(bank, id);
       expect(done).toMatchObject({ status: 'failed', attemptCount: 1, lastStatusCode: 410, lastError: 'HTTP 410', nextAttemptAt: null, deliveredAt: null });
+      const institution = async () => (await t.http.get(`/v1/institutions/${bank.code}`).set(t.admin).expect(200)).body;
+      expect((await institution()).webhookDisabledAt).toEqual(expect.any(String));
+      // Disabled: the pending delivery fails unsent, and nothing new is recorded.
+      await webhooks.dispatch([waiting]);
+      expect(await settled(bank, waiting)).toMatchObject({ status: 'failed', attemptCount: 0, lastError: 'the webhook is disabled (the receiver answered 410 Gone)' });
+      expect(await announce(bank)).toBeNull();
       await new Promise((r) => setTimeout(r, 4 * BACKOFF_MS));
       expect(receiver.at(bank.path)).toHaveLength(1);
-      expect((await deliveriesMetric()).failed - (before.failed ?? 0)).toBe(1);
+      expect((await deliveriesMetric()).failed - (before.failed ?? 0)).toBe(2);
+      const [audited] = await t.db.query(
+        `SELECT actor_type, details FROM audit_events WHERE action = 'webhook.disable' AND resource_id = $1`,
+        [bank.id],
+      );
+      expect(audited).toMatchObject({ actor_type: 'system', details: { code: bank.code, statusCode: 410 } });
+
+      // The same URL set again: enabled, with the same secret (none is answered); delivered.
+      const enabled = await t.http.put(`/v1/institutions/${bank.code}/webhook`).set(t.admin).send({ url: receiver.url(bank.path) }).expect(200);
+      expect(enabled.body).toMatchObject({ webhookDisabledAt: null });
+      expect(enabled.body.webhookSecret).toBeUndefined();
+      const again = (await announce(bank))!;
+      expect(await settled(bank, again)).toMatchObject({ status: 'delivered', attemptCount: 1 });
+      expect(verifies(bank.secret!, receiver.at(bank.path)[1])).toBe(true);
     });
 
     it(`gives up after WEBHOOK_MAX_ATTEMPTS (${MAX_ATTEMPTS}); redirects are not followed; timeouts and refused connections count`, async () => {
@@ -460,6 +490,8 @@ describe('completion webhooks', () => {
       receiver.script(a.path, [410]);
       aDelivery = (await announce(a))!;
       await settled(a, aDelivery);
+      // The 410 disabled a's webhook; its URL set again enables it.
+      await t.http.put(`/v1/institutions/${a.code}/webhook`).set(t.admin).send({ url: receiver.url(a.path) }).expect(200);
       await settled(a, (await announce(a))!);
       await settled(b, (await announce(b))!);
     });

@@ -58,6 +58,13 @@ export class InstitutionDto {
   @ApiProperty({ nullable: true, type: String })
   webhookUrl: string | null;
 
+  @ApiProperty({
+    nullable: true,
+    type: Date,
+    description: 'When the receiver answered 410 Gone and the webhook was disabled; setting the URL again (the same one included) enables it.',
+  })
+  webhookDisabledAt: Date | null;
+
   @ApiProperty()
   createdAt: Date;
 }
