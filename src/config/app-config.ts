@@ -349,6 +349,16 @@ export class AppConfig {
   @Max(60_000)
   WEBHOOK_TIMEOUT_MS = 10_000;
 
+  /**
+   * After a webhook secret is rotated, how long the previous one keeps signing next to
+   * it (both signatures in `webhook-signature`); 0 stops it at once.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(604_800)
+  WEBHOOK_SECRET_OVERLAP_SECONDS = 86_400;
+
   /** Attempts per webhook delivery before it is `failed`. */
   @Transform(toInt)
   @IsInt()

@@ -11,6 +11,7 @@ import { AccessHistoryAndPeerKeys1764140000009 } from '../../migrations/17641400
 import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimits.js';
 import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011-RegisterHolderIndex.js';
 import { WebhookDisabling1764140000012 } from '../../migrations/1764140000012-WebhookDisabling.js';
+import { WebhookSecretOverlap1764140000013 } from '../../migrations/1764140000013-WebhookSecretOverlap.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   RateLimits1764140000010,
   RegisterHolderIndex1764140000011,
   WebhookDisabling1764140000012,
+  WebhookSecretOverlap1764140000013,
 ];

@@ -86,7 +86,9 @@ export class InstitutionsController {
   @RequireScopes('admin:institutions')
   @ApiOperation({
     summary: "Rotate an institution's webhook signing secret",
-    description: 'The new secret is answered once as `webhookSecret` and signs every attempt from now on.',
+    description:
+      'The new secret is answered once as `webhookSecret` and signs every attempt from now on; the previous one ' +
+      'keeps signing next to it (two signatures in `webhook-signature`) for WEBHOOK_SECRET_OVERLAP_SECONDS.',
   })
   @ApiOkResponse({ type: InstitutionWithSecretDto })
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'WEBHOOK_NOT_CONFIGURED', 'MALFORMED_JSON')

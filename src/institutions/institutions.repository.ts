@@ -51,7 +51,10 @@ export class InstitutionsRepository {
       `UPDATE institutions
           SET webhook_url = $2, webhook_disabled_at = NULL,
               webhook_secret_ciphertext = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_ciphertext END,
-              webhook_secret_master_key_id = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_master_key_id END
+              webhook_secret_master_key_id = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_secret_master_key_id END,
+              webhook_previous_secret_ciphertext = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_previous_secret_ciphertext END,
+              webhook_previous_secret_master_key_id = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_previous_secret_master_key_id END,
+              webhook_previous_secret_until = CASE WHEN $2::text IS NULL THEN NULL ELSE webhook_previous_secret_until END
         WHERE id = $1
        RETURNING ${COLUMNS}`,
       [id, url],

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditAction, AuditActor, AuditEvent } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
+import { AppConfig } from '../config/app-config.js';
 import { apiKeyPrefix, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
@@ -23,6 +24,7 @@ export class InstitutionsService {
     private readonly audit: AuditService,
     private readonly cache: ApiKeyCache,
     private readonly webhookSecrets: WebhookSecrets,
+    @Inject(AppConfig) private readonly config: AppConfig,
   ) {}
 
   /** With a webhook URL, the answer carries its signing secret: the only time it is shown. */
@@ -73,13 +75,16 @@ export class InstitutionsService {
     });
   }
 
-  /** A new signing secret for the current URL, answered once; the old one stops signing at once. */
+  /**
+   * A new signing secret for the current URL, answered once; the old one keeps signing
+   * next to it for WEBHOOK_SECRET_OVERLAP_SECONDS (the receiver switches meanwhile).
+   */
   async rotateWebhookSecret(code: string, actor: AuditActor): Promise<InstitutionWithSecretDto> {
     const { id } = await this.get(code);
     return this.db.transaction(async (tx) => {
       const { institution } = await this.institutions.lockForWebhookChange(tx, id);
       if (!institution.webhookUrl) throw new DomainError('WEBHOOK_NOT_CONFIGURED', `Institution ${code} has no webhook URL`);
-      const webhookSecret = await this.webhookSecrets.issue(tx, id);
+      const webhookSecret = await this.webhookSecrets.issue(tx, id, this.config.WEBHOOK_SECRET_OVERLAP_SECONDS);
       await this.audit.record(tx, actor, webhookAuditEvent('webhook.rotate-secret', id, code));
       return withSecret(institution, webhookSecret);
     });

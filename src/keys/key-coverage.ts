@@ -34,7 +34,8 @@ export async function assertKeysCoverData(db: SqlExecutor, keys: KeyMaterial, wa
   }
   const masters: { id: string }[] = await db.query(
     `SELECT DISTINCT master_key_id AS id FROM data_keys
-     UNION SELECT DISTINCT webhook_secret_master_key_id FROM institutions WHERE webhook_secret_master_key_id IS NOT NULL`,
+     UNION SELECT DISTINCT webhook_secret_master_key_id FROM institutions WHERE webhook_secret_master_key_id IS NOT NULL
+     UNION SELECT DISTINCT webhook_previous_secret_master_key_id FROM institutions WHERE webhook_previous_secret_master_key_id IS NOT NULL`,
   );
   const missingMasters = masters.map((r) => r.id).filter((id) => !keys.masterKeys.has(id));
   if (missingMasters.length > 0) {

@@ -185,7 +185,8 @@ export class KeyRotationRunner {
         ? `SELECT (SELECT count(*) FROM subjects WHERE blind_index_version <> $1::smallint) AS subjects,
                   (SELECT count(*) FROM inquiries WHERE blind_index_version <> $1::smallint) AS inquiries`
         : `SELECT (SELECT count(*) FROM data_keys WHERE master_key_id <> $1) AS "dataKeys",
-                  (SELECT count(*) FROM institutions WHERE webhook_secret_master_key_id <> $1) AS "webhookSecrets"`;
+                  (SELECT count(*) FROM institutions WHERE webhook_secret_master_key_id <> $1)
+                  + (SELECT count(*) FROM institutions WHERE webhook_previous_secret_master_key_id <> $1) AS "webhookSecrets"`;
     const { rows } = await executor.query<Record<string, string>>(sql, [target]);
     return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
   }
@@ -346,24 +347,49 @@ export class KeyRotationRunner {
     return { seen: rows.length, done: moved, moved: { dataKeys: moved }, lastId: rows[rows.length - 1].id };
   }
 
-  /** Webhook signing secrets: same as data keys; a secret re-issued meanwhile is not overwritten. */
+  /**
+   * Webhook signing secrets, the current one and a rotation's previous one: same as data
+   * keys; a secret re-issued meanwhile is not overwritten. Counted per secret moved.
+   */
   private async webhookSecretsBatch(client: pg.PoolClient, target: string, after: string): Promise<Batch> {
-    const { rows } = await client.query<{ id: string; webhook_secret_master_key_id: string; webhook_secret_ciphertext: Buffer }>(
-      `SELECT id, webhook_secret_master_key_id, webhook_secret_ciphertext FROM institutions
-        WHERE id > $1 AND webhook_secret_master_key_id <> $2 ORDER BY id LIMIT $3`,
+    type Row = { id: string; current_key: string | null; current: Buffer | null; previous_key: string | null; previous: Buffer | null };
+    const { rows } = await client.query<Row>(
+      `SELECT id, webhook_secret_master_key_id AS current_key, webhook_secret_ciphertext AS current,
+              webhook_previous_secret_master_key_id AS previous_key, webhook_previous_secret_ciphertext AS previous
+         FROM institutions
+        WHERE id > $1 AND (webhook_secret_master_key_id <> $2 OR webhook_previous_secret_master_key_id <> $2)
+        ORDER BY id LIMIT $3`,
       [after, target, this.deps.batchSize],
     );
     if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
-    const resealed = rows.map((r) =>
-      this.deps.sealer.reseal({ masterKeyId: r.webhook_secret_master_key_id, ciphertext: r.webhook_secret_ciphertext }, webhookSecretAad(r.id), target),
+    // Each secret under another key than the target, resealed; the others as they are.
+    const reseal = (key: string | null, sealed: Buffer | null, id: string) =>
+      key !== null && sealed !== null && key !== target
+        ? this.deps.sealer.reseal({ masterKeyId: key, ciphertext: sealed }, webhookSecretAad(id), target)
+        : null;
+    const current = rows.map((r) => reseal(r.current_key, r.current, r.id));
+    const previous = rows.map((r) => reseal(r.previous_key, r.previous, r.id));
+    const updated = await client.query<{ moved: number }>(
+      `UPDATE institutions i
+          SET webhook_secret_master_key_id = CASE WHEN v.current IS NULL THEN i.webhook_secret_master_key_id ELSE $2 END,
+              webhook_secret_ciphertext = coalesce(v.current, i.webhook_secret_ciphertext),
+              webhook_previous_secret_master_key_id = CASE WHEN v.previous IS NULL THEN i.webhook_previous_secret_master_key_id ELSE $2 END,
+              webhook_previous_secret_ciphertext = coalesce(v.previous, i.webhook_previous_secret_ciphertext)
+         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[]) AS v (id, current, old_current, previous, old_previous)
+        WHERE i.id = v.id
+          AND i.webhook_secret_ciphertext IS NOT DISTINCT FROM v.old_current
+          AND i.webhook_previous_secret_ciphertext IS NOT DISTINCT FROM v.old_previous
+       RETURNING (v.current IS NOT NULL)::int + (v.previous IS NOT NULL)::int AS moved`,
+      [
+        rows.map((r) => r.id),
+        target,
+        current.map((s) => s?.ciphertext ?? null),
+        rows.map((r) => r.current),
+        previous.map((s) => s?.ciphertext ?? null),
+        rows.map((r) => r.previous),
+      ],
     );
-    const updated = await client.query(
-      `UPDATE institutions i SET webhook_secret_master_key_id = $2, webhook_secret_ciphertext = v.sealed
-         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[]) AS v (id, sealed, old_sealed)
-        WHERE i.id = v.id AND i.webhook_secret_ciphertext = v.old_sealed`,
-      [rows.map((r) => r.id), target, resealed.map((s) => s.ciphertext), rows.map((r) => r.webhook_secret_ciphertext)],
-    );
-    const moved = updated.rowCount ?? 0;
+    const moved = updated.rows.reduce((n, r) => n + r.moved, 0);
     return { seen: rows.length, done: moved, moved: { webhookSecrets: moved }, lastId: rows[rows.length - 1].id };
   }
 

@@ -39,6 +39,8 @@ export interface ClaimedDelivery {
   payload: Record<string, unknown>;
   url: string;
   secret: SealedWebhookSecret;
+  /** The secret before a rotation, while it still signs (WEBHOOK_SECRET_OVERLAP_SECONDS). */
+  previousSecret?: SealedWebhookSecret;
 }
 
 /** How an attempt ended, as recorded. */
@@ -97,27 +99,41 @@ export class WebhookDeliveriesRepository {
    * no longer pending, has used `maxAttempts`, or its institution has no webhook any more.
    */
   async claim(id: string, maxAttempts: number): Promise<ClaimedDelivery | undefined> {
-    const rows: Array<Omit<ClaimedDelivery, 'secret'> & { ciphertext: Buffer; masterKeyId: string }> = await this.db.query(
+    const rows: Array<
+      Omit<ClaimedDelivery, 'secret' | 'previousSecret'> & {
+        ciphertext: Buffer;
+        masterKeyId: string;
+        previousCiphertext: Buffer | null;
+        previousMasterKeyId: string | null;
+      }
+    > = await this.db.query(
       `WITH claimed AS (
          UPDATE webhook_deliveries d
             SET attempts = d.attempts + 1, last_attempt_at = now(), url = i.webhook_url
            FROM institutions i
           WHERE d.id = $1 AND d.status = 'pending' AND d.attempts < $2 AND i.id = d.institution_id AND ${SUBSCRIBED}
          RETURNING d.id, d.institution_id, d.attempts, d.payload, d.url,
-                   i.webhook_secret_ciphertext, i.webhook_secret_master_key_id
+                   i.webhook_secret_ciphertext, i.webhook_secret_master_key_id,
+                   CASE WHEN i.webhook_previous_secret_until > now() THEN i.webhook_previous_secret_ciphertext END AS previous_ciphertext,
+                   CASE WHEN i.webhook_previous_secret_until > now() THEN i.webhook_previous_secret_master_key_id END AS previous_master_key_id
        ), attempt AS (
          INSERT INTO webhook_delivery_attempts (delivery_id, attempt, url, started_at)
          SELECT id, attempts, url, now() FROM claimed
        )
        SELECT id, institution_id AS "institutionId", attempts AS attempt, payload, url,
-              webhook_secret_ciphertext AS ciphertext, webhook_secret_master_key_id AS "masterKeyId"
+              webhook_secret_ciphertext AS ciphertext, webhook_secret_master_key_id AS "masterKeyId",
+              previous_ciphertext AS "previousCiphertext", previous_master_key_id AS "previousMasterKeyId"
          FROM claimed`,
       [id, maxAttempts],
     );
     const row = rows[0];
     if (!row) return undefined;
-    const { ciphertext, masterKeyId, ...delivery } = row;
-    return { ...delivery, secret: { ciphertext, masterKeyId } };
+    const { ciphertext, masterKeyId, previousCiphertext, previousMasterKeyId, ...delivery } = row;
+    return {
+      ...delivery,
+      secret: { ciphertext, masterKeyId },
+      ...(previousCiphertext && previousMasterKeyId ? { previousSecret: { ciphertext: previousCiphertext, masterKeyId: previousMasterKeyId } } : {}),
+    };
   }
 
   /**

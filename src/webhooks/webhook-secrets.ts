@@ -18,16 +18,22 @@ export class WebhookSecrets {
 
   /**
    * Generates a new secret for an institution that has a webhook URL, stores it
-   * sealed (replacing any previous one) and returns it as `whsec_...`: the only time
-   * it is shown.
+   * sealed and returns it as `whsec_...`: the only time it is shown. With
+   * `overlapSeconds` the secret it replaces keeps signing, next to the new one, for
+   * that long (a rotation); without, it is gone at once (a new URL).
    */
-  async issue(executor: SqlExecutor, institutionId: string): Promise<string> {
+  async issue(executor: SqlExecutor, institutionId: string, overlapSeconds = 0): Promise<string> {
     const secret = generateWebhookSecret();
     const sealed = this.seal(secret, institutionId);
     await executor.query(
-      `UPDATE institutions SET webhook_secret_ciphertext = $2, webhook_secret_master_key_id = $3
+      `UPDATE institutions
+          SET webhook_previous_secret_ciphertext = CASE WHEN $4 > 0 THEN webhook_secret_ciphertext END,
+              webhook_previous_secret_master_key_id = CASE WHEN $4 > 0 THEN webhook_secret_master_key_id END,
+              webhook_previous_secret_until = CASE WHEN $4 > 0 AND webhook_secret_ciphertext IS NOT NULL
+                                                   THEN now() + $4 * interval '1 second' END,
+              webhook_secret_ciphertext = $2, webhook_secret_master_key_id = $3
         WHERE id = $1 AND webhook_url IS NOT NULL`,
-      [institutionId, sealed.ciphertext, sealed.masterKeyId],
+      [institutionId, sealed.ciphertext, sealed.masterKeyId, overlapSeconds],
     );
     return formatWebhookSecret(secret);
   }

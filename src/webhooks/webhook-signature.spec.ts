@@ -36,4 +36,11 @@ describe('Standard Webhooks signing', () => {
     // Any change to the body breaks it.
     expect(signWebhook(secret, 'delivery-1', Number(headers['webhook-timestamp']), body + ' ')).not.toBe(headers['webhook-signature']);
   });
+
+  it('during a rotation\'s overlap: one signature per secret, the current one first, space-separated', () => {
+    const [current, previous] = [generateWebhookSecret(), generateWebhookSecret()];
+    const headers = webhookHeaders([current, previous], 'delivery-2', '{}', new Date('2026-04-01T00:00:00Z'));
+    const timestamp = Number(headers['webhook-timestamp']);
+    expect(headers['webhook-signature']).toBe(`${signWebhook(current, 'delivery-2', timestamp, '{}')} ${signWebhook(previous, 'delivery-2', timestamp, '{}')}`);
+  });
 });

@@ -24,13 +24,20 @@ export function signWebhook(secret: Buffer, id: string, timestampSeconds: number
   return `v1,${mac}`;
 }
 
-/** The headers of one attempt: the id stays the same across retries, the timestamp does not. */
-export function webhookHeaders(secret: Buffer, id: string, body: string, now = new Date()): Record<string, string> {
+/**
+ * The headers of one attempt: the id stays the same across retries, the timestamp does
+ * not. Signed with each secret given (the current one first; during a rotation's
+ * overlap the previous one too), space-separated, as the specification allows.
+ */
+export function webhookHeaders(secrets: Buffer | Buffer[], id: string, body: string, now = new Date()): Record<string, string> {
   const timestamp = Math.floor(now.getTime() / 1000);
   return {
     'content-type': 'application/json',
     'webhook-id': id,
     'webhook-timestamp': String(timestamp),
-    'webhook-signature': signWebhook(secret, id, timestamp, body),
+    'webhook-signature': [secrets]
+      .flat()
+      .map((secret) => signWebhook(secret, id, timestamp, body))
+      .join(' '),
   };
 }

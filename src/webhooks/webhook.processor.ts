@@ -136,16 +136,18 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
 
   /** Signs and POSTs the stored payload; never throws, so that every attempt gets an outcome. */
   private async send(delivery: ClaimedDelivery): Promise<SendResult> {
-    let secret: Buffer;
+    let secrets: Buffer[];
     try {
-      secret = this.secrets.open(delivery.secret, delivery.institutionId);
+      secrets = [delivery.secret, ...(delivery.previousSecret ? [delivery.previousSecret] : [])].map((sealed) =>
+        this.secrets.open(sealed, delivery.institutionId),
+      );
     } catch (error) {
       this.logger.error({ delivery: delivery.id, err: error }, 'the webhook signing secret does not open');
       return { ok: false, statusCode: null, error: 'signing secret unavailable', durationMs: 0, retryAfterMs: null };
     }
     // The body is the stored payload, serialised once per attempt and signed as sent.
     const body = JSON.stringify(delivery.payload);
-    return postWebhook(delivery.url, webhookHeaders(secret, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
+    return postWebhook(delivery.url, webhookHeaders(secrets, delivery.id, body), body, this.config.WEBHOOK_TIMEOUT_MS);
   }
 
   /**

@@ -29,6 +29,7 @@ describe('key rotation', () => {
   let t: TestApp | undefined;
   let bank: TestInstitution;
   let webhookSecret: string;
+  let previousWebhookSecret: string;
   const key = () => randomBytes(32).toString('base64');
   const bi1 = `1:${key()}`;
   const bi2 = `2:${key()}`;
@@ -97,7 +98,10 @@ describe('key rotation', () => {
       .set(t!.admin)
       .send({ code: '0005', name: 'Bank 0005', webhookUrl: 'https://bank.example/hooks' })
       .expect(201);
-    webhookSecret = created.body.webhookSecret;
+    // Rotated once: the first secret keeps signing next to the new one (the overlap), so
+    // both are sealed under m1, and a master-key rotation must re-seal both.
+    previousWebhookSecret = created.body.webhookSecret;
+    webhookSecret = (await t!.http.post('/v1/institutions/0005/webhook/secret').set(t!.admin).expect(200)).body.webhookSecret;
     const apiKey = await t!.http
       .post('/v1/institutions/0005/api-keys')
       .set(t!.admin)
@@ -247,7 +251,8 @@ describe('key rotation', () => {
       ]);
     }
     await restart(keysEnv(bi2, `${m1},${m2}`, { MASTER_KEY_ACTIVE_ID: 'm2', KEY_ROTATION_BATCH_SIZE: '4' }));
-    const total = Number((await pool().query(`SELECT count(*) FROM data_keys WHERE master_key_id <> 'm2'`)).rows[0].count) + 1;
+    // Data keys, and the institution's current and previous webhook secrets.
+    const total = Number((await pool().query(`SELECT count(*) FROM data_keys WHERE master_key_id <> 'm2'`)).rows[0].count) + 2;
 
     // Hold one data key in the middle, so the worker stops there with batches committed.
     const client = await pool().connect();
@@ -281,7 +286,7 @@ describe('key rotation', () => {
       expect(done.status).toBe('completed');
       expect(done.runs).toBe(2);
       expect(done.progress.done).toBe(total);
-      expect(done.moved).toEqual({ dataKeys: total - 1, webhookSecrets: 1 });
+      expect(done.moved).toEqual({ dataKeys: total - 2, webhookSecrets: 2 });
       expect(done.remaining).toEqual({ dataKeys: 0, webhookSecrets: 0 });
       const resumed = second.output.split('\n').find((line) => line.includes('key rotation resumed'));
       expect(resumed).toBeDefined();
@@ -302,11 +307,16 @@ describe('key rotation', () => {
     expect(linkage.body.subject.myNumberMasked).toBe(`********${numbers[7].slice(-4)}`);
     const onlyM2: KeyMaterial = (await import('../../src/crypto/key-material.js')).loadKeyMaterial(t!.config, () => undefined);
     const { rows } = await pool().query(
-      `SELECT webhook_secret_master_key_id AS "masterKeyId", webhook_secret_ciphertext AS ciphertext FROM institutions WHERE id = $1`,
+      `SELECT webhook_secret_master_key_id AS "masterKeyId", webhook_secret_ciphertext AS ciphertext,
+              webhook_previous_secret_master_key_id AS "previousMasterKeyId", webhook_previous_secret_ciphertext AS "previousCiphertext"
+         FROM institutions WHERE id = $1`,
       [bank.id],
     );
-    expect(rows[0].masterKeyId).toBe('m2');
-    expect(formatWebhookSecret(new MasterKeySealer(onlyM2).open(rows[0], webhookSecretAad(bank.id)))).toBe(webhookSecret);
+    expect(rows[0]).toMatchObject({ masterKeyId: 'm2', previousMasterKeyId: 'm2' });
+    const m2Sealer = new MasterKeySealer(onlyM2);
+    expect(formatWebhookSecret(m2Sealer.open(rows[0], webhookSecretAad(bank.id)))).toBe(webhookSecret);
+    const previous = { masterKeyId: rows[0].previousMasterKeyId, ciphertext: rows[0].previousCiphertext };
+    expect(formatWebhookSecret(m2Sealer.open(previous, webhookSecretAad(bank.id)))).toBe(previousWebhookSecret);
   }, 120_000);
 
   it('no My Number in clear in the rotation rows, the audit trail, the job data or the logs', async () => {

@@ -77,6 +77,7 @@ function verifies(shownSecret: string, request: Received): boolean {
 }
 
 const BACKOFF_MS = 150;
+const OVERLAP_S = 2;
 const MAX_ATTEMPTS = 4;
 const TIMEOUT_MS = 800;
 
@@ -133,6 +134,7 @@ describe('completion webhooks', () => {
         WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
         WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
         WEBHOOK_SWEEP_INTERVAL_MS: '300',
+        WEBHOOK_SECRET_OVERLAP_SECONDS: String(OVERLAP_S),
       },
     });
     webhooks = t.app.get(WebhooksService);
@@ -178,7 +180,7 @@ describe('completion webhooks', () => {
       expect(row).toEqual({ webhook_url: null, webhook_secret_ciphertext: null });
     });
 
-    it('a new URL gets a new secret, the same URL none, rotation a new one; old secrets stop verifying', async () => {
+    it('a new URL gets a new secret, the same URL none; rotation a new one, the old signing next to it for a while', async () => {
       const bank = await createBank(null);
       const path = `/hooks/${randomUUID()}`;
       const set = await t.http.put(`/v1/institutions/${bank.code}/webhook`).set(t.admin).send({ url: receiver.url(path) }).expect(200);
@@ -192,11 +194,22 @@ describe('completion webhooks', () => {
       expect(rotated.body.webhookSecret).toMatch(/^whsec_/);
       expect(rotated.body.webhookSecret).not.toBe(set.body.webhookSecret);
 
+      // Within WEBHOOK_SECRET_OVERLAP_SECONDS: signed with both, the new one first.
+      const rotatedAt = Date.now();
       const id = (await announce({ ...bank, path }))!;
       expect((await settled(bank, id)).status).toBe('delivered');
       const [request] = receiver.at(path);
+      expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
       expect(verifies(rotated.body.webhookSecret, request)).toBe(true);
-      expect(verifies(set.body.webhookSecret, request)).toBe(false);
+      expect(verifies(set.body.webhookSecret, request)).toBe(true);
+      // After it: the new one only.
+      await new Promise((r) => setTimeout(r, Math.max(0, rotatedAt + OVERLAP_S * 1000 + 200 - Date.now())));
+      const later = (await announce({ ...bank, path }))!;
+      expect((await settled(bank, later)).status).toBe('delivered');
+      const laterRequest = receiver.at(path)[1];
+      expect(String(laterRequest.headers['webhook-signature']).split(' ')).toHaveLength(1);
+      expect(verifies(rotated.body.webhookSecret, laterRequest)).toBe(true);
+      expect(verifies(set.body.webhookSecret, laterRequest)).toBe(false);
 
       const moved = `/hooks/${randomUUID()}`;
       const changed = await t.http.put(`/v1/institutions/${bank.code}/webhook`).set(t.admin).send({ url: receiver.url(moved) }).expect(200);
@@ -204,6 +217,8 @@ describe('completion webhooks', () => {
       const next = (await announce(bank))!;
       expect((await settled(bank, next)).url).toBe(receiver.url(moved));
       expect(verifies(changed.body.webhookSecret, receiver.at(moved)[0])).toBe(true);
+      // A new URL has no overlap: the rotated secret no longer signs.
+      expect(verifies(rotated.body.webhookSecret, receiver.at(moved)[0])).toBe(false);
 
       const audit = await t.db.pool.query(
         `SELECT action, actor_type FROM audit_events WHERE resource_id = $1 AND action LIKE 'webhook.%' ORDER BY id`,
