@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_LIST_LIMIT } from '../common/validation/list-limit.js';
 import { auditActor } from '../audit/audit-actor.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
@@ -44,7 +45,7 @@ export class KeyRotationsController {
   @ApiOkResponse({ type: KeyRotationListView })
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED')
   async list(@Query() query: ListKeyRotationsQuery): Promise<KeyRotationListView> {
-    return { items: await this.rotations.list(query.limit ?? 50) };
+    return { items: await this.rotations.list(query.limit ?? DEFAULT_LIST_LIMIT) };
   }
 
   @Get(':id')

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_LIST_LIMIT } from '../common/validation/list-limit.js';
 import { auditActor } from '../audit/audit-actor.js';
 import { CurrentInstitution, RequireScopes } from '../auth/auth.decorators.js';
 import type { InstitutionPrincipal } from '../auth/principal.js';
@@ -67,7 +68,7 @@ export class NumberingRequestsController {
   @ApiOkResponse({ type: NumberingRequestListView })
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED')
   async list(@Query() query: ListInquiriesQuery, @CurrentInstitution() caller: InstitutionPrincipal): Promise<NumberingRequestListView> {
-    return { items: await this.requests.list(caller, query.limit ?? 50, query.status) };
+    return { items: await this.requests.list(caller, query.limit ?? DEFAULT_LIST_LIMIT, query.status) };
   }
 
   @Get(':id')

@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
+import { DEFAULT_LIST_LIMIT } from '../common/validation/list-limit.js';
 import { auditActor } from '../audit/audit-actor.js';
 import { CurrentInstitution, RequireScopes } from '../auth/auth.decorators.js';
 import type { InstitutionPrincipal } from '../auth/principal.js';
@@ -60,7 +61,7 @@ export class RegisterImportsController {
   @ApiOkResponse({ type: RegisterImportListView })
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED')
   async list(@Query() query: ListRegisterImportsQuery, @CurrentInstitution() caller: InstitutionPrincipal): Promise<RegisterImportListView> {
-    return { items: await this.imports.list(caller, query.limit ?? 50) };
+    return { items: await this.imports.list(caller, query.limit ?? DEFAULT_LIST_LIMIT) };
   }
 
   @Get(':id')

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsIn } from 'class-validator';
+import { IsListLimit } from '../../common/validation/list-limit.js';
 import { ROTATION_KINDS, ROTATION_STATUSES, type RotationKind, type RotationStatus } from '../key-rotation-runner.js';
 
 export class StartKeyRotationDto {
@@ -14,12 +14,7 @@ export class StartKeyRotationDto {
 }
 
 export class ListKeyRotationsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value))
-  @IsInt()
-  @Min(1)
-  @Max(200)
+  @IsListLimit()
   limit?: number;
 }
 

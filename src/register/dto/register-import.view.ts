@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsIn } from 'class-validator';
+import { IsListLimit } from '../../common/validation/list-limit.js';
 
 export const IMPORT_STATUSES = ['queued', 'running', 'completed', 'failed', 'refused'] as const;
 
@@ -11,12 +11,7 @@ export class RegisterImportQuery {
 }
 
 export class ListRegisterImportsQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value))
-  @IsInt()
-  @Min(1)
-  @Max(200)
+  @IsListLimit()
   limit?: number;
 }
 
