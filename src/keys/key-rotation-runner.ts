@@ -191,6 +191,19 @@ export class KeyRotationRunner {
     return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
   }
 
+  /** The blind index under `target` of each row's My Number, opened from its ciphertext (never kept). */
+  private async digestsUnder(
+    target: number,
+    rows: Array<{ institution_id: string; my_number_ciphertext: Buffer; data_key_id: string }>,
+  ): Promise<Buffer[]> {
+    const digests: Buffer[] = [];
+    for (const r of rows) {
+      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
+      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
+    }
+    return digests;
+  }
+
   /** One batch of one phase, committed with the cursor. */
   private async batch(client: pg.PoolClient, row: RotationRecord, phase: string, cursor: string | null): Promise<Batch> {
     await client.query('BEGIN');
@@ -253,11 +266,7 @@ export class KeyRotationRunner {
       [after, target, this.deps.batchSize],
     );
     if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
-    const digests: Buffer[] = [];
-    for (const r of rows) {
-      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
-      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
-    }
+    const digests = await this.digestsUnder(target, rows);
     // Records already under the target (see above). A LATERAL probe with LIMIT 1 keeps
     // this one unique-index probe per row whatever the statistics say (they are stale
     // during a rotation: the target version looked empty when last analysed).
@@ -310,11 +319,7 @@ export class KeyRotationRunner {
       [after, target, this.deps.batchSize],
     );
     if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
-    const digests: Buffer[] = [];
-    for (const r of rows) {
-      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
-      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
-    }
+    const digests = await this.digestsUnder(target, rows);
     const updated = await client.query(
       `UPDATE inquiries i SET blind_index_version = $2, blind_index = v.digest
          FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)

@@ -29,6 +29,7 @@ import {
   type LocatedInstitution,
   type LocationAnswerMessage,
   type LocationQueryMessage,
+  type MessageClaims,
   type NumberedInstitution,
   type NumberingNoticeMessage,
   type NumberingResultMessage,
@@ -200,7 +201,7 @@ export class PeerInboundService {
     });
   }
 
-  private async open<M extends { iss: string; jti: string; exp: number }>(
+  private async open<M extends MessageClaims>(
     body: unknown,
     requestId: string,
     typ: 'location-query' | 'numbering-notice',

@@ -22,13 +22,22 @@ export interface LocationQuery {
   deceased?: boolean;
 }
 
-export interface LocationQueryMessage {
-  typ: 'location-query';
+/** The JWT-style claims every peer message carries: sender, recipient, id and lifetime (NumericDate seconds). */
+export interface MessageClaims {
   iss: string;
   aud: string;
   jti: string;
   iat: number;
   exp: number;
+}
+
+/** A reply's claims: those of every message, and the jti of the message it answers. */
+export interface ReplyClaims extends MessageClaims {
+  inReplyTo: string;
+}
+
+export interface LocationQueryMessage extends MessageClaims {
+  typ: 'location-query';
   purpose: PeerPurpose;
   queries: LocationQuery[];
 }
@@ -49,14 +58,8 @@ export interface LocationAnswer {
   institutions: LocatedInstitution[];
 }
 
-export interface LocationAnswerMessage {
+export interface LocationAnswerMessage extends ReplyClaims {
   typ: 'location-answer';
-  iss: string;
-  aud: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  inReplyTo: string;
   answers: LocationAnswer[];
 }
 
@@ -234,13 +237,8 @@ export interface NumberingNotice {
   consentAt: string;
 }
 
-export interface NumberingNoticeMessage {
+export interface NumberingNoticeMessage extends MessageClaims {
   typ: 'numbering-notice';
-  iss: string;
-  aud: string;
-  jti: string;
-  iat: number;
-  exp: number;
   purpose: 'numbering';
   notices: NumberingNotice[];
 }
@@ -262,14 +260,8 @@ export interface NumberingResult {
   institutions: NumberedInstitution[];
 }
 
-export interface NumberingResultMessage {
+export interface NumberingResultMessage extends ReplyClaims {
   typ: 'numbering-result';
-  iss: string;
-  aud: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  inReplyTo: string;
   results: NumberingResult[];
 }
 
