@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -13,6 +12,7 @@ import { isUuid } from '../common/ids.js';
 import { ROTATION_KINDS, type RotationKind, type RotationRecord } from '../keys/key-rotation-runner.js';
 import { createRotation, findRotation } from '../keys/key-rotations.repository.js';
 import { standaloneRotationRunner } from '../keys/standalone-runner.js';
+import { fail, oneOf, parseCliArgs } from './cli-args.js';
 
 /**
  * `npm run keys:rotate -- --kind blind-index|master-key [--no-progress]`: starts a
@@ -25,28 +25,20 @@ import { standaloneRotationRunner } from '../keys/standalone-runner.js';
  */
 const USAGE = 'usage: keys:rotate --kind blind-index|master-key [--no-progress] | --resume <id> | --follow <id>';
 
-function fail(message: string, code: number): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(code);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
+const { values } = parseCliArgs(
+  {
     options: {
       kind: { type: 'string' },
       resume: { type: 'string' },
       follow: { type: 'string' },
       'no-progress': { type: 'boolean' },
     },
-  });
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`, 2);
-}
-const { values } = parsed;
+  },
+  USAGE,
+);
 const modes = [values.kind, values.resume, values.follow].filter((v) => v !== undefined);
 if (modes.length !== 1) fail(USAGE, 2);
-if (values.kind !== undefined && !(ROTATION_KINDS as readonly string[]).includes(values.kind)) fail(`--kind must be one of ${ROTATION_KINDS.join(', ')}\n${USAGE}`, 2);
+if (values.kind !== undefined) oneOf<RotationKind>(values.kind, ROTATION_KINDS, 'kind', USAGE);
 for (const id of [values.resume, values.follow]) if (id !== undefined && !isUuid(id)) fail(`not a rotation id: ${id}\n${USAGE}`, 2);
 
 let config;

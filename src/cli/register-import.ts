@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
+import { fail, oneOf, parseCliArgs } from './cli-args.js';
 import { registerImportSettings, type RegisterImportSettings } from '../config/cli-settings.js';
 import { migrationsPending } from '../database/migrations-pending.js';
 import { createImportRow, markImportFailed, runImport } from '../register/register-import-runner.js';
@@ -19,20 +19,8 @@ import type { RegisterEncoding, RegisterFormat } from '../register/register-pars
 const USAGE =
   'usage: register:import --institution <code> --mode full|delta [--format csv|ndjson] [--encoding auto|utf-8|shift_jis] [--no-progress] <file>';
 
-function fail(message: string, code: number): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(code);
-}
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string, fallback?: T): T {
-  const v = value ?? fallback;
-  if (v === undefined || !(allowed as readonly string[]).includes(v)) fail(`--${name} must be one of ${allowed.join(', ')}\n${USAGE}`, 2);
-  return v as T;
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
+const { values, positionals } = parseCliArgs(
+  {
     allowPositionals: true,
     options: {
       institution: { type: 'string' },
@@ -41,21 +29,20 @@ try {
       encoding: { type: 'string' },
       'no-progress': { type: 'boolean' },
     },
-  });
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`, 2);
-}
-const { values, positionals } = parsed;
+  },
+  USAGE,
+);
 if (positionals.length !== 1 || !values.institution) fail(USAGE, 2);
 const file = positionals[0];
-const mode = oneOf<ImportMode>(values.mode, ['full', 'delta'], 'mode');
+const mode = oneOf<ImportMode>(values.mode, ['full', 'delta'], 'mode', USAGE);
 const format = oneOf<RegisterFormat>(
   values.format,
   ['csv', 'ndjson'],
   'format',
+  USAGE,
   /\.(nd)?jsonl?$/i.test(file) ? 'ndjson' : 'csv',
 );
-const encoding = oneOf<RegisterEncoding>(values.encoding, ['auto', 'utf-8', 'shift_jis'], 'encoding', 'auto');
+const encoding = oneOf<RegisterEncoding>(values.encoding, ['auto', 'utf-8', 'shift_jis'], 'encoding', USAGE, 'auto');
 
 let bytesTotal: number;
 try {
