@@ -13,15 +13,13 @@ import {
 } from 'class-validator';
 import {
   IsCalendarDate,
-  IsIsoDateTime,
   IsKanaName,
   IsMyNumber,
-  IsNotInFuture,
   IsPastDate,
   IsNestedObject,
   withCode,
 } from '../../common/validation/validators.js';
-import { IsAccountNumber, IsBranchCode, IsOperatorId } from './field-rules.js';
+import { IsAccountNumber, IsBranchCode, IsConsentAt, IsOperatorId } from './field-rules.js';
 import { ACCOUNT_TYPES, accountKey, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS } from '../linkage.types.js';
 import type { AccountType } from '../linkage.types.js';
 
@@ -120,9 +118,6 @@ export class CreateLinkageDto {
   @IsNestedObject(() => VerificationDto)
   verification: VerificationDto;
 
-  @ApiProperty({ example: '2026-04-01T10:15:00+09:00', description: 'When the depositor consented; not in the future' })
-  @IsDefined()
-  @IsIsoDateTime()
-  @IsNotInFuture()
+  @IsConsentAt()
   consentAt: string;
 }

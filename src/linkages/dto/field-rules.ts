@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
-import { IsString, Matches } from 'class-validator';
-import { HasNoMyNumber, withCode } from '../../common/validation/validators.js';
+import { ApiProperty } from '@nestjs/swagger';
+import { IsDefined, IsString, Matches } from 'class-validator';
+import { HasNoMyNumber, IsIsoDateTime, IsNotInFuture, withCode } from '../../common/validation/validators.js';
 
 /** The formats of the teller-facing fields, defined once for bodies, queries and headers. */
 export const BRANCH_CODE_PATTERN = /^[0-9]{3}$/;
@@ -26,4 +27,13 @@ export const IsOperatorId = () =>
     IsString(withCode('INVALID_TYPE')),
     Matches(OPERATOR_ID_PATTERN, withCode('INVALID_FORMAT', { message: `$property ${OPERATOR_ID_RULE}` })),
     HasNoMyNumber(),
+  );
+
+/** When the depositor consented (linkages, numbering requests): an ISO 8601 time, required, not in the future. */
+export const IsConsentAt = () =>
+  applyDecorators(
+    ApiProperty({ example: '2026-04-01T10:15:00+09:00', description: 'When the depositor consented; not in the future' }),
+    IsDefined(),
+    IsIsoDateTime(),
+    IsNotInFuture(),
   );

@@ -2,14 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsOptional, IsString, Length, Matches } from 'class-validator';
 import {
   HasNoMyNumber,
-  IsIsoDateTime,
   IsNestedObject,
-  IsNotInFuture,
   withCode,
 } from '../../common/validation/validators.js';
 import { IsTargetInstitutions, MAX_TARGET_INSTITUTIONS } from '../../inquiries/dto/create-inquiry.dto.js';
 import { SubjectDto, VerificationDto } from '../../linkages/dto/create-linkage.dto.js';
-import { IsBranchCode, IsOperatorId } from '../../linkages/dto/field-rules.js';
+import { IsBranchCode, IsConsentAt, IsOperatorId } from '../../linkages/dto/field-rules.js';
 import { MAX_ADDRESS_LENGTH } from '../../peers/peer-messages.js';
 
 /** A linkage's subject and what the targets also match on: the address (and postal code). */
@@ -49,10 +47,7 @@ export class CreateNumberingRequestDto {
   @IsNestedObject(() => VerificationDto)
   verification: VerificationDto;
 
-  @ApiProperty({ example: '2026-04-01T10:15:00+09:00', description: 'When the depositor consented; not in the future' })
-  @IsDefined()
-  @IsIsoDateTime()
-  @IsNotInFuture()
+  @IsConsentAt()
   consentAt: string;
 
   @ApiPropertyOptional({
