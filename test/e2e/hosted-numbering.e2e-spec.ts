@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HostedNumbering, type NumberingOrigin, type NumberingSubject } from '../../src/numbering/hosted-numbering.js';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { validMyNumber } from './support/my-numbers.js';
-import { seedRegister, type RegisterRowInput } from './support/register.js';
+import { registerRows, seedRegister } from './support/register.js';
+import { linkageWriteCounts } from './support/test-database.js';
 
 /**
  * Numbering at hosted institutions (他行付番, the target side), driven through the
@@ -17,8 +18,14 @@ describe('HostedNumbering', () => {
   let bare: TestInstitution; // has none
   let seed = 5000;
   const nextNumber = () => validMyNumber(++seed);
-  let accountSeq = 1000;
-  const nextAccountNumber = () => String(++accountSeq).padStart(7, '0');
+  const row = registerRows(1000, {
+    branchCode: '001',
+    accountType: 'ordinary',
+    customerNumber: 'C0001',
+    nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ',
+    birthDate: '1980-04-01',
+    address: '千代田区霞ケ関１－２－３',
+  });
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -31,19 +38,6 @@ describe('HostedNumbering', () => {
     await seedRegister(t.db, other.id, [row({ customerNumber: 'C-OTHER', nameKana: 'ﾍﾞﾂﾆﾝ', address: '大阪市北区1-1' })]);
   });
   afterAll(() => t.close());
-
-  function row(overrides: Partial<RegisterRowInput> = {}): RegisterRowInput {
-    return {
-      branchCode: '001',
-      accountType: 'ordinary',
-      accountNumber: nextAccountNumber(),
-      customerNumber: 'C0001',
-      nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ',
-      birthDate: '1980-04-01',
-      address: '千代田区霞ケ関１－２－３',
-      ...overrides,
-    };
-  }
 
   /** A depositor of its own per test: a distinct name keeps tests apart in one register. */
   function subject(nameKana: string, overrides: Partial<NumberingSubject> = {}): NumberingSubject {
@@ -64,14 +58,7 @@ describe('HostedNumbering', () => {
     };
   }
 
-  const count = async (table: string) => Number((await t.db.query(`SELECT count(*) FROM ${table}`))[0].count);
-  const counts = async () => ({
-    subjects: await count('subjects'),
-    attachments: await count('attachments'),
-    linkages: await count('linkages'),
-    audit: await count('audit_events'),
-    idempotency: await count('idempotency_keys'),
-  });
+  const counts = () => linkageWriteCounts(t.db);
 
   it("matches one customer (address folded for width and variants) and attaches all that customer's open accounts", async () => {
     const accounts = [
@@ -267,7 +254,7 @@ describe('HostedNumbering', () => {
 
   it("a teller's linkage is still audited as linkage.attach with the key, and no origin", async () => {
     const res = await t.http.post('/v1/linkages').set(bare.auth).set('Idempotency-Key', randomUUID())
-      .send(linkageBody(nextNumber(), { accounts: [{ branchCode: '008', accountType: 'ordinary', accountNumber: nextAccountNumber() }] }))
+      .send(linkageBody(nextNumber(), { accounts: [{ branchCode: '008', accountType: 'ordinary', accountNumber: row().accountNumber }] }))
       .expect(201);
     const [audit] = await t.db.query(`SELECT actor_type, action, api_key_id, details FROM audit_events WHERE resource_id = $1`, [res.body.id]);
     expect(audit).toMatchObject({ actor_type: 'institution', action: 'linkage.attach', api_key_id: expect.any(String) });

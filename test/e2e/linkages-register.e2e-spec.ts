@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { validMyNumber } from './support/my-numbers.js';
-import { seedRegister, type RegisterRowInput } from './support/register.js';
+import { registerRows, seedRegister, type RegisterRowInput } from './support/register.js';
+import { linkageWriteCounts } from './support/test-database.js';
 
 /** POST /v1/linkages at an institution that has an account register, and at one that has none. */
 describe('linkages against the account register', () => {
@@ -11,21 +12,14 @@ describe('linkages against the account register', () => {
   let plain: TestInstitution; // has none
   let seed = 7000;
   const nextNumber = () => validMyNumber(++seed);
-  let accountSeq = 3000;
-  const nextAccountNumber = () => String(++accountSeq).padStart(7, '0');
-
-  function row(overrides: Partial<RegisterRowInput> = {}): RegisterRowInput {
-    return {
-      branchCode: '001',
-      accountType: 'ordinary',
-      accountNumber: nextAccountNumber(),
-      customerNumber: 'C0001',
-      nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ',
-      birthDate: '1980-04-01',
-      address: '千代田区霞が関1-2-3',
-      ...overrides,
-    };
-  }
+  const row = registerRows(3000, {
+    branchCode: '001',
+    accountType: 'ordinary',
+    customerNumber: 'C0001',
+    nameKana: 'ﾔﾏﾀﾞ ﾀﾛｳ',
+    birthDate: '1980-04-01',
+    address: '千代田区霞が関1-2-3',
+  });
   const ref = ({ branchCode, accountType, accountNumber }: RegisterRowInput) => ({ branchCode, accountType, accountNumber });
   const subject = (nameKana: string, birthDate = '1980-04-01') => ({ myNumber: nextNumber(), nameKana, birthDate });
 
@@ -45,14 +39,7 @@ describe('linkages against the account register', () => {
   });
   afterAll(() => t.close());
 
-  const count = async (table: string) => Number((await t.db.query(`SELECT count(*) FROM ${table}`))[0].count);
-  const counts = async () => ({
-    subjects: await count('subjects'),
-    attachments: await count('attachments'),
-    linkages: await count('linkages'),
-    audit: await count('audit_events'),
-    idempotency: await count('idempotency_keys'),
-  });
+  const counts = () => linkageWriteCounts(t.db);
   const post = (institution: TestInstitution, body: Record<string, unknown>, key?: string) => {
     const req = t.http.post('/v1/linkages').set(institution.auth);
     if (key) void req.set('Idempotency-Key', key);
@@ -160,7 +147,7 @@ describe('linkages against the account register', () => {
   });
 
   it('an institution without a register attaches any account, as before', async () => {
-    const accounts = [{ branchCode: '001', accountType: 'ordinary', accountNumber: nextAccountNumber() }];
+    const accounts = [{ branchCode: '001', accountType: 'ordinary', accountNumber: row().accountNumber }];
     const res = await post(plain, linkageBody(nextNumber(), { accounts })).expect(201);
     expect(res.body.linkages).toEqual([expect.objectContaining({ ...accounts[0], alreadyLinked: false })]);
   });

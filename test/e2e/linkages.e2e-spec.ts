@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+import { linkageWriteCounts } from './support/test-database.js';
 import { IdempotencyRepository } from '../../src/idempotency/idempotency.repository.js';
 
 describe('linkages', () => {
@@ -17,14 +18,7 @@ describe('linkages', () => {
   });
   afterAll(() => t.close());
 
-  const count = async (table: string) => Number((await t.db.pool.query(`SELECT count(*) FROM ${table}`)).rows[0].count);
-  const counts = async () => ({
-    subjects: await count('subjects'),
-    attachments: await count('attachments'),
-    linkages: await count('linkages'),
-    audit: await count('audit_events'),
-    idempotency: await count('idempotency_keys'),
-  });
+  const counts = () => linkageWriteCounts(t.db);
 
   describe('POST /v1/linkages', () => {
     it('attaches a number to accounts and answers 201 with the number masked', async () => {

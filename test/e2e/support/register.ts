@@ -15,6 +15,19 @@ export interface RegisterRowInput {
 }
 
 /**
+ * Makes register rows for one test file: an account number of its own for each (from
+ * `firstAccountNumber` up), the rest from `defaults`, then each call's overrides.
+ */
+export function registerRows(firstAccountNumber: number, defaults: Omit<RegisterRowInput, 'accountNumber'>) {
+  let next = firstAccountNumber;
+  return (overrides: Partial<RegisterRowInput> = {}): RegisterRowInput => ({
+    ...defaults,
+    accountNumber: String(++next).padStart(7, '0'),
+    ...overrides,
+  });
+}
+
+/**
  * Register rows as the importer would leave them (keys computed by the same
  * functions), written straight with SQL: these tests are about what reads the
  * register, not about importing it.

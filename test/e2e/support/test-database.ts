@@ -36,3 +36,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * Row counts of the tables a linkage write touches: taken before and after a request
+ * that must write nothing (a refusal, a replay), so that a half-written one shows.
+ */
+export async function linkageWriteCounts(database: TestDatabase): Promise<Record<string, number>> {
+  const [row] = await database.query(
+    `SELECT (SELECT count(*) FROM subjects)::int AS subjects, (SELECT count(*) FROM attachments)::int AS attachments,
+            (SELECT count(*) FROM linkages)::int AS linkages, (SELECT count(*) FROM audit_events)::int AS audit,
+            (SELECT count(*) FROM idempotency_keys)::int AS idempotency`,
+  );
+  return row;
+}
