@@ -1,8 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import cliProgress from 'cli-progress';
 
 /**
- * What the command-line tools share about their arguments: how they fail, and how a
- * parse error or a value outside a list is answered (the message, the usage, exit code 2).
+ * What the command-line tools share: how they fail, how a parse error or a value
+ * outside a list is answered (the message, the usage, exit code 2), and their progress bar.
  */
 
 /** Writes `message` to standard error and exits with `code`. */
@@ -25,4 +26,12 @@ export function oneOf<T extends string>(value: string | undefined, allowed: read
   const v = value ?? fallback;
   if (v === undefined || !(allowed as readonly string[]).includes(v)) fail(`--${name} must be one of ${allowed.join(', ')}\n${usage}`, 2);
   return v as T;
+}
+
+/** The progress bar on standard error, in `format` (cli-progress placeholders). */
+export function progressBar(format: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    { format, stream: process.stderr, etaBuffer: 50, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
 }

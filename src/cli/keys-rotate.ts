@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import cliProgress from 'cli-progress';
 import type pg from 'pg';
 import { DataSource } from 'typeorm';
 import { AuditRepository } from '../audit/audit.repository.js';
@@ -12,7 +11,7 @@ import { isUuid } from '../common/ids.js';
 import { ROTATION_KINDS, type RotationKind, type RotationRecord } from '../keys/key-rotation-runner.js';
 import { createRotation, findRotation } from '../keys/key-rotations.repository.js';
 import { standaloneRotationRunner } from '../keys/standalone-runner.js';
-import { fail, oneOf, parseCliArgs } from './cli-args.js';
+import { fail, oneOf, parseCliArgs, progressBar } from './cli-args.js';
 
 /**
  * `npm run keys:rotate -- --kind blind-index|master-key [--no-progress]`: starts a
@@ -54,15 +53,7 @@ await dataSource.initialize();
 const pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
 
 const showBar = !values['no-progress'] && process.stderr.isTTY;
-const bar = new cliProgress.SingleBar(
-  {
-    format: ' {phase} {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
-    stream: process.stderr,
-    etaBuffer: 50,
-    hideCursor: true,
-  },
-  cliProgress.Presets.shades_classic,
-);
+const bar = progressBar(' {phase} {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}');
 let barStarted = false;
 const startedAt = Date.now();
 function showProgress(row: RotationRecord): void {

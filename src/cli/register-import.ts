@@ -1,7 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
-import cliProgress from 'cli-progress';
 import pg from 'pg';
-import { fail, oneOf, parseCliArgs } from './cli-args.js';
+import { fail, oneOf, parseCliArgs, progressBar } from './cli-args.js';
 import { registerImportSettings, type RegisterImportSettings } from '../config/cli-settings.js';
 import { migrationsPending } from '../database/migrations-pending.js';
 import { createImportRow, markImportFailed, runImport } from '../register/register-import-runner.js';
@@ -81,15 +80,7 @@ try {
   const importId = await createImportRow(pool, { ...job, source: 'cli' }, 'running');
 
   const showBar = !values['no-progress'] && process.stderr.isTTY;
-  const bar = new cliProgress.SingleBar(
-    {
-      format: ' {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}',
-      stream: process.stderr,
-      etaBuffer: 50,
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = progressBar(' {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}');
   if (showBar) bar.start(bytesTotal, 0, { rows: 0, rate: 0 });
   // Aborting (Ctrl-C) closes the connection: the transaction rolls back. The job row
   // (written outside that transaction) says so.
