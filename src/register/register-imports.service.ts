@@ -186,8 +186,11 @@ export class RegisterImportsService {
       await this.pool.query('DELETE FROM register_imports WHERE id = $1', [id]).catch(() => undefined);
       throw error;
     }
+    // The answer is the import as accepted (queued), read before the job exists: read
+    // after, a quick worker could already have it running.
+    const accepted = await this.get(caller, id);
     await this.queue.add(JobName.ImportRegister, { importId: id } satisfies ImportRegisterJob, registerImportJobOptions(id));
-    return this.get(caller, id);
+    return accepted;
   }
 
   async get(caller: InstitutionPrincipal, id: string): Promise<RegisterImportView> {
