@@ -9,6 +9,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   inquiries: () => import('./inquiries.bench.js'),
   register: () => import('./register.bench.js'),
   rotation: () => import('./rotation.bench.js'),
+  envelope: () => import('./envelope.bench.js'),
 };
 
 const name = process.argv[2] ?? 'linkages';
