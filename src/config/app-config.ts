@@ -26,6 +26,9 @@ function Secret(): PropertyDecorator {
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : Number(value);
 
+/** `true` / `false` to a boolean; anything else is kept, so that the rule refuses it. */
+const toBool = ({ value }: { value: unknown }) => (value === 'true' || value === true ? true : value === 'false' || value === false ? false : value);
+
 /**
  * Every environment variable the service reads, with its default and its rule.
  * Loaded and validated once, before Nest boots; the README's configuration table
@@ -46,6 +49,22 @@ export class AppConfig {
   /** The address the API (and the worker's metrics endpoint) binds. */
   @IsString()
   HOST = '0.0.0.0';
+
+  /**
+   * A port of its own for the operations surface (`/metrics`, `/queues`, `/docs`): when
+   * set, those are served there only, not on PORT (which then serves the API and
+   * `/health`). Unset: everything on PORT.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  OPS_PORT?: number;
+
+  /** The address OPS_PORT binds: an internal interface (the default, loopback) in production. */
+  @IsString()
+  OPS_HOST = '127.0.0.1';
 
   /**
    * API processes sharing the port (node:cluster): a Node process uses one core, so
@@ -92,6 +111,14 @@ export class AppConfig {
   @MinLength(24, { message: 'must be at least 24 characters' })
   ADMIN_API_KEY?: string;
 
+  /**
+   * Whether the queue dashboard (/queues) may act on jobs and queues (retry, promote,
+   * clean, pause, empty…). `false`: it only shows them.
+   */
+  @Transform(toBool)
+  @IsIn([true, false])
+  QUEUE_DASHBOARD_ACTIONS = false;
+
   /** Inquiries: nodes that have not answered by then are `unreachable`. */
   @Transform(toInt)
   @IsInt()
@@ -113,6 +140,16 @@ export class AppConfig {
   @IsInt()
   @Min(1024)
   REGISTER_UPLOAD_LIMIT_BYTES = 2 * 1024 ** 3;
+
+  /**
+   * Bytes of uploaded registers an institution may have spooled (register_import_chunks)
+   * at once, the upload being received included; an upload that would exceed it answers
+   * 413 REGISTER_SPOOL_FULL and its spooled bytes are removed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  REGISTER_SPOOL_MAX_BYTES_PER_INSTITUTION = 2 * 1024 ** 3;
 
   /** Row errors kept in a register import's report (all are counted). */
   @Transform(toInt)
@@ -453,6 +490,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const raw: Record<string, string> = {};
   const optional = [
+    'OPS_PORT',
     'ADMIN_API_KEY',
     'MASTER_KEYS',
     'MASTER_KEY_ACTIVE_ID',

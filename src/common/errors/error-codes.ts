@@ -13,6 +13,7 @@ export const ERROR_CATALOGUE = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   INSTITUTION_EXISTS: { status: 409, title: 'An institution with this code already exists' },
   KEY_ROTATION_IN_PROGRESS: { status: 409, title: 'A rotation of this key is already under way' },
+  REGISTER_IMPORT_IN_PROGRESS: { status: 409, title: "An upload of the institution's account register is already queued or running" },
   ACCOUNT_LINKED_TO_OTHER_SUBJECT: {
     status: 409,
     title: 'The account is already linked to a different My Number',
@@ -38,6 +39,7 @@ export const ERROR_CATALOGUE = {
   API_KEY_ALREADY_REVOKED: { status: 409, title: 'The API key is already revoked' },
   WEBHOOK_NOT_CONFIGURED: { status: 409, title: 'The institution has no webhook URL' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  REGISTER_SPOOL_FULL: { status: 413, title: "The upload would exceed the institution's storage for spooled register uploads" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
   INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
