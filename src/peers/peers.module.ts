@@ -38,7 +38,7 @@ const SHARED = [
           node.nodeId,
           node.signingPrivateJwk,
           node.encryptionPrivateJwk,
-          (node.previous ?? []).map((p) => ({ signingJwk: p.signingJwk, encryptionPrivateJwk: p.encryptionPrivateJwk, notAfter: p.notAfter })),
+          (node.previous ?? []).map((p) => ({ signingJwk: p.signingPrivateJwk ?? p.signingJwk, encryptionPrivateJwk: p.encryptionPrivateJwk, notAfter: p.notAfter })),
         ),
     },
     ...SHARED,
