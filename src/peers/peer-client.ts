@@ -42,7 +42,7 @@ export interface PeerNode {
   institutions: { code: string; name: string }[];
 }
 
-export type PeerUnreachableReason = 'timeout' | 'network' | 'http-status' | 'refused' | 'forged' | 'malformed';
+export type PeerUnreachableReason = 'timeout' | 'network' | 'http-status' | 'refused' | 'quota' | 'forged' | 'malformed';
 
 /** The peer gave no answer that can be believed; for an inquiry, its institutions are unreachable. */
 export class PeerUnreachableError extends Error {
@@ -318,6 +318,7 @@ export class PeerClient {
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => undefined);
       if (response.status === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
+      if (response.status === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`);
       throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.status}`);
     }
     const type = response.headers.get('content-type') ?? '';

@@ -65,11 +65,13 @@ export class PeersController {
     summary: "Fetch a peer's GET /v1/node and store its current keys and previous signing keys",
     description:
       'What the worker does on a schedule (PEER_KEY_REFRESH_INTERVAL_MS), now. The node id published must be the ' +
-      "peer's; the keys are stored as published: messages to it are sealed to its new encryption key, and its " +
-      'messages are verified against its current signing key or a previous one until that key\'s notAfter.',
+      "peer's. New keys are stored only from the peer's key statement, signed by a key already trusted for it " +
+      '(otherwise 409 PEER_KEY_CHANGE_UNENDORSED: re-register the peer to accept them): messages to it are then sealed ' +
+      "to its new encryption key, and its messages verified against its current signing key or a previous one until " +
+      "that key's notAfter.",
   })
   @ApiOkResponse({ type: PeerDto })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'PEER_KEYS_UNAVAILABLE')
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'PEER_KEYS_UNAVAILABLE', 'PEER_KEY_CHANGE_UNENDORSED')
   refresh(
     @Param() params: PeerNodeIdParams,
     @CurrentPrincipal() principal: Principal,
