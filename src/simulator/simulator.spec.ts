@@ -175,7 +175,7 @@ describe('peer-node simulator', () => {
     it('publishes each node at GET /nodes/<i>/v1/node', async () => {
       const response = await fetch(`${sim.manifest[1].endpointUrl}/v1/node`);
       const { nodeId, signingKey, encryptionKey } = sim.manifest[1];
-      const body = await response.json();
+      const body = (await response.json()) as { keyStatement: unknown; keys: unknown[] };
       expect(body).toMatchObject({ nodeId, signingKey, encryptionKey });
       // With the key statement a kouza-hub checks on refresh, signed by the node's key.
       const trusted = [{ kid: await okpThumbprint(signingKey), key: (await importPeerKeys(nodeId, signingKey, encryptionKey)).signingKey }];

@@ -222,6 +222,22 @@ export class PeerListDto {
   items: PeerDto[];
 }
 
+export class KeyStatementSignatureDto {
+  @ApiProperty({ description: 'base64url JSON: {alg: "EdDSA", typ: "kouza-key-statement+jws", kid: <key thumbprint>}' })
+  protected: string;
+
+  @ApiProperty({ description: 'base64url Ed25519 signature' })
+  signature: string;
+}
+
+export class KeyStatementDto {
+  @ApiProperty({ description: 'base64url JSON: {nodeId, iat, signingKey, encryptionKey, keys}' })
+  payload: string;
+
+  @ApiProperty({ type: [KeyStatementSignatureDto] })
+  signatures: KeyStatementSignatureDto[];
+}
+
 export class NodeDto {
   @ApiProperty({ example: 'kouza-hub.example-bank' })
   nodeId: string;
@@ -245,20 +261,4 @@ export class NodeDto {
       'the current signing key and each previous one held: the keys as this node itself states them',
   })
   keyStatement: KeyStatementDto;
-}
-
-export class KeyStatementSignatureDto {
-  @ApiProperty({ description: 'base64url JSON: {alg: "EdDSA", typ: "kouza-key-statement+jws", kid: <key thumbprint>}' })
-  protected: string;
-
-  @ApiProperty({ description: 'base64url Ed25519 signature' })
-  signature: string;
-}
-
-export class KeyStatementDto {
-  @ApiProperty({ description: 'base64url JSON: {nodeId, iat, signingKey, encryptionKey, keys}' })
-  payload: string;
-
-  @ApiProperty({ type: [KeyStatementSignatureDto] })
-  signatures: KeyStatementSignatureDto[];
 }
