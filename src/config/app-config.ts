@@ -237,6 +237,25 @@ export class AppConfig {
   @Max(10_000_000)
   PEER_QUERIES_PER_MINUTE = 12_000;
 
+  /**
+   * Messages per minute each client address may send to the peer routes, whoever it
+   * says it is, counted before the message is read (a token bucket in Redis); over it,
+   * 429 PEER_RATE_LIMITED. Behind a proxy every peer shares the proxy's address: size
+   * it for all of them. 0 = not limited.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_PER_MINUTE = 6000;
+
+  /** Messages one address may send at once above that rate (the bucket's size). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_BURST = 1000;
+
   /** Where generated development keys are kept (never read in production). */
   @IsString()
   KEYS_FILE = '.keys/dev-keys.json';

@@ -118,6 +118,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly peerAddressRateLimited = new Counter({
+    name: 'kouza_peer_address_rate_limited_total',
+    help: 'Messages to the peer routes refused (429 PEER_RATE_LIMITED) for their client address, before being read',
+    registers: [this.registry],
+  });
+
   readonly auditRowsSealed = new Counter({
     name: 'kouza_audit_rows_sealed_total',
     help: 'Audit rows sealed into the hash chain',

@@ -1,13 +1,16 @@
-import { Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
+import { Controller, Header, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { JOSE_MEDIA_TYPE } from './peer-client.js';
+import { PeerAddressLimitGuard } from './peer-address-limit.guard.js';
 import { PeerInboundService } from './peer-inbound.service.js';
 
 @ApiTags('peers (node-to-node)')
 @Controller('v1/peer')
+// Per client address, before the envelope is opened.
+@UseGuards(PeerAddressLimitGuard)
 export class PeerLocationQueriesController {
   constructor(private readonly inbound: PeerInboundService) {}
 
@@ -27,7 +30,7 @@ export class PeerLocationQueriesController {
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async answer(@Req() request: FastifyRequest): Promise<string> {
     // The raw body: the validation pipe is for JSON DTOs, and the envelope is checked whole.
     return (await this.inbound.answer(request.body, request.id)).envelope;
@@ -50,7 +53,7 @@ export class PeerLocationQueriesController {
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async numberingNotice(@Req() request: FastifyRequest): Promise<string> {
     return (await this.inbound.answerNumbering(request.body, request.id)).envelope;
   }

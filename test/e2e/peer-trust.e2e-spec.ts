@@ -247,6 +247,32 @@ describe('peer trust', () => {
     });
   });
 
+  describe('per-address limit of the peer routes', () => {
+    let limitedApp: TestApp;
+    beforeAll(async () => {
+      limitedApp = await startTestApp({ env: { PEER_IP_RATE_LIMIT_PER_MINUTE: '60', PEER_IP_RATE_LIMIT_BURST: '3' } });
+    }, 60_000);
+    afterAll(async () => {
+      await limitedApp?.close();
+    });
+
+    it('refuses messages past the limit with 429 PEER_RATE_LIMITED, whoever they say they are from', async () => {
+      const stranger = (await generateNodeIdentity('peer-flood')).identity;
+      const target = await importPeerKeys(...((b) => [b.nodeId, b.signingKey, b.encryptionKey] as const)((await limitedApp.http.get('/v1/node').expect(200)).body));
+      const send = async () =>
+        limitedApp.http.post(QUERIES_PATH).set('content-type', 'application/jose').send(await sealEnvelope(queryClaims(stranger), stranger, target));
+      for (let i = 0; i < 3; i++) expect((await send()).status).toBe(401);
+      const refused = await send();
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ code: 'PEER_RATE_LIMITED' });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect((await limitedApp.http.post('/v1/peer/numbering-notices').set('content-type', 'application/jose').send('x.y.z.w.v')).status).toBe(429);
+      // Counted as refused by address (not as messages refused after a look-up), and GET /v1/node is not limited.
+      await limitedApp.http.get('/v1/node').expect(200);
+      expect((await limitedApp.http.get('/metrics').expect(200)).text).toMatch(/kouza_peer_address_rate_limited_total 2/);
+    });
+  });
+
   describe('the sender, before decryption', () => {
     let b: NodeIdentity;
     let c: NodeIdentity;

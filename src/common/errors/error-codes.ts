@@ -65,6 +65,10 @@ export const ERROR_CATALOGUE = {
   },
   NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
   RATE_LIMITED: { status: 429, title: 'Too many requests with this API key; retry after Retry-After seconds' },
+  PEER_RATE_LIMITED: {
+    status: 429,
+    title: 'Too many node-to-node messages from this address; retry after Retry-After seconds',
+  },
   PEER_QUOTA_EXCEEDED: {
     status: 429,
     title: "The sending peer node's quota of queries per minute is spent; retry after Retry-After seconds",
