@@ -215,6 +215,7 @@ export class PeerClient {
   async fetchNodeKeys(endpointUrl: string, options: { timeoutMs?: number } = {}): Promise<PublishedNodeKeys> {
     let body: unknown;
     try {
+      this.assertTransport(endpointUrl);
       const response = await fetch(peerUrl(endpointUrl, NODE_PATH), {
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS),
@@ -232,6 +233,17 @@ export class PeerClient {
       throw new PeerUnreachableError(error instanceof SyntaxError ? 'malformed' : 'network', `GET /v1/node: ${(error as Error).message}`);
     }
     return parsePublishedNodeKeys(body);
+  }
+
+  /**
+   * In production nothing goes to a peer but over https, whatever was stored (a
+   * registration of before the rule, or a row written by hand): registering refuses
+   * such a URL, and this refuses to use one.
+   */
+  private assertTransport(endpointUrl: string): void {
+    if (this.config.isProduction && !/^https:\/\//i.test(endpointUrl)) {
+      throw new PeerUnreachableError('network', 'the endpoint URL is not https (refused in production)');
+    }
   }
 
   private noticeMessage(peer: PeerNode, notices: NumberingNotice[]): NumberingNoticeMessage {
@@ -305,6 +317,7 @@ export class PeerClient {
 
     let response: Response;
     try {
+      this.assertTransport(peer.endpointUrl);
       response = await fetch(peerUrl(peer.endpointUrl, path), {
         method: 'POST',
         headers: { 'content-type': JOSE_MEDIA_TYPE, accept: JOSE_MEDIA_TYPE },

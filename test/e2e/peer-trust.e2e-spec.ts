@@ -204,6 +204,23 @@ describe('peer trust', () => {
       await production.http.post('/v1/peers').set(production.admin).send(body('https://peer.example')).expect(201);
       await a.http.post('/v1/peers').set(a.admin).send(body('http://127.0.0.1:9')).expect(201);
     });
+
+    it('is not used in production unless https, whatever was stored', async () => {
+      // A row of before the rule (written by hand here), pointing at a node that answers.
+      const old = (await generateNodeIdentity('peer-plain')).identity;
+      await production.db.pool.query(
+        `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key) VALUES (gen_random_uuid(), $1, $2, $3, $4)`,
+        [old.nodeId, fakeUrl, JSON.stringify(old.signingJwk), JSON.stringify(old.encryptionJwk)],
+      );
+      serveNode(await published(old, now));
+      const refused = await production.http.post('/v1/peers/peer-plain/refresh').set(production.admin).expect(502);
+      expect(refused.body).toMatchObject({ code: 'PEER_KEYS_UNAVAILABLE', reason: 'network' });
+      const peer = (await production.app.get(PeersRepository).listActive()).find((p) => p.nodeId === 'peer-plain')!;
+      await expect(production.app.get(PeerClient).locate(peer, 'inheritance', [{ ref: 'r', myNumber: validMyNumber(72_000) }])).rejects.toMatchObject({
+        reason: 'network',
+        message: expect.stringContaining('not https'),
+      });
+    });
   });
 
   describe('quotas on inbound queries', () => {
