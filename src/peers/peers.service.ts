@@ -111,7 +111,8 @@ export class PeersService {
    * New keys only on the peer's own say-so: keys that differ from those stored (a new
    * current key, or a previous one not stored or kept longer) are believed only from the
    * peer's key statement, signed by a key already trusted for it and newer than the last
-   * believed. Otherwise the change is refused (PEER_KEY_CHANGE_UNENDORSED), counted,
+   * believed (a genuine but older statement changes nothing and is not an error: a
+   * process of the peer not yet restarted on new keys). Otherwise the change is refused (PEER_KEY_CHANGE_UNENDORSED), counted,
    * audited and logged, and what was stored stays: re-registering the peer
    * (POST /v1/peers) is the operator's way to accept such keys.
    */
@@ -133,12 +134,18 @@ export class PeersService {
     const changed = published.signingKey.x !== peer.signingKey.x || published.encryptionKey.x !== peer.encryptionKey.x;
     let keys: PublishedNodeKeys = published;
     let statementIat: number | undefined;
+    let stale = false;
     if (!keysWithin(published, peer)) {
       try {
         ({ keys, iat: statementIat } = await endorsedKeys(published, peer));
       } catch (error) {
         if (!(error instanceof KeyStatementError)) throw error;
-        throw await this.refuseKeyChange(peer, published, error, actor);
+        if (error.reason !== 'stale') throw await this.refuseKeyChange(peer, published, error, actor);
+        // The peer's own statement, older than the one believed (a process of the peer
+        // not yet restarted on its new keys, or a replay): nothing changes, no alarm.
+        stale = true;
+        keys = { ...published, signingKey: peer.signingKey, encryptionKey: peer.encryptionKey, previousSigningKeys: peer.previousSigningKeys ?? [] };
+        this.logger.info({ peerNodeId: nodeId }, "a peer's endpoint shows an older key statement than the one believed; keys kept");
       }
     }
     return this.db.transaction(async (tx) => {
@@ -147,7 +154,12 @@ export class PeersService {
         action: 'peer.refresh-keys',
         resourceType: 'peer',
         resourceId: peer.id,
-        details: { nodeId, changed, previousSigningKeys: keys.previousSigningKeys.length },
+        details: {
+          nodeId,
+          changed: changed && !stale,
+          previousSigningKeys: keys.previousSigningKeys.length,
+          ...(stale ? { staleStatement: true } : {}),
+        },
       });
       return toPeerDto((await this.peers.findByNodeId(nodeId, tx))!);
     });
