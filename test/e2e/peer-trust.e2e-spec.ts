@@ -370,6 +370,25 @@ describe('peer trust', () => {
       expect(written).toBeLessThan(32 * 1024 * 1024);
     });
 
+    it("is cut off, for a peer's GET /v1/node too, at 64 KiB", async () => {
+      routes.set('GET /v1/node', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(16 * 1024, ' ');
+        const pump = () => {
+          while (!res.destroyed && written < 512 * 1024 * 1024) {
+            written += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+      });
+      const started = Date.now();
+      const refused = await refresh('peer-endless').expect(502);
+      expect(refused.body).toMatchObject({ code: 'PEER_KEYS_UNAVAILABLE', reason: 'malformed' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+
     it('is cut off when larger than the limit without a Content-Length', async () => {
       routes.set(`POST ${QUERIES_PATH}`, (req, res) => {
         req.resume();
