@@ -261,6 +261,38 @@ export class AppConfig {
   @Min(1024)
   PEER_BODY_LIMIT_BYTES = 1_048_576;
 
+  /**
+   * Default inbound quota of each peer node: queries (and numbering notices) per minute,
+   * counted per query and refilled continuously (a token bucket of one minute's worth,
+   * shared by every API process through Redis); over it a message is answered 429
+   * PEER_QUOTA_EXCEEDED. 0 = not limited. A peer's own quota (POST /v1/peers
+   * `queriesPerMinute`) replaces it.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  PEER_QUERIES_PER_MINUTE = 12_000;
+
+  /**
+   * Messages per minute each client address may send to the peer routes, whoever it
+   * says it is, counted before the message is read (a token bucket in Redis); over it,
+   * 429 PEER_RATE_LIMITED. Behind a proxy every peer shares the proxy's address: size
+   * it for all of them. 0 = not limited.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_PER_MINUTE = 6000;
+
+  /** Messages one address may send at once above that rate (the bucket's size). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_BURST = 1000;
+
   /** Where generated development keys are kept (never read in production). */
   @IsString()
   KEYS_FILE = '.keys/dev-keys.json';

@@ -126,6 +126,7 @@ describe('compact JWE (ECDH-ES+A256KW, A256GCM, X25519)', () => {
         fc.option(fc.uint8Array({ maxLength: 32 }), { nil: undefined }),
         fc.option(fc.uint8Array({ maxLength: 32 }), { nil: undefined }),
         async (payload, header, apu, apv) => {
+          fc.pre(!(apu && apv && Buffer.from(apu).equals(Buffer.from(apv))));
           const { privateKey, publicKey } = x25519();
           const parties = {
             ...(apu ? { apu: Buffer.from(apu).toString('base64url') } : {}),
@@ -189,6 +190,9 @@ describe('compact JWE (ECDH-ES+A256KW, A256GCM, X25519)', () => {
     expect(malformed({ ...header, epk: { ...epk, d: epk.x } })).toBe('malformed');
     expect(malformed({ ...header, epk: { ...epk, x: epk.x.slice(2) } })).toBe('malformed');
     expect(malformed({ ...header, apu: 'not base64url!' })).toBe('malformed');
+    expect(malformed({ ...header, apu: 'QWxpY2U', apv: 'QWxpY2U' })).toBe('malformed');
+    expect(malformed({ ...header, apu: '', apv: '' })).toBe('malformed');
+    expect(malformed({ ...header, epk: { ...epk, k: epk.x } })).toBe('malformed');
     expect(malformed(header, [rest[0].slice(4), ...rest.slice(1)])).toBe('malformed');
     expect(malformed(header, [rest[0], rest[1].slice(2), ...rest.slice(2)])).toBe('malformed');
     expect(malformed(header, [...rest.slice(0, 3), rest[3].slice(2)])).toBe('malformed');

@@ -61,6 +61,8 @@ const CEK_BYTES = 32;
 const WRAPPED_CEK_BYTES = CEK_BYTES + 8;
 const X25519_BYTES = 32;
 const ED25519_SIGNATURE_BYTES = 64;
+/** Members of a JWK that only a private key has (any kty): an epk carrying one is refused, as jose does. */
+const PRIVATE_JWK_MEMBERS = ['d', 'k', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'priv'];
 
 const b64u = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 
@@ -150,6 +152,16 @@ function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return z;
 }
 
+/** apu and apv, when both are given, must differ (as jose requires): the same bytes for both parties name neither. */
+function partyInfo(header: ProtectedHeader): { apu: Buffer; apv: Buffer } {
+  const apu = optionalPartyInfo(header, 'apu');
+  const apv = optionalPartyInfo(header, 'apv');
+  if (header.apu !== undefined && header.apv !== undefined && apu.equals(apv)) {
+    throw new CompactJoseError('malformed', 'JWE: apu and apv must be distinct');
+  }
+  return { apu, apv };
+}
+
 function optionalPartyInfo(header: ProtectedHeader, name: 'apu' | 'apv'): Buffer {
   const value = header[name];
   if (value === undefined) return Buffer.alloc(0);
@@ -165,12 +177,8 @@ export function encryptCompact(plaintext: Uint8Array, header: ProtectedHeader, r
   const ephemeral = generateKeyPairSync('x25519');
   const epk = ephemeral.publicKey.export({ format: 'jwk' });
   const protectedHeader = { ...header, alg: ECDH_ES_A256KW, enc: A256GCM, epk: { kty: 'OKP', crv: 'X25519', x: epk.x } };
-  const kek = concatKdf(
-    x25519(ephemeral.privateKey, recipientPublicKey),
-    ECDH_ES_A256KW,
-    optionalPartyInfo(protectedHeader, 'apu'),
-    optionalPartyInfo(protectedHeader, 'apv'),
-  );
+  const { apu, apv } = partyInfo(protectedHeader);
+  const kek = concatKdf(x25519(ephemeral.privateKey, recipientPublicKey), ECDH_ES_A256KW, apu, apv);
   const cek = randomBytes(CEK_BYTES);
   const wrap = createCipheriv('id-aes256-wrap', kek, AES_KW_IV);
   const encryptedKey = Buffer.concat([wrap.update(cek), wrap.final()]);
@@ -185,7 +193,10 @@ export function encryptCompact(plaintext: Uint8Array, header: ProtectedHeader, r
 /** The ephemeral public key of a JWE header: OKP X25519, 32 bytes of x, nothing private. */
 function ephemeralKey(header: ProtectedHeader): KeyObject {
   const epk = header.epk as Record<string, unknown> | undefined;
-  if (typeof epk !== 'object' || epk === null || Array.isArray(epk) || epk.kty !== 'OKP' || epk.crv !== 'X25519' || 'd' in epk) {
+  if (typeof epk !== 'object' || epk === null || Array.isArray(epk) || epk.kty !== 'OKP' || epk.crv !== 'X25519') {
+    throw new CompactJoseError('malformed', 'JWE: epk is not a public X25519 key');
+  }
+  if (PRIVATE_JWK_MEMBERS.some((member) => Object.hasOwn(epk, member))) {
     throw new CompactJoseError('malformed', 'JWE: epk is not a public X25519 key');
   }
   if (typeof epk.x !== 'string' || !SEGMENT.test(epk.x) || fromB64u(epk.x, 'JWE epk').length !== X25519_BYTES) {
@@ -227,14 +238,14 @@ export function parseCompactJwe(jwe: string): ParsedJwe {
   if (parsed.encryptedKey.length !== WRAPPED_CEK_BYTES) throw new CompactJoseError('malformed', 'JWE: the encrypted key is not 40 bytes');
   if (parsed.iv.length !== GCM_IV_BYTES) throw new CompactJoseError('malformed', 'JWE: the iv is not 12 bytes');
   if (parsed.tag.length !== GCM_TAG_BYTES) throw new CompactJoseError('malformed', 'JWE: the tag is not 16 bytes');
-  optionalPartyInfo(header, 'apu');
-  optionalPartyInfo(header, 'apv');
+  partyInfo(header);
   return parsed;
 }
 
 /** Opens a parsed JWE with one private X25519 key; `undecryptable` when the key or any byte is wrong. */
 export function decryptParsedJwe(jwe: ParsedJwe, privateKey: KeyObject): Buffer {
-  const kek = concatKdf(x25519(privateKey, jwe.epk), ECDH_ES_A256KW, optionalPartyInfo(jwe.header, 'apu'), optionalPartyInfo(jwe.header, 'apv'));
+  const { apu, apv } = partyInfo(jwe.header);
+  const kek = concatKdf(x25519(privateKey, jwe.epk), ECDH_ES_A256KW, apu, apv);
   let cek: Buffer;
   try {
     const unwrap = createDecipheriv('id-aes256-wrap', kek, AES_KW_IV);

@@ -24,6 +24,11 @@ import type { CryptoKey, JWK, KeyObject } from 'jose';
  * decrypts with the key the JWE kid names (any key it holds when there is none), and
  * verifies against the sender's current signing key or a previous one before its
  * `notAfter`; a signature by a previous key past its `notAfter` is refused.
+ *
+ * The sender: the JWE protected header carries `iss` (the sender's node id, as RFC 7519
+ * §5.3 lets a JWE replicate a claim in its header), read before anything is decrypted:
+ * a message whose header names no registered sender is refused without spending a
+ * decryption on it, and one whose JWS `kid` (the signer) is not that sender is refused.
  */
 
 export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-notice' | 'numbering-result';
@@ -48,6 +53,8 @@ export interface PreviousIdentityKey {
   /** Public half of a previous signing key, published at GET /v1/node until notAfter. */
   signingJwk?: JWK;
   signingKid?: string;
+  /** Its private half, when configured: the node's key statement is signed with it too, so that peers believe the rotation. */
+  signingPrivateKey?: CryptoKey | KeyObject;
   /** A previous encryption key: messages sealed to it are still opened until notAfter. */
   encryptionPrivateKey?: CryptoKey | KeyObject;
   encryptionKid?: string;
@@ -147,7 +154,7 @@ export function okpThumbprint(jwk: JWK): Promise<string> {
 
 /** A previous key of this node, as configured (NODE_PREVIOUS_KEYS). */
 export interface PreviousNodeKeyInput {
-  /** Private or public: only the public half is used (published). */
+  /** Private or public: the public half is published; a private one also signs the key statement. */
   signingJwk?: JWK;
   /** Private: to open messages peers still seal to it. */
   encryptionPrivateJwk?: JWK;
@@ -170,6 +177,10 @@ export async function createNodeIdentity(
       assertOkpJwk(publicJwk(p.signingJwk), SIGNING_CURVE, false, `previous key ${i}: signing key`);
       entry.signingJwk = publicJwk(p.signingJwk);
       entry.signingKid = await okpThumbprint(p.signingJwk);
+      if (p.signingJwk.d !== undefined) {
+        assertOkpJwk(p.signingJwk, SIGNING_CURVE, true, `previous key ${i}: signing key`);
+        entry.signingPrivateKey = await importOkp(p.signingJwk, JWS_ALGORITHM);
+      }
     }
     if (p.encryptionPrivateJwk) {
       assertOkpJwk(p.encryptionPrivateJwk, ENCRYPTION_CURVE, true, `previous key ${i}: encryption key`);
@@ -248,6 +259,8 @@ export async function sealEnvelope(
     .setProtectedHeader({
       alg: JWE_KEY_MANAGEMENT,
       enc: JWE_CONTENT_ENCRYPTION,
+      // The sender, in the clear but integrity-protected (the header is the AES-GCM AAD).
+      iss: sender.nodeId,
       ...(recipient.encryptionKid ? { kid: recipient.encryptionKid } : {}),
     })
     .encrypt(recipient.encryptionKey);
@@ -263,15 +276,31 @@ function joseCode(error: unknown): string | undefined {
 }
 
 /**
- * Decrypts with our key, reads the inner kid, resolves the sender's keys, verifies the signature.
- * Throws EnvelopeError(reason) with reason 'malformed' | 'undecryptable' | 'unknown-sender' | 'bad-signature'.
+ * Reads the sender from the JWE protected header (`iss`) and resolves its keys, then
+ * decrypts with our key, checks that the inner JWS kid is that sender, verifies the
+ * signature. Throws EnvelopeError(reason) with reason 'malformed' | 'unknown-sender' |
+ * 'undecryptable' | 'sender-mismatch' | 'expired-key' | 'bad-signature'.
  */
 export async function openEnvelope(
   jwe: string,
   recipient: NodeIdentity,
-  resolveSender: (kid: string) => Promise<PeerKeys | undefined>,
+  resolveSender: (nodeId: string) => Promise<PeerKeys | undefined>,
 ): Promise<{ claims: Record<string, unknown>; sender: PeerKeys }> {
   if (typeof jwe !== 'string' || !COMPACT_JWE.test(jwe)) throw new EnvelopeError('malformed', 'not a compact JWE');
+  // Who the sender says it is, before any decryption: an unknown sender costs one look-up.
+  let headerSender: unknown;
+  try {
+    headerSender = decodeProtectedHeader(jwe).iss;
+  } catch {
+    throw new EnvelopeError('malformed', 'the JWE protected header is not JSON');
+  }
+  if (typeof headerSender !== 'string' || !NODE_ID_PATTERN.test(headerSender)) {
+    throw new EnvelopeError('malformed', 'the JWE protected header names no sender (iss)');
+  }
+  const sender = await resolveSender(headerSender);
+  if (!sender || sender.nodeId !== headerSender) {
+    throw new EnvelopeError('unknown-sender', 'the JWE iss names no registered peer');
+  }
   const now = epochSeconds();
   let jws: string | undefined;
   let lastError: unknown;
@@ -307,8 +336,7 @@ export async function openEnvelope(
     throw new EnvelopeError('malformed', 'the JWS kid is not a node id');
   }
 
-  const sender = await resolveSender(kid);
-  if (!sender || sender.nodeId !== kid) throw new EnvelopeError('unknown-sender', 'the JWS kid names no registered peer');
+  if (kid !== headerSender) throw new EnvelopeError('sender-mismatch', 'the JWS kid (signer) is not the JWE iss (sender)');
 
   const previous = sender.previousSigningKeys ?? [];
   if (typeof skid === 'string' && skid !== sender.signingKid) {

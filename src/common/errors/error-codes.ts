@@ -14,6 +14,12 @@ export const ERROR_CATALOGUE = {
   INSTITUTION_EXISTS: { status: 409, title: 'An institution with this code already exists' },
   KEY_ROTATION_IN_PROGRESS: { status: 409, title: 'A rotation of this key is already under way' },
   REGISTER_IMPORT_IN_PROGRESS: { status: 409, title: "An upload of the institution's account register is already queued or running" },
+  PEER_KEY_CHANGE_UNENDORSED: {
+    status: 409,
+    title:
+      "The peer node's GET /v1/node shows new keys without a key statement signed by a key trusted for it; " +
+      'refused: register the peer again (POST /v1/peers) to accept them',
+  },
   ACCOUNT_LINKED_TO_OTHER_SUBJECT: {
     status: 409,
     title: 'The account is already linked to a different My Number',
@@ -61,6 +67,14 @@ export const ERROR_CATALOGUE = {
   },
   NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
   RATE_LIMITED: { status: 429, title: 'Too many requests with this API key; retry after Retry-After seconds' },
+  PEER_RATE_LIMITED: {
+    status: 429,
+    title: 'Too many node-to-node messages from this address; retry after Retry-After seconds',
+  },
+  PEER_QUOTA_EXCEEDED: {
+    status: 429,
+    title: "The sending peer node's quota of queries per minute is spent; retry after Retry-After seconds",
+  },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   PEER_KEYS_UNAVAILABLE: {
     status: 502,
