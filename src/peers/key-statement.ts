@@ -1,5 +1,6 @@
 import { GeneralSign, generalVerify } from 'jose';
-import type { CryptoKey, GeneralJWS, JWK, KeyObject } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { GeneralJWS, JWK } from 'jose';
 import { CLOCK_SKEW_SECONDS, epochSeconds, JWS_ALGORITHM, NODE_ID_PATTERN, type NodeIdentity } from './envelope.js';
 
 /**
@@ -88,7 +89,7 @@ export function publishedNode(identity: NodeIdentity, now = epochSeconds()): Pub
 export async function signKeyStatement(identity: NodeIdentity, node: PublishedNode, iat = epochSeconds()): Promise<KeyStatement> {
   const payload = new TextEncoder().encode(JSON.stringify({ ...node, iat }));
   const signer = new GeneralSign(payload);
-  const keys: { key: CryptoKey | KeyObject; kid: string }[] = [{ key: identity.signingPrivateKey, kid: identity.signingKid }];
+  const keys: { key: KeyObject; kid: string }[] = [{ key: identity.signingPrivateKey, kid: identity.signingKid }];
   for (const p of identity.previous ?? []) {
     if (p.signingPrivateKey && p.signingKid && p.notAfter > iat) keys.push({ key: p.signingPrivateKey, kid: p.signingKid });
   }
@@ -118,7 +119,7 @@ export function currentKeyStatement(identity: NodeIdentity, now = epochSeconds()
 /** A signing key this node already trusts for the peer, named by its thumbprint. */
 export interface TrustedSigningKey {
   kid: string;
-  key: CryptoKey | KeyObject;
+  key: KeyObject;
 }
 
 /** What a believed statement says: its payload (not yet checked as keys: the caller parses it) and its iat. */

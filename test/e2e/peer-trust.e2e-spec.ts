@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CompactEncrypt, CompactSign, generateKeyPair } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
+import { CompactEncrypt, CompactSign } from 'jose';
 import {
   createNodeIdentity,
   epochSeconds,
@@ -322,7 +323,7 @@ describe('peer trust', () => {
 
     it('refuses an unknown sender without decrypting, and a message without a sender', async () => {
       // Sealed to a key A does not hold: had A tried to decrypt it, the reason would be "undecryptable".
-      const elsewhere = (await generateKeyPair('ECDH-ES', { crv: 'X25519' })).publicKey;
+      const elsewhere = generateKeyPairSync('x25519').publicKey;
       const stranger = (await generateNodeIdentity('peer-stranger')).identity;
       expect((await post(await sealedAs(stranger, 'peer-stranger', elsewhere)).expect(401)).body.code).toBe('PEER_MESSAGE_REFUSED');
       expect(refusals().at(-1)).toMatchObject({ reason: 'unknown-sender', peerNodeId: 'peer-stranger' });
