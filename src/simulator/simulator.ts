@@ -21,8 +21,11 @@ import {
   newMessageId,
   parseLocationQueryMessage,
   parseNumberingNoticeMessage,
+  PeerMessageRefusal,
+  PROTOCOL_VERSION,
   type LocatedInstitution,
   type LocationAnswerMessage,
+  type LocationQuery,
   type NumberedInstitution,
   type NumberingResultMessage,
 } from '../peers/peer-messages.js';
@@ -37,7 +40,7 @@ import {
   type FaultSettings,
 } from './faults.js';
 import { seededPrivateJwk } from './node-keys.js';
-import { seedBytes, seededRandom, type Seed } from './seeded.js';
+import { seedBytes, seededRandom, type Seed, type SimulatedHolder } from './seeded.js';
 import { TrustStore, type PublishedNode } from './trust-store.js';
 
 export interface SimulatorOptions {
@@ -112,6 +115,8 @@ export interface RunningSimulator {
   faultsOf(index: number): Readonly<FaultSettings>;
   /** The accounts a simulated institution holds for a number (seeded and listed). */
   accountsAt(myNumber: string, institutionCode: string): AccountRef[];
+  /** Who holds them there: a location query lists them only for this name (key) and birth date. */
+  holderAt(myNumber: string, institutionCode: string): SimulatedHolder;
   /** What a simulated institution answers to a numbering notice for a number. */
   numberingAt(myNumber: string, institutionCode: string): NumberedInstitution;
   stats(): SimulatorStats;
@@ -330,6 +335,10 @@ class Simulator implements RunningSimulator {
     return this.book.accounts(myNumber, institutionCode);
   }
 
+  holderAt(myNumber: string, institutionCode: string): SimulatedHolder {
+    return { ...this.book.holder(myNumber, institutionCode) };
+  }
+
   /**
    * The simulated register holds the depositor where the account book gives the number
    * accounts: attached, with that many accounts. Elsewhere a hash of (seed, number,
@@ -457,6 +466,8 @@ class Simulator implements RunningSimulator {
       if (!(error instanceof EnvelopeError)) throw error;
       node.stats.refused++;
       this.totals.refused++;
+      // As kouza-hub: an authenticated sender is told why (another protocol version, a claim of death without its grounds).
+      if (error instanceof PeerMessageRefusal) return sendProblem(res, error.code, error.message);
       return sendProblem(res, 'PEER_MESSAGE_REFUSED');
     }
     this.totals.answered++;
@@ -475,6 +486,7 @@ class Simulator implements RunningSimulator {
     node.stats.queries += query.queries.length;
     const iat = epochSeconds();
     const message: LocationAnswerMessage = {
+      v: PROTOCOL_VERSION,
       typ: 'location-answer',
       iss: node.nodeId,
       aud: sender.nodeId,
@@ -482,7 +494,7 @@ class Simulator implements RunningSimulator {
       iat,
       exp: iat + this.settings.ttl,
       inReplyTo: query.jti,
-      answers: query.queries.map((q) => ({ ref: q.ref, institutions: this.locate(node, q.myNumber) })),
+      answers: query.queries.map((q) => ({ ref: q.ref, institutions: this.locate(node, q) })),
     };
     return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
   }
@@ -499,6 +511,7 @@ class Simulator implements RunningSimulator {
     const hosted = new Set(node.institutions.map((i) => i.code));
     const iat = epochSeconds();
     const message: NumberingResultMessage = {
+      v: PROTOCOL_VERSION,
       typ: 'numbering-result',
       iss: node.nodeId,
       aud: sender.nodeId,
@@ -514,10 +527,11 @@ class Simulator implements RunningSimulator {
     return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
   }
 
-  private locate(node: SimulatedNode, myNumber: string): LocatedInstitution[] {
+  /** Where the node's institutions hold accounts of the query's subject (number, name key and birth date). */
+  private locate(node: SimulatedNode, query: LocationQuery): LocatedInstitution[] {
     const found: LocatedInstitution[] = [];
     for (const { code } of node.institutions) {
-      const accounts = this.book.accounts(myNumber, code);
+      const accounts = this.book.accountsOf(query, code);
       if (accounts.length > 0) found.push({ code, accounts });
     }
     return found;
