@@ -592,7 +592,7 @@ describe('node-to-node protocol', () => {
         await client.query('BEGIN');
         // The tables are tiny here: forbid the sequential scan to see whether the index serves the query.
         await client.query('SET LOCAL enable_seqscan = off');
-        const { rows } = await client.query(`EXPLAIN ${HOSTED_LOCATE_SQL}`, [['r'], [1], [Buffer.alloc(32)], null]);
+        const { rows } = await client.query(`EXPLAIN ${HOSTED_LOCATE_SQL}`, [['r'], [1], [Buffer.alloc(32)], null, ['ﾔﾏﾀﾞﾀﾛｳ'], ['1980-04-01']]);
         const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
         expect(plan).toMatch(/subjects_blind_index/);
         expect(plan).toMatch(/linkages_subject/);
