@@ -102,6 +102,8 @@ export class AccountBook {
     private readonly seed: Seed,
     private readonly hitRate: number,
     records: readonly AccountRecord[],
+    /** Every number's holder where no record names one; by default the seeded holder of each number. */
+    private readonly defaultHolder?: SimulatedHolder,
   ) {
     for (const record of records) {
       const key = AccountBook.key(record.myNumber, record.institutionCode);
@@ -118,7 +120,7 @@ export class AccountBook {
 
   /** Who holds the number's accounts at the institution: as listed, else the seeded holder. */
   holder(myNumber: string, institutionCode: string): SimulatedHolder {
-    return this.holders.get(AccountBook.key(myNumber, institutionCode)) ?? seededHolder(this.seed, myNumber);
+    return this.holders.get(AccountBook.key(myNumber, institutionCode)) ?? this.defaultHolder ?? seededHolder(this.seed, myNumber);
   }
 
   /**

@@ -29,6 +29,8 @@ import {
   type NumberedInstitution,
   type NumberingResultMessage,
 } from '../peers/peer-messages.js';
+import { isKanaName } from '../common/kana/kana-name.js';
+import { isCalendarDate } from '../common/validation/validators.js';
 import { AccountBook, checkAccountRecords, readAccountsFile, type AccountRecord } from './account-book.js';
 import {
   DEFAULT_FAULTS,
@@ -63,6 +65,12 @@ export interface SimulatorOptions {
    * fraction answered `ambiguous` rather than `no-match` (default 0.1).
    */
   ambiguousRate?: number;
+  /**
+   * Who holds every number's accounts (a location query lists them only for this name
+   * and birth date) where an accounts record names nobody; by default each number's
+   * seeded holder (seededHolder()).
+   */
+  holder?: SimulatedHolder;
   /** Accounts held in addition to the seeded ones. */
   accounts?: AccountRecord[];
   /** The same, from an NDJSON file. */
@@ -569,6 +577,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   if (!(hitRate >= 0 && hitRate <= 1)) throw new RangeError('hitRate must be from 0 to 1');
   const ambiguousRate = options.ambiguousRate ?? 0.1;
   if (!(ambiguousRate >= 0 && ambiguousRate <= 1)) throw new RangeError('ambiguousRate must be from 0 to 1');
+  if (options.holder && (!isKanaName(options.holder.nameKana) || !isCalendarDate(options.holder.birthDate))) {
+    throw new RangeError('holder must be {nameKana: a kana name, birthDate: YYYY-MM-DD}');
+  }
   const settings: Settings = {
     seed,
     ambiguousRate,
@@ -586,7 +597,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const trustStore = new TrustStore(trust.filter((t): t is string => typeof t === 'string'));
   for (const node of trust) if (typeof node !== 'string') await trustStore.trust(node);
 
-  const simulator = new Simulator(nodes, new AccountBook(seed, hitRate, records), trustStore, settings);
+  const simulator = new Simulator(nodes, new AccountBook(seed, hitRate, records, options.holder && { nameKana: options.holder.nameKana, birthDate: options.holder.birthDate }), trustStore, settings);
   try {
     simulator.control({ nodes: 'all', ...options.faults });
     for (const override of options.overrides ?? []) simulator.control(override);

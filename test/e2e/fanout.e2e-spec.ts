@@ -74,6 +74,8 @@ describe('inquiries across peer nodes', () => {
       nodes: 6,
       seed: 11,
       hitRate: 0.5,
+      // The inquiries name linkageBody()'s subject: the simulated institutions hold the numbers under it.
+      holder: { nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01' },
       faults: { latencyMs: 20 },
       overrides: [
         { nodes: [SIM.down], down: true },
