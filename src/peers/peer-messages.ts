@@ -194,7 +194,9 @@ function unique(values: string[], path: string): void {
  * is looked at (a version 1 message has no `v`, and members version 2 requires).
  */
 function checkVersion(value: unknown): void {
-  const v = typeof value === 'object' && value !== null ? (value as Json).v : undefined;
+  // Not an object at all: object() refuses it as malformed.
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const v = (value as Json).v;
   if (typeof v === 'number' && SUPPORTED_PROTOCOL_VERSIONS.includes(v)) return;
   throw new PeerMessageRefusal(
     'PEER_PROTOCOL_VERSION_UNSUPPORTED',
@@ -240,7 +242,8 @@ function calendarDate(value: unknown, path: string): string {
  */
 function deceasedClaim(value: unknown, path: string, purpose: PeerPurpose, birthDate: string): DeceasedClaim {
   const refuse = (rule: string): never => {
-    throw new PeerMessageRefusal('PEER_DECEASED_CLAIM_REFUSED', 'deceased-claim', `${path} ${rule}`, { path });
+    const message = rule.startsWith('.') ? `${path}${rule}` : `${path} ${rule}`;
+    throw new PeerMessageRefusal('PEER_DECEASED_CLAIM_REFUSED', 'deceased-claim', message, { path });
   };
   if (purpose !== 'inheritance') refuse('is only taken in an inheritance query');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse('must be {dateOfDeath, evidence}');
