@@ -205,6 +205,19 @@ describe('inquiries: hosted institutions', () => {
       expect(located).toHaveLength(0);
     });
 
+    it('counts inquiries created per requesting institution (kouza_inquiries_created_total); a replay does not count', async () => {
+      const created = async () => {
+        const text = (await t.http.get('/metrics').expect(200)).text;
+        const line = text.split('\n').find((l) => l.startsWith('kouza_inquiries_created_total{institution="0001",kind="inheritance"}'));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      const before = await created();
+      const body = inheritanceBody(validMyNumber(503));
+      await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'metric-1').send(body).expect(202);
+      await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'metric-1').send(body).expect(202);
+      expect(await created()).toBe(before + 1);
+    });
+
     it('records on each hosted linkage of the deceased that the holder was reported deceased', async () => {
       const first = { id: deceasedInquiryId };
       for (const id of linkageIds) {
