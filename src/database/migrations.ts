@@ -13,6 +13,7 @@ import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011
 import { WebhookDisabling1764140000012 } from '../../migrations/1764140000012-WebhookDisabling.js';
 import { WebhookSecretOverlap1764140000013 } from '../../migrations/1764140000013-WebhookSecretOverlap.js';
 import { PeerTrust1764140000016 } from '../../migrations/1764140000016-PeerTrust.js';
+import { DeceasedReportEvidence1764140000017 } from '../../migrations/1764140000017-DeceasedReportEvidence.js';
 import { RegisterOneActiveUpload1764140000019 } from '../../migrations/1764140000019-RegisterOneActiveUpload.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
@@ -32,5 +33,6 @@ export const MIGRATIONS = [
   WebhookDisabling1764140000012,
   WebhookSecretOverlap1764140000013,
   PeerTrust1764140000016,
+  DeceasedReportEvidence1764140000017,
   RegisterOneActiveUpload1764140000019,
 ];

@@ -10,6 +10,7 @@ import { normalizeKanaName } from '../common/kana/kana-name.js';
 import { normalizeMunicipalityCode } from '../common/municipality/municipality-code.js';
 import { todayInJapan } from '../common/validation/validators.js';
 import { DisasterDeclarationsRepository } from '../disasters/disaster-declarations.repository.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import type { CreateInquiryDto } from './dto/create-inquiry.dto.js';
 import type { AcceptedInquiryView, InquiryView } from './dto/inquiry.view.js';
 import { FanoutIntake } from './fanout-intake.js';
@@ -26,6 +27,7 @@ export class InquiriesService {
     private readonly declarations: DisasterDeclarationsRepository,
     private readonly intake: FanoutIntake,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -55,7 +57,7 @@ export class InquiriesService {
       declarationId = declaration.id;
     }
     const targetCodes = await this.intake.knownTargets(dto.targetInstitutions);
-    return this.intake.accept(caller, actor, {
+    const accepted = await this.intake.accept(caller, actor, {
       route: 'POST /v1/inquiries',
       dto,
       myNumber: dto.subject.myNumber,
@@ -82,6 +84,9 @@ export class InquiriesService {
         details: { kind: dto.kind, institutions: targetCodes.length, declarationId },
       },
     });
+    // A replay created nothing. A jump of this per institution is KouzaInquiryVolumeJump.
+    if (!accepted.replayed) this.metrics.inquiriesCreated.inc({ institution: caller.institutionCode, kind: dto.kind });
+    return accepted;
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<InquiryView> {

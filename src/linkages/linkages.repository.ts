@@ -33,6 +33,7 @@ export interface LinkageRow {
   holderDateOfDeath: string | null;
   deceasedInquiryId: string | null;
   deceasedReportedByNode: string | null;
+  deceasedEvidence: { type: string; reference: string }[] | null;
 }
 
 export type LinkageWithSubject = LinkageRow & { subject: SubjectRow };
@@ -43,7 +44,7 @@ const LINKAGE_COLUMNS = `l.id, l.attachment_id AS "attachmentId", l.subject_id A
   l.revocation_note AS "revocationNote", l.revoked_by_operator AS "revokedByOperator",
   l.revoked_at_branch AS "revokedAtBranch", l.holder_reported_deceased_at AS "holderReportedDeceasedAt",
   to_char(l.holder_date_of_death, 'YYYY-MM-DD') AS "holderDateOfDeath", l.deceased_inquiry_id AS "deceasedInquiryId",
-  l.deceased_reported_by_node AS "deceasedReportedByNode"`;
+  l.deceased_reported_by_node AS "deceasedReportedByNode", l.deceased_evidence AS "deceasedEvidence"`;
 
 const WITH_SUBJECT = `${LINKAGE_COLUMNS},
   s.id AS "s_id", to_char(s.birth_date, 'YYYY-MM-DD') AS "s_birthDate", s.name_kana AS "s_nameKana",

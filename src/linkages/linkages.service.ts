@@ -222,6 +222,7 @@ export class LinkagesService {
             dateOfDeath: row.holderDateOfDeath,
             inquiryId: row.deceasedInquiryId,
             reportedByNode: row.deceasedReportedByNode,
+            evidence: (row.deceasedEvidence ?? []).map((e) => ({ type: e.type, reference: e.reference })),
           }
         : null,
     };

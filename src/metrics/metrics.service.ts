@@ -35,6 +35,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /**
+   * Location inquiries accepted, by the requesting institution's code and kind: one
+   * institution's volume jumping (KouzaInquiryVolumeJump) is what a leaked API key used
+   * to harvest account locations looks like. Bounded by the hosted institutions.
+   */
+  readonly inquiriesCreated = new Counter({
+    name: 'kouza_inquiries_created_total',
+    help: 'Location inquiries accepted (replays not counted), by requesting institution code and kind',
+    labelNames: ['institution', 'kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly inquiriesFinal = new Counter({
     name: 'kouza_inquiries_final_total',
     help: 'Inquiries made final, by kind and status (completed, partial)',

@@ -17,6 +17,7 @@ import {
   type PeerKeys,
 } from './envelope.js';
 import {
+  locationQueryMembers,
   newMessageId,
   parseLocationAnswerMessage,
   parseLocationQueryMessage,
@@ -30,6 +31,7 @@ import {
   type NumberingNoticeMessage,
   type NumberingResultMessage,
   type PeerPurpose,
+  PROTOCOL_VERSION,
 } from './peer-messages.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
@@ -249,6 +251,7 @@ export class PeerClient {
   private noticeMessage(peer: PeerNode, notices: NumberingNotice[]): NumberingNoticeMessage {
     const iat = epochSeconds();
     const message = {
+      v: PROTOCOL_VERSION,
       typ: 'numbering-notice',
       iss: this.identity.nodeId,
       aud: peer.nodeId,
@@ -284,6 +287,7 @@ export class PeerClient {
   private queryMessage(peer: PeerNode, purpose: PeerPurpose, queries: LocationQuery[]): LocationQueryMessage {
     const iat = epochSeconds();
     const message = {
+      v: PROTOCOL_VERSION,
       typ: 'location-query',
       iss: this.identity.nodeId,
       aud: peer.nodeId,
@@ -292,7 +296,7 @@ export class PeerClient {
       exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
       purpose,
       // Only the members of the protocol, whatever else the caller's objects hold.
-      queries: queries.map((q) => ({ ref: q.ref, myNumber: q.myNumber, ...(q.deceased === undefined ? {} : { deceased: q.deceased }) })),
+      queries: queries.map(locationQueryMembers),
     };
     try {
       // What the peer would refuse is the caller's mistake: say so here, not as "unreachable".

@@ -27,6 +27,8 @@ import {
   newMessageId,
   parseLocationQueryMessage,
   parseNumberingNoticeMessage,
+  PeerMessageRefusal,
+  PROTOCOL_VERSION,
   type LocatedInstitution,
   type LocationAnswerMessage,
   type LocationQueryMessage,
@@ -105,6 +107,7 @@ export class PeerInboundService {
   async answerNumbering(body: unknown, requestId: string): Promise<{ envelope: string; message: NumberingNoticeMessage }> {
     const accepted = await this.open(body, requestId, 'numbering-notice', parseNumberingNoticeMessage);
     const { message, peer } = accepted;
+    await this.checkOrigins(accepted, requestId);
     const results = new Map<string, NumberedInstitution[]>();
     // The subject attached at each institution, per notice: the answer's audit row names
     // it, so that the depositor's access history lists the peer's request.
@@ -141,6 +144,7 @@ export class PeerInboundService {
     await this.recordNumberings(accepted, results, subjects, requestId);
     const iat = epochSeconds();
     const reply: NumberingResultMessage = {
+      v: PROTOCOL_VERSION,
       typ: 'numbering-result',
       iss: this.identity.nodeId,
       aud: message.iss,
@@ -151,6 +155,26 @@ export class PeerInboundService {
       results: message.notices.map(({ ref }) => ({ ref, institutions: results.get(ref) ?? [] })),
     };
     return { envelope: await sealEnvelope({ ...reply }, this.identity, peer.keys), message };
+  }
+
+  /**
+   * A peer speaks for the institutions registered behind it, and no more: a notice whose
+   * origin institution is not one of them is refused, the whole message with it
+   * (PEER_ORIGIN_NOT_REGISTERED, 403), before anything is matched or attached, and logged.
+   */
+  private async checkOrigins({ message, peer }: Accepted<NumberingNoticeMessage>, requestId: string): Promise<void> {
+    const behind = await this.peers.institutionCodesOf(peer.id);
+    const foreign = [...new Set(message.notices.map((n) => n.origin.institutionCode).filter((code) => !behind.has(code)))];
+    if (foreign.length === 0) return;
+    this.logger.warn(
+      { reason: 'origin-not-behind-peer', peerNodeId: message.iss, messageId: message.jti, origins: foreign, requestId },
+      'peer message refused',
+    );
+    throw new DomainError(
+      'PEER_ORIGIN_NOT_REGISTERED',
+      `origin.institutionCode ${foreign.join(', ')} is not registered behind ${message.iss}`,
+      { origins: foreign },
+    );
   }
 
   /** The subject records of a number at hosted institutions (by every blind-index key version held). */
@@ -233,7 +257,10 @@ export class PeerInboundService {
       return { message, peer: { id: peerId!, keys: sender } };
     } catch (error) {
       if (!(error instanceof EnvelopeError)) throw error;
-      throw this.refuse(error.reason, requestId, { detail: error.message, peerNodeId });
+      const refusal = this.refuse(error.reason, requestId, { detail: error.message, peerNodeId });
+      // The sender is authenticated by now: it is told why, with a stable code.
+      if (error instanceof PeerMessageRefusal) throw new DomainError(error.code, error.message, error.extra);
+      throw refusal;
     }
   }
 
@@ -261,7 +288,7 @@ export class PeerInboundService {
         // The querying node chose the ref: it could hold anything, a number included.
         ref: query.ref.replace(MY_NUMBER_LIKE, '[redacted-12-digits]'),
         purpose: message.purpose,
-        ...(query.deceased === undefined ? {} : { deceased: query.deceased }),
+        ...(query.deceased === undefined ? {} : { deceased: true }),
       };
       const found = matchesByRef.get(query.ref) ?? [];
       const event = { action: 'peer.location.answered', resourceType: 'peer', resourceId: peer.id } as const;
@@ -273,11 +300,15 @@ export class PeerInboundService {
         });
       }
     }
-    // An heir's inquiry at another node: the holder of these linkages was reported deceased.
-    const deceasedRefs = new Set(message.queries.filter((q) => q.deceased).map((q) => q.ref));
-    const deceased = matches
-      .filter((m) => deceasedRefs.has(m.ref))
-      .map((m) => ({ linkageIds: m.linkageIds, peerNodeId: message.iss }));
+    // An heir's inquiry at another node: the holder of these linkages was reported
+    // deceased, by that node, on the date and evidence its query gave. Only a claim in an
+    // inheritance query with both passes parseLocationQueryMessage, and only a subject
+    // that matched (number, name key, birth date) is among the matches.
+    const claims = new Map(message.queries.flatMap((q) => (q.deceased ? [[q.ref, q.deceased] as const] : [])));
+    const deceased = matches.flatMap((m) => {
+      const claim = claims.get(m.ref);
+      return claim ? [{ linkageIds: m.linkageIds, peerNodeId: message.iss, dateOfDeath: claim.dateOfDeath, evidence: claim.evidence }] : [];
+    });
     // The actor (and so the row's institution) is per call: one call per institution.
     await this.db.transaction(async (tx) => {
       await this.deceasedReports.record(tx, deceased);
@@ -293,6 +324,7 @@ export class PeerInboundService {
     const iat = epochSeconds();
     const matchesByRef = groupBy(matches, (m) => m.ref);
     return {
+      v: PROTOCOL_VERSION,
       typ: 'location-answer',
       iss: this.identity.nodeId,
       aud: query.iss,

@@ -22,15 +22,17 @@ export class PeerLocationQueriesController {
     summary: 'Answer a location query from a peer node',
     description:
       'Body: a compact JWE (ECDH-ES+A256KW, A256GCM, to this node\'s X25519 key) of a compact JWS (EdDSA, kid = the ' +
-      'sender\'s node id) of a location-query. Answer: the same envelope, to the sender, of a location-answer. ' +
-      'Anything that fails a check is refused with 401 and no answer; a message from a peer whose quota of queries ' +
-      'per minute is spent, with 429 PEER_QUOTA_EXCEEDED and Retry-After.',
+      'sender\'s node id) of a location-query (protocol version 2: each query names the subject by name key and ' +
+      'birth date, and only a matching subject\'s accounts are listed). Answer: the same envelope, to the sender, of a ' +
+      'location-answer. Anything that fails a check is refused with 401 and no answer; an authenticated sender of ' +
+      'another protocol version gets 400, of a claim of death without its grounds 422; a message from a peer whose ' +
+      'quota of queries per minute is spent, 429 PEER_QUOTA_EXCEEDED with Retry-After.',
   })
   @ApiConsumes(JOSE_MEDIA_TYPE)
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_PROTOCOL_VERSION_UNSUPPORTED', 'PEER_MESSAGE_REFUSED', 'PEER_DECEASED_CLAIM_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async answer(@Req() request: FastifyRequest): Promise<string> {
     // The raw body: the validation pipe is for JSON DTOs, and the envelope is checked whole.
     return (await this.inbound.answer(request.body, request.id)).envelope;
@@ -53,7 +55,7 @@ export class PeerLocationQueriesController {
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_PROTOCOL_VERSION_UNSUPPORTED', 'PEER_MESSAGE_REFUSED', 'PEER_ORIGIN_NOT_REGISTERED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async numberingNotice(@Req() request: FastifyRequest): Promise<string> {
     return (await this.inbound.answerNumbering(request.body, request.id)).envelope;
   }

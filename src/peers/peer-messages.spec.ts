@@ -6,12 +6,17 @@ import {
   parseLocationQueryMessage,
   parseNumberingNoticeMessage,
   parseNumberingResultMessage,
+  PeerMessageRefusal,
 } from './peer-messages.js';
 
 const VALID_NUMBER = '123456789018';
 const OTHER_VALID_NUMBER = '621498320257';
 
+const SUBJECT = { nameKey: 'ﾔﾏﾀﾞﾀﾛｳ', birthDate: '1940-04-01' };
+const DEATH = { dateOfDeath: '2026-10-01', evidence: [{ type: 'legal-heir-information', reference: 'HJ-1' }] };
+
 const query = () => ({
+  v: 2,
   typ: 'location-query',
   iss: 'node-a',
   aud: 'node-b',
@@ -20,12 +25,13 @@ const query = () => ({
   exp: 1_800_000_060,
   purpose: 'inheritance',
   queries: [
-    { ref: 'inq-1', myNumber: VALID_NUMBER, deceased: true },
-    { ref: 'inq-2', myNumber: OTHER_VALID_NUMBER },
+    { ref: 'inq-1', myNumber: VALID_NUMBER, ...SUBJECT, deceased: structuredClone(DEATH) as Record<string, any> },
+    { ref: 'inq-2', myNumber: OTHER_VALID_NUMBER, ...SUBJECT } as Record<string, any>,
   ],
 });
 
 const answer = () => ({
+  v: 2,
   typ: 'location-answer',
   iss: 'node-b',
   aud: 'node-a',
@@ -72,7 +78,7 @@ describe('parseLocationQueryMessage', () => {
     ['an unknown purpose', (m) => (m.purpose = 'curiosity'), /\$\.purpose/],
     ['no queries', (m) => (m.queries = []), /\$\.queries must have 1/],
     ['queries not an array', (m) => (m.queries = {}), /\$\.queries must be an array/],
-    ['too many queries', (m) => (m.queries = Array.from({ length: 1001 }, (_, i) => ({ ref: `r${i}`, myNumber: VALID_NUMBER }))), /\$\.queries must have/],
+    ['too many queries', (m) => (m.queries = Array.from({ length: 1001 }, (_, i) => ({ ref: `r${i}`, myNumber: VALID_NUMBER, ...SUBJECT }))), /\$\.queries must have/],
     ['a query that is not an object', (m) => (m.queries[0] = 'x'), /\$\.queries\[0\] must be an object/],
     ['an unknown query member', (m) => (m.queries[1].name = 'x'), /\$\.queries\[1\]\.name is not allowed/],
     ['a bad check digit', (m) => (m.queries[0].myNumber = '123456789019'), /\$\.queries\[0\]\.myNumber/],
@@ -82,11 +88,63 @@ describe('parseLocationQueryMessage', () => {
     ['a ref of 129 characters', (m) => (m.queries[1].ref = 'r'.repeat(129)), /\$\.queries\[1\]\.ref/],
     ['a missing ref', (m) => delete m.queries[1].ref, /\$\.queries\[1\]\.ref is required/],
     ['a repeated ref', (m) => (m.queries[1].ref = 'inq-1'), /ref must not repeat/],
-    ['a string deceased', (m) => (m.queries[0].deceased = 'true'), /\$\.queries\[0\]\.deceased/],
+    ['a missing nameKey', (m) => delete m.queries[0].nameKey, /\$\.queries\[0\]\.nameKey is required/],
+    ['a nameKey not normalised (full-width)', (m) => (m.queries[0].nameKey = 'ヤマダタロウ'), /\$\.queries\[0\]\.nameKey must be a name key/],
+    ['a nameKey with a space', (m) => (m.queries[0].nameKey = 'ﾔﾏﾀﾞ ﾀﾛｳ'), /\$\.queries\[0\]\.nameKey must be a name key/],
+    ['a missing birthDate', (m) => delete m.queries[1].birthDate, /\$\.queries\[1\]\.birthDate is required/],
+    ['an impossible birthDate', (m) => (m.queries[1].birthDate = '1940-02-30'), /\$\.queries\[1\]\.birthDate/],
   ])('refuses %s', (_label, mutate, message) => {
     const m = query();
     mutate(m);
     expect(refusal(() => parseLocationQueryMessage(m))).toMatch(message);
+  });
+
+  /** A PeerMessageRefusal's code and message. */
+  const refusedWith = (m: unknown) => {
+    try {
+      parseLocationQueryMessage(m);
+    } catch (error) {
+      expect(error).toBeInstanceOf(PeerMessageRefusal);
+      return { code: (error as PeerMessageRefusal).code, message: (error as Error).message };
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it.each<[string, Mutation]>([
+    ['in a disaster query', (m) => (m.purpose = 'disaster')],
+    ['as a bare true (version 1)', (m) => (m.queries[0].deceased = true)],
+    ['without a date of death', (m) => delete m.queries[0].deceased.dateOfDeath],
+    ['with a death before the birth', (m) => (m.queries[0].deceased.dateOfDeath = '1939-12-31')],
+    ['without evidence', (m) => (m.queries[0].deceased.evidence = [])],
+    ['with 11 documents', (m) => (m.queries[0].deceased.evidence = Array(11).fill(DEATH.evidence[0]))],
+    ['with a document that does not evidence a death', (m) => (m.queries[0].deceased.evidence = [{ type: 'passport', reference: 'P' }])],
+    ['with a reference holding a 12-digit run', (m) => (m.queries[0].deceased.evidence = [{ type: 'resident-record-removal', reference: VALID_NUMBER }])],
+    ['with an unknown member', (m) => (m.queries[0].deceased.cause = 'x')],
+  ])('refuses a claim of death %s: PEER_DECEASED_CLAIM_REFUSED', (_label, mutate) => {
+    const m = query();
+    mutate(m);
+    const { code, message } = refusedWith(m);
+    expect(code).toBe('PEER_DECEASED_CLAIM_REFUSED');
+    expect(message).toMatch(/^\$\.queries\[0\]\.deceased/);
+    expect(message).not.toContain(VALID_NUMBER);
+  });
+
+  it('takes a claim of death with its date and evidence in an inheritance query', () => {
+    expect(parseLocationQueryMessage(query()).queries[0].deceased).toEqual(DEATH);
+  });
+
+  it.each<[string, unknown]>([
+    ['no v (version 1)', undefined],
+    ['v: 1', 1],
+    ['v: 3', 3],
+    ['v: "2"', '2'],
+  ])('refuses a message with %s: PEER_PROTOCOL_VERSION_UNSUPPORTED', (_label, v) => {
+    const m: Record<string, unknown> = { ...query(), v };
+    if (v === undefined) delete m.v;
+    expect(refusedWith(m).code).toBe('PEER_PROTOCOL_VERSION_UNSUPPORTED');
+    for (const parse of [parseLocationAnswerMessage, parseNumberingNoticeMessage, parseNumberingResultMessage]) {
+      expect(() => parse({ ...m, typ: 'x' })).toThrow(PeerMessageRefusal);
+    }
   });
 
   it('accepts a ref holding a run of 12 digits (it is never stored as it is)', () => {
@@ -136,6 +194,7 @@ describe('parseLocationAnswerMessage', () => {
 });
 
 const notice = () => ({
+  v: 2,
   typ: 'numbering-notice',
   iss: 'node-a',
   aud: 'node-b',
@@ -159,6 +218,7 @@ const notice = () => ({
 });
 
 const result = () => ({
+  v: 2,
   typ: 'numbering-result',
   iss: 'node-b',
   aud: 'node-a',

@@ -3,7 +3,10 @@ import { isKanaName } from '../common/kana/kana-name.js';
 import { containsMyNumberLike, isValidMyNumber } from '../common/my-number/my-number.js';
 import { isCalendarDate, isIsoDateTime } from '../common/validation/validators.js';
 import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN, OPERATOR_ID_PATTERN } from '../linkages/dto/field-rules.js';
+import type { ErrorCode } from '../common/errors/error-codes.js';
+import { DEATH_EVIDENCE } from '../inquiries/inquiry.types.js';
 import { ACCOUNT_TYPES, IDENTITY_DOCUMENTS, NUMBER_DOCUMENTS, type AccountType } from '../linkages/linkage.types.js';
+import { nameKey } from '../register/register-keys.js';
 import { EnvelopeError, NODE_ID_PATTERN } from './envelope.js';
 
 /**
@@ -16,14 +19,63 @@ import { EnvelopeError, NODE_ID_PATTERN } from './envelope.js';
 export type PeerPurpose = 'inheritance' | 'disaster';
 export const PEER_PURPOSES: readonly PeerPurpose[] = ['inheritance', 'disaster'];
 
+/**
+ * The version of the protocol, `v` in every message. Version 2 made a number alone
+ * reveal nothing: queries carry the subject's name key and birth date, and a claim of
+ * death carries its date and evidence. A message of another version (or none: nodes of
+ * version 1 sent no `v`) is refused with PEER_PROTOCOL_VERSION_UNSUPPORTED rather than
+ * misread.
+ */
+export const PROTOCOL_VERSION = 2;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+
+/** A document evidencing a death, as an inheritance inquiry cites it. */
+export interface DeathEvidence {
+  type: (typeof DEATH_EVIDENCE)[number];
+  reference: string;
+}
+
+/**
+ * The querying node reports the subject dead (an heir's inquiry): only with purpose
+ * `inheritance`, and only with the date of death and the evidence the heir brought.
+ */
+export interface DeceasedClaim {
+  /** YYYY-MM-DD */
+  dateOfDeath: string;
+  evidence: DeathEvidence[];
+}
+
 export interface LocationQuery {
   ref: string;
   myNumber: string;
-  deceased?: boolean;
+  /** The subject's name as matching compares it (nameKey: Zengin half-width, no spaces). */
+  nameKey: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  deceased?: DeceasedClaim;
+}
+
+/**
+ * A refusal of a message whose sender was authenticated (signature, aud, iss, exp
+ * checked) that says why, with its own code: the sender can act on it, and it reveals
+ * nothing to anyone else. Every other refusal stays PEER_MESSAGE_REFUSED.
+ */
+export class PeerMessageRefusal extends EnvelopeError {
+  override name = 'PeerMessageRefusal';
+  constructor(
+    readonly code: ErrorCode,
+    reason: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(reason, message);
+  }
 }
 
 /** The JWT-style claims every peer message carries: sender, recipient, id and lifetime (NumericDate seconds). */
 export interface MessageClaims {
+  /** PROTOCOL_VERSION */
+  v: number;
   iss: string;
   aud: string;
   jti: string;
@@ -62,6 +114,10 @@ export interface LocationAnswerMessage extends ReplyClaims {
   typ: 'location-answer';
   answers: LocationAnswer[];
 }
+
+/** Evidence documents one claim of death may cite (as an inquiry's MAX_EVIDENCE). */
+export const MAX_DEATH_EVIDENCE = 10;
+const MAX_EVIDENCE_REFERENCE_LENGTH = 100;
 
 /** Queries in one message; concurrent inquiries travel together, but not without bound. */
 export const MAX_QUERIES_PER_MESSAGE = 1000;
@@ -133,12 +189,31 @@ function unique(values: string[], path: string): void {
   if (new Set(values).size !== values.length) invalid(path, 'must not repeat');
 }
 
-/** The members both messages share; `typ` is checked, the rest typed. */
+/**
+ * Refuses a message of another protocol version than this node's, before its shape
+ * is looked at (a version 1 message has no `v`, and members version 2 requires).
+ */
+function checkVersion(value: unknown): void {
+  // Not an object at all: object() refuses it as malformed.
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const v = (value as Json).v;
+  if (typeof v === 'number' && SUPPORTED_PROTOCOL_VERSIONS.includes(v)) return;
+  throw new PeerMessageRefusal(
+    'PEER_PROTOCOL_VERSION_UNSUPPORTED',
+    'unsupported-version',
+    `$.v must be one of ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
+    { supportedVersions: [...SUPPORTED_PROTOCOL_VERSIONS] },
+  );
+}
+
+/** The members every message shares; `v` and `typ` are checked, the rest typed. */
 function header(value: unknown, typ: string, extra: readonly string[]) {
-  const obj = object(value, '$', ['typ', 'iss', 'aud', 'jti', 'iat', 'exp', ...extra]);
+  checkVersion(value);
+  const obj = object(value, '$', ['v', 'typ', 'iss', 'aud', 'jti', 'iat', 'exp', ...extra]);
   if (obj.typ !== typ) invalid('$.typ', `must be "${typ}"`);
   return {
     obj,
+    v: PROTOCOL_VERSION,
     iss: matching(obj.iss, '$.iss', NODE_ID_PATTERN, 'must be a node id'),
     aud: matching(obj.aud, '$.aud', NODE_ID_PATTERN, 'must be a node id'),
     jti: messageId(obj.jti, '$.jti'),
@@ -147,25 +222,103 @@ function header(value: unknown, typ: string, extra: readonly string[]) {
   };
 }
 
-/** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-query. */
+/** A name key: what nameKey() gives for a kana name (the querying node normalises it). */
+function nameKeyOf(value: unknown, path: string): string {
+  if (typeof value !== 'string' || nameKey(value) !== value) invalid(path, 'must be a name key (Zengin half-width kana, no spaces)');
+  return value;
+}
+
+function calendarDate(value: unknown, path: string): string {
+  if (!isCalendarDate(value)) invalid(path, 'must be a date, YYYY-MM-DD');
+  return value;
+}
+
+/**
+ * `deceased` of a query: the date of death (not before the birth date) and 1 to
+ * MAX_DEATH_EVIDENCE documents evidencing it, and only in an inheritance query. A
+ * claim without them, or in a disaster query, is refused whole
+ * (PEER_DECEASED_CLAIM_REFUSED): a peer is trusted to report a death for an heir's
+ * inquiry, with what the heir brought, and for nothing else.
+ */
+function deceasedClaim(value: unknown, path: string, purpose: PeerPurpose, birthDate: string): DeceasedClaim {
+  const refuse = (rule: string): never => {
+    const message = rule.startsWith('.') ? `${path}${rule}` : `${path} ${rule}`;
+    throw new PeerMessageRefusal('PEER_DECEASED_CLAIM_REFUSED', 'deceased-claim', message, { path });
+  };
+  if (purpose !== 'inheritance') refuse('is only taken in an inheritance query');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse('must be {dateOfDeath, evidence}');
+  const claim = value as Json;
+  for (const key of Object.keys(claim)) if (key !== 'dateOfDeath' && key !== 'evidence') refuse(`.${key} is not allowed`);
+  if (!isCalendarDate(claim.dateOfDeath) || claim.dateOfDeath < birthDate) refuse('.dateOfDeath must be a date, YYYY-MM-DD, not before the birth date');
+  const evidence = claim.evidence;
+  if (!Array.isArray(evidence) || evidence.length < 1 || evidence.length > MAX_DEATH_EVIDENCE) {
+    refuse(`.evidence must list 1 to ${MAX_DEATH_EVIDENCE} documents`);
+  }
+  return {
+    dateOfDeath: claim.dateOfDeath as string,
+    evidence: (evidence as unknown[]).map((item, k): DeathEvidence => {
+      const e = item as Json;
+      const ok =
+        typeof e === 'object' &&
+        e !== null &&
+        !Array.isArray(e) &&
+        Object.keys(e).every((key) => key === 'type' || key === 'reference') &&
+        DEATH_EVIDENCE.includes(e.type as DeathEvidence['type']) &&
+        typeof e.reference === 'string' &&
+        e.reference.length >= 1 &&
+        e.reference.length <= MAX_EVIDENCE_REFERENCE_LENGTH &&
+        !containsMyNumberLike(e.reference);
+      if (!ok) {
+        refuse(
+          `.evidence[${k}] must be {type: ${DEATH_EVIDENCE.join(' | ')}, reference: 1-${MAX_EVIDENCE_REFERENCE_LENGTH} characters without a run of 12 digits}`,
+        );
+      }
+      return { type: e.type as DeathEvidence['type'], reference: e.reference as string };
+    }),
+  };
+}
+
+/**
+ * Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a
+ * location-query (PeerMessageRefusal for another version or a claim of death without
+ * its grounds).
+ */
 export function parseLocationQueryMessage(value: unknown): LocationQueryMessage {
-  const { obj, iss, aud, jti, iat, exp } = header(value, 'location-query', ['purpose', 'queries']);
+  const { obj, v, iss, aud, jti, iat, exp } = header(value, 'location-query', ['purpose', 'queries']);
   if (!PEER_PURPOSES.includes(obj.purpose as PeerPurpose)) invalid('$.purpose', 'must be inheritance or disaster');
+  const purpose = obj.purpose as PeerPurpose;
   const queries = array(obj.queries, '$.queries', 1, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationQuery => {
     const path = `$.queries[${i}]`;
-    const q = object(item, path, ['ref', 'myNumber'], ['deceased']);
+    const q = object(item, path, ['ref', 'myNumber', 'nameKey', 'birthDate'], ['deceased']);
     const query: LocationQuery = {
       ref: ref(q.ref, `${path}.ref`),
       myNumber: isValidMyNumber(q.myNumber) ? q.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
+      nameKey: nameKeyOf(q.nameKey, `${path}.nameKey`),
+      birthDate: calendarDate(q.birthDate, `${path}.birthDate`),
     };
-    if ('deceased' in q) {
-      if (typeof q.deceased !== 'boolean') invalid(`${path}.deceased`, 'must be a boolean');
-      query.deceased = q.deceased;
-    }
+    if ('deceased' in q) query.deceased = deceasedClaim(q.deceased, `${path}.deceased`, purpose, query.birthDate);
     return query;
   });
   unique(queries.map((q) => q.ref), '$.queries[].ref');
-  return { typ: 'location-query', iss, aud, jti, iat, exp, purpose: obj.purpose as PeerPurpose, queries };
+  return { v, typ: 'location-query', iss, aud, jti, iat, exp, purpose, queries };
+}
+
+/** Only the members of the protocol of a query, whatever else the caller's object holds. */
+export function locationQueryMembers(q: LocationQuery): LocationQuery {
+  return {
+    ref: q.ref,
+    myNumber: q.myNumber,
+    nameKey: q.nameKey,
+    birthDate: q.birthDate,
+    ...(q.deceased
+      ? {
+          deceased: {
+            dateOfDeath: q.deceased.dateOfDeath,
+            evidence: q.deceased.evidence.map((e) => ({ type: e.type, reference: e.reference })),
+          },
+        }
+      : {}),
+  };
 }
 
 function parseAccount(item: unknown, path: string): LocatedAccount {
@@ -200,7 +353,7 @@ function parseReply<T extends string, I extends { code: string }>(
   field: string,
   parseInstitutionOf: (value: unknown, path: string) => I,
 ) {
-  const { obj, iss, aud, jti, iat, exp } = header(value, typ, ['inReplyTo', field]);
+  const { obj, v, iss, aud, jti, iat, exp } = header(value, typ, ['inReplyTo', field]);
   const inReplyTo = messageId(obj.inReplyTo, '$.inReplyTo');
   const entries = array(obj[field], `$.${field}`, 0, MAX_QUERIES_PER_MESSAGE).map((item, i) => {
     const path = `$.${field}[${i}]`;
@@ -212,7 +365,7 @@ function parseReply<T extends string, I extends { code: string }>(
     return { ref: ref(entry.ref, `${path}.ref`), institutions };
   });
   unique(entries.map((e) => e.ref), `$.${field}[].ref`);
-  return { typ, iss, aud, jti, iat, exp, inReplyTo, entries };
+  return { v, typ, iss, aud, jti, iat, exp, inReplyTo, entries };
 }
 
 /** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a location-answer. */
@@ -327,11 +480,11 @@ function parseNotice(item: unknown, path: string): NumberingNotice {
 
 /** Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a numbering-notice. */
 export function parseNumberingNoticeMessage(value: unknown): NumberingNoticeMessage {
-  const { obj, iss, aud, jti, iat, exp } = header(value, 'numbering-notice', ['purpose', 'notices']);
+  const { obj, v, iss, aud, jti, iat, exp } = header(value, 'numbering-notice', ['purpose', 'notices']);
   if (obj.purpose !== 'numbering') invalid('$.purpose', 'must be numbering');
   const notices = array(obj.notices, '$.notices', 1, MAX_QUERIES_PER_MESSAGE).map((item, i) => parseNotice(item, `$.notices[${i}]`));
   unique(notices.map((n) => n.ref), '$.notices[].ref');
-  return { typ: 'numbering-notice', iss, aud, jti, iat, exp, purpose: 'numbering', notices };
+  return { v, typ: 'numbering-notice', iss, aud, jti, iat, exp, purpose: 'numbering', notices };
 }
 
 function parseNumbered(item: unknown, path: string): NumberedInstitution {

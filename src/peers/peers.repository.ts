@@ -169,6 +169,12 @@ export class PeersRepository {
     return rows[0] && { id: rows[0].id, keys: await this.keysOf(rows[0]), queriesPerMinute: rows[0].queriesPerMinute };
   }
 
+  /** The codes of the institutions registered behind a peer (what it may speak for). */
+  async institutionCodesOf(peerId: string): Promise<Set<string>> {
+    const rows: { code: string }[] = await this.db.query(`SELECT code FROM peer_institutions WHERE peer_id = $1`, [peerId]);
+    return new Set(rows.map((r) => r.code));
+  }
+
   /** The keys a peer publishes now (its GET /v1/node), replacing what was stored. */
   async updateKeys(
     executor: SqlExecutor,

@@ -1,17 +1,26 @@
 import { readFile } from 'node:fs/promises';
+import { isKanaName } from '../common/kana/kana-name.js';
 import { isValidMyNumber } from '../common/my-number/my-number.js';
+import { isCalendarDate } from '../common/validation/validators.js';
 import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN } from '../linkages/dto/field-rules.js';
 import { ACCOUNT_TYPES, type AccountRef } from '../linkages/linkage.types.js';
-import { sameAccount, seededAccounts, type Seed } from './seeded.js';
+import { nameKey } from '../register/register-keys.js';
+import { sameAccount, seededAccounts, seededHolder, type Seed, type SimulatedHolder } from './seeded.js';
 
-/** One line of an accounts file: the accounts a number holds at one simulated institution. */
+/**
+ * One line of an accounts file: the accounts a number holds at one simulated
+ * institution, and optionally who holds them there (both nameKana and birthDate; by
+ * default the seeded holder of the number, seededHolder()).
+ */
 export interface AccountRecord {
   myNumber: string;
   institutionCode: string;
   accounts: AccountRef[];
+  nameKana?: string;
+  birthDate?: string;
 }
 
-const RECORD_FIELDS = new Set(['myNumber', 'institutionCode', 'accounts']);
+const RECORD_FIELDS = new Set(['myNumber', 'institutionCode', 'accounts', 'nameKana', 'birthDate']);
 const ACCOUNT_FIELDS = new Set(['branchCode', 'accountType', 'accountNumber']);
 
 function hasOnly(value: unknown, fields: Set<string>): value is Record<string, unknown> {
@@ -36,13 +45,17 @@ function isAccount(value: unknown): value is AccountRef {
 
 /** Why `value` is not an AccountRecord, or undefined when it is one. Never repeats the number. */
 function recordProblem(value: unknown, institutionCodes: ReadonlySet<string>): string | undefined {
-  if (!hasOnly(value, RECORD_FIELDS)) return 'must be an object with only myNumber, institutionCode, accounts';
+  if (!hasOnly(value, RECORD_FIELDS)) return 'must be an object with only myNumber, institutionCode, accounts, nameKana, birthDate';
   if (!isValidMyNumber(value.myNumber)) return 'myNumber must be 12 digits with a valid check digit';
   if (typeof value.institutionCode !== 'string' || !institutionCodes.has(value.institutionCode)) {
     return 'institutionCode is not one of the simulated institutions';
   }
   if (!Array.isArray(value.accounts) || value.accounts.length === 0 || !value.accounts.every(isAccount)) {
     return 'accounts must be a non-empty list of {branchCode: 3 digits, accountType, accountNumber: 7 digits}';
+  }
+  if (('nameKana' in value) !== ('birthDate' in value)) return 'nameKana and birthDate go together';
+  if ('nameKana' in value && (!isKanaName(value.nameKana) || !isCalendarDate(value.birthDate))) {
+    return 'nameKana must be a kana name and birthDate a date, YYYY-MM-DD';
   }
   return undefined;
 }
@@ -83,11 +96,14 @@ export function checkAccountRecords(records: readonly unknown[], institutionCode
  */
 export class AccountBook {
   private readonly listed = new Map<string, AccountRef[]>();
+  private readonly holders = new Map<string, SimulatedHolder>();
 
   constructor(
     private readonly seed: Seed,
     private readonly hitRate: number,
     records: readonly AccountRecord[],
+    /** Every number's holder where no record names one; by default the seeded holder of each number. */
+    private readonly defaultHolder?: SimulatedHolder,
   ) {
     for (const record of records) {
       const key = AccountBook.key(record.myNumber, record.institutionCode);
@@ -96,7 +112,25 @@ export class AccountBook {
         if (!accounts.some((a) => sameAccount(a, account))) accounts.push({ ...account });
       }
       this.listed.set(key, accounts);
+      if (record.nameKana !== undefined && record.birthDate !== undefined) {
+        this.holders.set(key, { nameKana: record.nameKana, birthDate: record.birthDate });
+      }
     }
+  }
+
+  /** Who holds the number's accounts at the institution: as listed, else the seeded holder. */
+  holder(myNumber: string, institutionCode: string): SimulatedHolder {
+    return this.holders.get(AccountBook.key(myNumber, institutionCode)) ?? this.defaultHolder ?? seededHolder(this.seed, myNumber);
+  }
+
+  /**
+   * The accounts of a query's subject: the number's accounts when the holder's name key
+   * and birth date are the query's (the rule of kouza-hub's HostedLocations), else none.
+   */
+  accountsOf(query: { myNumber: string; nameKey: string; birthDate: string }, institutionCode: string): AccountRef[] {
+    const holder = this.holder(query.myNumber, institutionCode);
+    if (nameKey(holder.nameKana) !== query.nameKey || holder.birthDate !== query.birthDate) return [];
+    return this.accounts(query.myNumber, institutionCode);
   }
 
   private static key(myNumber: string, institutionCode: string): string {

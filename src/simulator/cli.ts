@@ -24,7 +24,10 @@ const USAGE = `usage: npm run simulator -- [options]
   --hit-rate H                 probability a number has accounts at an institution (default 0.01)
   --ambiguous-rate A           numbering notices: share of numbers without accounts answered
                                ambiguous rather than no-match (default 0.1)
-  --accounts FILE              NDJSON {"myNumber","institutionCode","accounts":[...]} per line
+  --holder-name KANA           every number's holder is this kana name ... (default: a seeded
+  --holder-birth-date DATE     ... and this birth date                     holder per number)
+  --accounts FILE              NDJSON {"myNumber","institutionCode","accounts":[...],
+                               "nameKana"?,"birthDate"?} per line
   --trust URL                  a kouza-hub GET /v1/node whose messages are answered (repeatable)
   --register URL               register every node at this kouza-hub (POST /v1/peers)
   --admin-key KEY              operator key for --register (default $ADMIN_API_KEY)`;
@@ -66,6 +69,8 @@ function optionsFromArgs(args: string[]): { simulator: SimulatorOptions; registe
       'hit-rate': { type: 'string' },
       'ambiguous-rate': { type: 'string' },
       accounts: { type: 'string' },
+      'holder-name': { type: 'string' },
+      'holder-birth-date': { type: 'string' },
       trust: { type: 'string', multiple: true },
       register: { type: 'string' },
       'admin-key': { type: 'string' },
@@ -85,6 +90,9 @@ function optionsFromArgs(args: string[]): { simulator: SimulatorOptions; registe
   const downFraction = number('down-fraction', values['down-fraction']);
   if (downFraction !== undefined) overrides.push({ nodes: { fraction: downFraction }, down: true });
   const trust = values.trust ?? (register ? [`${register}/v1/node`] : []);
+  const holderName = values['holder-name'];
+  const holderBirthDate = values['holder-birth-date'];
+  if ((holderName === undefined) !== (holderBirthDate === undefined)) throw new UsageError('--holder-name and --holder-birth-date go together');
   return {
     register,
     adminKey,
@@ -98,6 +106,7 @@ function optionsFromArgs(args: string[]): { simulator: SimulatorOptions; registe
       hitRate: number('hit-rate', values['hit-rate']),
       ambiguousRate: number('ambiguous-rate', values['ambiguous-rate']),
       accountsFile: values.accounts,
+      ...(holderName !== undefined ? { holder: { nameKana: holderName, birthDate: holderBirthDate! } } : {}),
       trust,
       faults: {
         latencyMs: number('latency-ms', values['latency-ms']),

@@ -39,6 +39,30 @@ export function seededAccounts(seed: Seed, hitRate: number, myNumber: string, in
   return accounts;
 }
 
+/** Who holds a number's accounts: a kana name (full-width katakana) and a birth date. */
+export interface SimulatedHolder {
+  nameKana: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+}
+
+const SYLLABLES = [...'アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ'];
+const FIRST_BIRTH_DAY = Date.UTC(1930, 0, 1);
+const BIRTH_DAYS = 70 * 365;
+
+/**
+ * The holder the seed gives a number (at every simulated institution): a name of two
+ * three-syllable parts ("カキク サシス") and a birth date from 1930 on, from a hash of
+ * (seed, number). A simulated node lists accounts only for a query naming this holder
+ * (name key and birth date), as kouza-hub does.
+ */
+export function seededHolder(seed: Seed, myNumber: string): SimulatedHolder {
+  const digest = createHmac('sha256', String(seed)).update(`holder:${myNumber}`).digest();
+  const part = (at: number) => [0, 1, 2].map((k) => SYLLABLES[digest[at + k] % SYLLABLES.length]).join('');
+  const day = digest.readUInt32BE(8) % BIRTH_DAYS;
+  return { nameKana: `${part(0)} ${part(3)}`, birthDate: new Date(FIRST_BIRTH_DAY + day * 86_400_000).toISOString().slice(0, 10) };
+}
+
 export function sameAccount(a: AccountRef, b: AccountRef): boolean {
   return a.branchCode === b.branchCode && a.accountType === b.accountType && a.accountNumber === b.accountNumber;
 }

@@ -10,7 +10,7 @@ import {
   type NodeIdentity,
   type PeerKeys,
 } from '../peers/envelope.js';
-import { newMessageId, parseNumberingResultMessage } from '../peers/peer-messages.js';
+import { newMessageId, parseNumberingResultMessage, PROTOCOL_VERSION } from '../peers/peer-messages.js';
 import { startSimulator, type RunningSimulator } from './simulator.js';
 
 const myNumber = (n: number) => {
@@ -59,6 +59,7 @@ describe('simulator: numbering notices', () => {
   it('answers every asked institution it hosts, as numberingAt says, and nothing else', async () => {
     const numbers = Array.from({ length: 40 }, (_, i) => myNumber(900 + i));
     const res = await post('/v1/peer/numbering-notices', {
+      v: PROTOCOL_VERSION,
       typ: 'numbering-notice',
       purpose: 'numbering',
       notices: notices(numbers, ['5000', '5001', '5002']),
@@ -81,8 +82,8 @@ describe('simulator: numbering notices', () => {
   });
 
   it('refuses a location-query on the numbering route, and a notice on the location route', async () => {
-    const query = { typ: 'location-query', purpose: 'inheritance', queries: [{ ref: 'q', myNumber: myNumber(1) }] };
-    const notice = { typ: 'numbering-notice', purpose: 'numbering', notices: notices([myNumber(2)], ['5000']) };
+    const query = { v: PROTOCOL_VERSION, typ: 'location-query', purpose: 'inheritance', queries: [{ ref: 'q', myNumber: myNumber(1), nameKey: 'ﾔﾏﾀﾞﾀﾛｳ', birthDate: '1980-04-01' }] };
+    const notice = { v: PROTOCOL_VERSION, typ: 'numbering-notice', purpose: 'numbering', notices: notices([myNumber(2)], ['5000']) };
     expect((await post('/v1/peer/numbering-notices', query)).status).toBe(401);
     expect((await post('/v1/peer/location-queries', notice)).status).toBe(401);
   });

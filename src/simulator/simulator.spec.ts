@@ -20,7 +20,9 @@ import {
 import { verifyKeyStatement } from '../peers/key-statement.js';
 import { newMessageId, parseLocationAnswerMessage, type LocationAnswerMessage } from '../peers/peer-messages.js';
 import type { ControlChange } from './faults.js';
-import { seededAccounts } from './seeded.js';
+import { nameKey } from '../register/register-keys.js';
+import { PROTOCOL_VERSION } from '../peers/peer-messages.js';
+import { seededAccounts, seededHolder } from './seeded.js';
 import { startSimulator, type NodeRegistration, type RunningSimulator, type SimulatorOptions } from './simulator.js';
 import type { PublishedNode } from './trust-store.js';
 
@@ -57,10 +59,16 @@ class Hub {
     return this.nodes[index];
   }
 
+  subjectOf(myNumber: string) {
+    const holder = seededHolder(SEED, myNumber);
+    return { nameKey: nameKey(holder.nameKana)!, birthDate: holder.birthDate };
+  }
+
   async seal(index: number, numbers: string[], claims: Record<string, unknown> = {}) {
     const iat = epochSeconds();
     const jti = newMessageId();
     const message = {
+      v: PROTOCOL_VERSION,
       typ: 'location-query',
       iss: this.identity.nodeId,
       aud: this.nodes[index].nodeId,
@@ -68,7 +76,8 @@ class Hub {
       iat,
       exp: iat + 60,
       purpose: 'inheritance',
-      queries: numbers.map((n, i) => ({ ref: `q${i}`, myNumber: n })),
+      // Each query names the number's seeded holder, for whom alone the node lists accounts.
+      queries: numbers.map((n, i) => ({ ref: `q${i}`, myNumber: n, ...this.subjectOf(n) })),
       ...claims,
     };
     return { jti, jwe: await sealEnvelope(message, this.identity, this.nodes[index]) };

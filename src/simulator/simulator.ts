@@ -22,11 +22,16 @@ import {
   newMessageId,
   parseLocationQueryMessage,
   parseNumberingNoticeMessage,
+  PeerMessageRefusal,
+  PROTOCOL_VERSION,
   type LocatedInstitution,
   type LocationAnswerMessage,
+  type LocationQuery,
   type NumberedInstitution,
   type NumberingResultMessage,
 } from '../peers/peer-messages.js';
+import { isKanaName } from '../common/kana/kana-name.js';
+import { isCalendarDate } from '../common/validation/validators.js';
 import { AccountBook, checkAccountRecords, readAccountsFile, type AccountRecord } from './account-book.js';
 import {
   DEFAULT_FAULTS,
@@ -38,7 +43,7 @@ import {
   type FaultSettings,
 } from './faults.js';
 import { seededPrivateJwk } from './node-keys.js';
-import { seedBytes, seededRandom, type Seed } from './seeded.js';
+import { seedBytes, seededRandom, type Seed, type SimulatedHolder } from './seeded.js';
 import { TrustStore, type PublishedNode } from './trust-store.js';
 
 export interface SimulatorOptions {
@@ -61,6 +66,12 @@ export interface SimulatorOptions {
    * fraction answered `ambiguous` rather than `no-match` (default 0.1).
    */
   ambiguousRate?: number;
+  /**
+   * Who holds every number's accounts (a location query lists them only for this name
+   * and birth date) where an accounts record names nobody; by default each number's
+   * seeded holder (seededHolder()).
+   */
+  holder?: SimulatedHolder;
   /** Accounts held in addition to the seeded ones. */
   accounts?: AccountRecord[];
   /** The same, from an NDJSON file. */
@@ -113,6 +124,8 @@ export interface RunningSimulator {
   faultsOf(index: number): Readonly<FaultSettings>;
   /** The accounts a simulated institution holds for a number (seeded and listed). */
   accountsAt(myNumber: string, institutionCode: string): AccountRef[];
+  /** Who holds them there: a location query lists them only for this name (key) and birth date. */
+  holderAt(myNumber: string, institutionCode: string): SimulatedHolder;
   /** What a simulated institution answers to a numbering notice for a number. */
   numberingAt(myNumber: string, institutionCode: string): NumberedInstitution;
   stats(): SimulatorStats;
@@ -335,6 +348,10 @@ class Simulator implements RunningSimulator {
     return this.book.accounts(myNumber, institutionCode);
   }
 
+  holderAt(myNumber: string, institutionCode: string): SimulatedHolder {
+    return { ...this.book.holder(myNumber, institutionCode) };
+  }
+
   /**
    * The simulated register holds the depositor where the account book gives the number
    * accounts: attached, with that many accounts. Elsewhere a hash of (seed, number,
@@ -462,6 +479,8 @@ class Simulator implements RunningSimulator {
       if (!(error instanceof EnvelopeError)) throw error;
       node.stats.refused++;
       this.totals.refused++;
+      // As kouza-hub: an authenticated sender is told why (another protocol version, a claim of death without its grounds).
+      if (error instanceof PeerMessageRefusal) return sendProblem(res, error.code, error.message);
       return sendProblem(res, 'PEER_MESSAGE_REFUSED');
     }
     this.totals.answered++;
@@ -480,6 +499,7 @@ class Simulator implements RunningSimulator {
     node.stats.queries += query.queries.length;
     const iat = epochSeconds();
     const message: LocationAnswerMessage = {
+      v: PROTOCOL_VERSION,
       typ: 'location-answer',
       iss: node.nodeId,
       aud: sender.nodeId,
@@ -487,7 +507,7 @@ class Simulator implements RunningSimulator {
       iat,
       exp: iat + this.settings.ttl,
       inReplyTo: query.jti,
-      answers: query.queries.map((q) => ({ ref: q.ref, institutions: this.locate(node, q.myNumber) })),
+      answers: query.queries.map((q) => ({ ref: q.ref, institutions: this.locate(node, q) })),
     };
     return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
   }
@@ -504,6 +524,7 @@ class Simulator implements RunningSimulator {
     const hosted = new Set(node.institutions.map((i) => i.code));
     const iat = epochSeconds();
     const message: NumberingResultMessage = {
+      v: PROTOCOL_VERSION,
       typ: 'numbering-result',
       iss: node.nodeId,
       aud: sender.nodeId,
@@ -519,10 +540,11 @@ class Simulator implements RunningSimulator {
     return sealEnvelope({ ...message }, forge ? node.impostor : node.identity, sender);
   }
 
-  private locate(node: SimulatedNode, myNumber: string): LocatedInstitution[] {
+  /** Where the node's institutions hold accounts of the query's subject (number, name key and birth date). */
+  private locate(node: SimulatedNode, query: LocationQuery): LocatedInstitution[] {
     const found: LocatedInstitution[] = [];
     for (const { code } of node.institutions) {
-      const accounts = this.book.accounts(myNumber, code);
+      const accounts = this.book.accountsOf(query, code);
       if (accounts.length > 0) found.push({ code, accounts });
     }
     return found;
@@ -560,6 +582,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   if (!(hitRate >= 0 && hitRate <= 1)) throw new RangeError('hitRate must be from 0 to 1');
   const ambiguousRate = options.ambiguousRate ?? 0.1;
   if (!(ambiguousRate >= 0 && ambiguousRate <= 1)) throw new RangeError('ambiguousRate must be from 0 to 1');
+  if (options.holder && (!isKanaName(options.holder.nameKana) || !isCalendarDate(options.holder.birthDate))) {
+    throw new RangeError('holder must be {nameKana: a kana name, birthDate: YYYY-MM-DD}');
+  }
   const settings: Settings = {
     seed,
     ambiguousRate,
@@ -577,7 +602,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const trustStore = new TrustStore(trust.filter((t): t is string => typeof t === 'string'));
   for (const node of trust) if (typeof node !== 'string') await trustStore.trust(node);
 
-  const simulator = new Simulator(nodes, new AccountBook(seed, hitRate, records), trustStore, settings);
+  const simulator = new Simulator(nodes, new AccountBook(seed, hitRate, records, options.holder && { nameKana: options.holder.nameKana, birthDate: options.holder.birthDate }), trustStore, settings);
   try {
     simulator.control({ nodes: 'all', ...options.faults });
     for (const override of options.overrides ?? []) simulator.control(override);

@@ -181,7 +181,7 @@ export async function run(): Promise<void> {
     while (running) {
       const i = Math.floor(Math.random() * rows);
       await timed(stats.locate, async () => {
-        const found = await locations.locate([{ ref: 'q', myNumber: myNumberOf(i) }]);
+        const found = await locations.locate([{ ref: 'q', myNumber: myNumberOf(i), nameKey: 'ﾔﾏﾀﾞﾀﾛｳ', birthDate: '1980-01-01' }]);
         return found.length === 1 && found[0].accounts.some((a) => a.accountNumber === accountOf(i));
       });
       await timed(stats.byAccount, async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { epochSeconds, generateNodeIdentity, importPeerKeys, sealEnvelope, type NodeIdentity, type PeerKeys } from '../../src/peers/envelope.js';
-import { newMessageId } from '../../src/peers/peer-messages.js';
-import { finalInquiry, inheritanceBody, FINAL } from './support/inquiries.js';
+import { newMessageId, PROTOCOL_VERSION } from '../../src/peers/peer-messages.js';
+import { finalInquiry, inheritanceBody, FINAL, LINKAGE_SUBJECT } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
 import { seedRegister, type RegisterRowInput } from './support/register.js';
 import { eventually, linkageBody, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
@@ -109,11 +109,11 @@ describe('POST /v1/access-history', () => {
     keysOfNode = await importPeerKeys(node.nodeId, node.signingKey, node.encryptionKey);
     const claims = (typ: string, rest: Record<string, unknown>) => {
       const iat = epochSeconds();
-      return { typ, iss: peer.nodeId, aud: node.nodeId, jti: newMessageId(), iat, exp: iat + 60, ...rest };
+      return { v: PROTOCOL_VERSION, typ, iss: peer.nodeId, aud: node.nodeId, jti: newMessageId(), iat, exp: iat + 60, ...rest };
     };
     const send = async (path: string, message: Record<string, unknown>) =>
       t.http.post(path).set('content-type', 'application/jose').send(await sealEnvelope(message, peer, keysOfNode)).expect(200);
-    await send('/v1/peer/location-queries', claims('location-query', { purpose: 'disaster', queries: [{ ref: 'p-1', myNumber: depositor }, { ref: 'p-2', myNumber: other }] }));
+    await send('/v1/peer/location-queries', claims('location-query', { purpose: 'disaster', queries: [{ ref: 'p-1', myNumber: depositor, ...LINKAGE_SUBJECT }, { ref: 'p-2', myNumber: other, ...LINKAGE_SUBJECT }] }));
     await send(
       '/v1/peer/numbering-notices',
       claims('numbering-notice', {

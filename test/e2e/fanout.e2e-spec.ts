@@ -74,6 +74,8 @@ describe('inquiries across peer nodes', () => {
       nodes: 6,
       seed: 11,
       hitRate: 0.5,
+      // The inquiries name linkageBody()'s subject: the simulated institutions hold the numbers under it.
+      holder: { nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01' },
       faults: { latencyMs: 20 },
       overrides: [
         { nodes: [SIM.down], down: true },
@@ -124,13 +126,15 @@ describe('inquiries across peer nodes', () => {
     // Retried with backoff, then given up.
     for (const i of [SIM.failing, SIM.silent]) expect(stats.byNode[i].messages).toBe(3);
     expect(worker!.output).toContain('"reason":"forged"');
-    // The linkage at node B now says its holder was reported deceased.
+    // The linkage at node B now says its holder was reported deceased, by node A, on the
+    // date and evidence of A's inheritance inquiry.
     const [linkage] = (await b.http.get('/v1/linkages?branchCode=001&accountType=ordinary&accountNumber=0012345').set(hostedAtB.auth)).body.items;
     expect(linkage.holderDeceased).toEqual({
       reportedAt: expect.any(String),
-      dateOfDeath: null,
+      dateOfDeath: '2026-10-01',
       inquiryId: null,
       reportedByNode: (await a.http.get('/v1/node')).body.nodeId,
+      evidence: [{ type: 'legal-heir-information', reference: 'HJ-2026-0001' }],
     });
   });
 

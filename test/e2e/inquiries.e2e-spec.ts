@@ -181,6 +181,43 @@ describe('inquiries: hosted institutions', () => {
       expect(row.blind_index).not.toBeNull();
     });
 
+    it.each([
+      ['a wrong kana name', { nameKana: 'スズキ ハナコ' }],
+      ['a wrong birth date', { birthDate: '1980-04-02' }],
+    ])('with the right number and %s: not-found everywhere, and no holder marked deceased', async (_label, wrong) => {
+      const living = validMyNumber(502);
+      const accounts = [{ branchCode: '103', accountType: 'ordinary', accountNumber: '0000503' }];
+      if ('nameKana' in wrong) await t.http.post('/v1/linkages').set(holder.auth).send(linkageBody(living, { accounts })).expect(201);
+      const body = inheritanceBody(living);
+      const inquiry = await t.http
+        .post('/v1/inquiries')
+        .set(requester.auth)
+        .send({ ...body, subject: { ...(body.subject as object), ...wrong } })
+        .expect(202);
+      const view = await finalInquiry(t, requester, inquiry.body.id);
+      expect(view.status).toBe('completed');
+      expect(view.results.map((r: { status: string }) => r.status)).toEqual(['not-found', 'not-found', 'not-found']);
+      const [marked] = await t.db.query(
+        `SELECT count(*)::int AS n FROM linkages WHERE account_number = '0000503' AND holder_reported_deceased_at IS NOT NULL`,
+      );
+      expect(marked.n).toBe(0);
+      const located = await t.db.query(`SELECT 1 FROM audit_events WHERE resource_id = $1 AND action = 'inquiry.subject-located'`, [inquiry.body.id]);
+      expect(located).toHaveLength(0);
+    });
+
+    it('counts inquiries created per requesting institution (kouza_inquiries_created_total); a replay does not count', async () => {
+      const created = async () => {
+        const text = (await t.http.get('/metrics').expect(200)).text;
+        const line = text.split('\n').find((l) => l.startsWith('kouza_inquiries_created_total{institution="0001",kind="inheritance"}'));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      const before = await created();
+      const body = inheritanceBody(validMyNumber(503));
+      await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'metric-1').send(body).expect(202);
+      await t.http.post('/v1/inquiries').set(requester.auth).set('Idempotency-Key', 'metric-1').send(body).expect(202);
+      expect(await created()).toBe(before + 1);
+    });
+
     it('records on each hosted linkage of the deceased that the holder was reported deceased', async () => {
       const first = { id: deceasedInquiryId };
       for (const id of linkageIds) {
@@ -190,6 +227,7 @@ describe('inquiries: hosted institutions', () => {
           dateOfDeath: '2026-10-01',
           inquiryId: first.id,
           reportedByNode: null,
+          evidence: [{ type: 'legal-heir-information', reference: 'HJ-2026-0001' }],
         });
       }
       const audits = await t.db.query(

@@ -11,6 +11,7 @@ import { MasterKeySealer, webhookSecretAad } from '../../src/crypto/master-key-s
 import { formatWebhookSecret } from '../../src/webhooks/webhook-signature.js';
 import { finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { validMyNumber } from './support/my-numbers.js';
+import { LINKAGE_SUBJECT } from './support/inquiries.js';
 import { eventually, linkageBody, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { WorkerProcess } from './support/worker-process.js';
@@ -390,8 +391,8 @@ describe('key rotation run in-process (the CLI runner): a number held twice at o
     // The number is still located: its linkages hang on the record left under version 1,
     // which look-ups still consult (and which start-up refuses to lose).
     const locations = new HostedLocations(new BlindIndex({ ...keys, activeBlindIndexVersion: 2 }), t.db.pool);
-    expect(await locations.locate([{ ref: 'q', myNumber }])).toHaveLength(1);
-    for (const n of others) expect(await locations.locate([{ ref: 'q', myNumber: n }])).toHaveLength(1);
+    expect(await locations.locate([{ ref: 'q', myNumber, ...LINKAGE_SUBJECT }])).toHaveLength(1);
+    for (const n of others) expect(await locations.locate([{ ref: 'q', myNumber: n, ...LINKAGE_SUBJECT }])).toHaveLength(1);
   });
 });
 

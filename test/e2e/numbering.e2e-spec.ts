@@ -2,10 +2,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { epochSeconds, generateNodeIdentity, importPeerKeys, sealEnvelope, type NodeIdentity } from '../../src/peers/envelope.js';
-import { newMessageId } from '../../src/peers/peer-messages.js';
+import { newMessageId, PROTOCOL_VERSION } from '../../src/peers/peer-messages.js';
 import { NODE_IDENTITY } from '../../src/peers/peers.tokens.js';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/simulator.js';
-import { FINAL } from './support/inquiries.js';
+import { FINAL, LINKAGE_SUBJECT } from './support/inquiries.js';
 import { inheritanceBody } from './support/inquiries.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
 import { seedRegister, type RegisterRowInput } from './support/register.js';
@@ -261,8 +261,8 @@ describe('numbering requests', () => {
       const nodeB = (await b.http.get('/v1/node')).body;
       const keysOfB = await importPeerKeys(nodeB.nodeId, nodeB.signingKey, nodeB.encryptionKey);
       const iat = epochSeconds();
-      const claims = (typ: string, rest: Record<string, unknown>) => ({ typ, iss: identityA.nodeId, aud: nodeB.nodeId, jti: newMessageId(), iat, exp: iat + 60, ...rest });
-      const query = claims('location-query', { purpose: 'inheritance', queries: [{ ref: 'r', myNumber: number() }] });
+      const claims = (typ: string, rest: Record<string, unknown>) => ({ v: PROTOCOL_VERSION, typ, iss: identityA.nodeId, aud: nodeB.nodeId, jti: newMessageId(), iat, exp: iat + 60, ...rest });
+      const query = claims('location-query', { purpose: 'inheritance', queries: [{ ref: 'r', myNumber: number(), ...LINKAGE_SUBJECT }] });
       const notice = claims('numbering-notice', {
         purpose: 'numbering',
         notices: [
@@ -295,6 +295,24 @@ describe('numbering requests', () => {
       refused(await post('/v1/peer/numbering-notices', { ...notice, jti: newMessageId(), iss: stranger.nodeId }, stranger));
       // Not an envelope at all.
       refused(await b.http.post('/v1/peer/numbering-notices').set('content-type', 'application/json').send({ notices: [] }));
+
+      // A speaks for 0001 only (as registered at B): a notice from another origin is refused, logged, and attaches nothing.
+      const [template] = (notice as Record<string, any>).notices as Record<string, any>[];
+      const foreign = {
+        ...notice,
+        jti: newMessageId(),
+        notices: [template, { ...template, ref: 'n2', myNumber: number(), origin: { ...template.origin, institutionCode: '0005' } }],
+      };
+      const attachmentsBefore = (await b.db.pool.query(`SELECT count(*)::int AS n FROM linkages`)).rows[0].n;
+      const res = await post('/v1/peer/numbering-notices', foreign);
+      expect({ status: res.status, code: res.body.code, origins: res.body.origins }).toEqual({
+        status: 403,
+        code: 'PEER_ORIGIN_NOT_REGISTERED',
+        origins: ['0005'],
+      });
+      expect((await b.db.pool.query(`SELECT count(*)::int AS n FROM linkages`)).rows[0].n).toBe(attachmentsBefore);
+      const logged = [...a.logs.lines, ...b.logs.lines].map((l) => JSON.parse(l)).filter((l) => l.reason === 'origin-not-behind-peer');
+      expect(logged).toContainEqual(expect.objectContaining({ peerNodeId: identityA.nodeId, origins: ['0005'] }));
     });
   });
 

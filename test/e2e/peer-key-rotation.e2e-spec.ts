@@ -4,11 +4,12 @@ import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import { generateNodeKeyMaterial } from '../../src/crypto/key-material.js';
 import { createNodeIdentity, epochSeconds, importPeerKeys, sealEnvelope, type NodeIdentity, type PeerKeys } from '../../src/peers/envelope.js';
 import { PeerClient, PeerUnreachableError, type PeerNode } from '../../src/peers/peer-client.js';
-import { newMessageId } from '../../src/peers/peer-messages.js';
+import { newMessageId, PROTOCOL_VERSION } from '../../src/peers/peer-messages.js';
 import { PeersRepository } from '../../src/peers/peers.repository.js';
 import { NODE_IDENTITY } from '../../src/peers/peers.tokens.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { LINKAGE_SUBJECT } from './support/inquiries.js';
 import { eventually, linkageBody, startTestApp, testKeysEnv, type TestApp } from './support/test-app.js';
 import { MetricsService } from '../../src/metrics/metrics.service.js';
 
@@ -36,11 +37,11 @@ describe('rotating a node’s peer keys', () => {
 
   const peerBAsSeenByA = async (): Promise<PeerNode> =>
     (await a.app.get(PeersRepository).listActive()).find((p) => p.nodeId === bEnv.NODE_ID)!;
-  const locate = async () => a.app.get(PeerClient).locate(await peerBAsSeenByA(), 'inheritance', [{ ref: 'r-1', myNumber: deceased }]);
+  const locate = async () => a.app.get(PeerClient).locate(await peerBAsSeenByA(), 'inheritance', [{ ref: 'r-1', myNumber: deceased, ...LINKAGE_SUBJECT }]);
   /** A location-query to A, signed by one of B's identities. */
   const queryToA = async (from: NodeIdentity) => {
     const iat = epochSeconds();
-    const claims = { typ: 'location-query', iss: from.nodeId, aud: nodeA.nodeId, jti: newMessageId(), iat, exp: iat + 60, purpose: 'inheritance', queries: [{ ref: 'q', myNumber: deceased }] };
+    const claims = { v: PROTOCOL_VERSION, typ: 'location-query', iss: from.nodeId, aud: nodeA.nodeId, jti: newMessageId(), iat, exp: iat + 60, purpose: 'inheritance', queries: [{ ref: 'q', myNumber: deceased, ...LINKAGE_SUBJECT }] };
     const res = await a.http.post('/v1/peer/location-queries').set('content-type', 'application/jose').send(await sealEnvelope(claims, from, keysOfA));
     return { status: res.status, code: res.body?.code };
   };

@@ -13,10 +13,11 @@ import {
 } from '../../src/peers/envelope.js';
 import { PeerClient, PeerUnreachableError, type PeerNode } from '../../src/peers/peer-client.js';
 import { PeerMessageIdsRepository } from '../../src/peers/peer-message-ids.repository.js';
-import { newMessageId } from '../../src/peers/peer-messages.js';
+import { newMessageId, PROTOCOL_VERSION } from '../../src/peers/peer-messages.js';
 import { PeersRepository } from '../../src/peers/peers.repository.js';
 import { NODE_IDENTITY } from '../../src/peers/peers.tokens.js';
 import { databaseText } from './support/database-text.js';
+import { DEATH_CLAIM, LINKAGE_SUBJECT } from './support/inquiries.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 
@@ -112,6 +113,7 @@ describe('node-to-node protocol', () => {
   const queryClaims = (changes: Record<string, unknown> = {}) => {
     const iat = epochSeconds();
     return {
+      v: PROTOCOL_VERSION,
       typ: 'location-query',
       iss: nodeA.nodeId,
       aud: nodeB.nodeId,
@@ -119,7 +121,7 @@ describe('node-to-node protocol', () => {
       iat,
       exp: iat + 60,
       purpose: 'inheritance',
-      queries: [{ ref: 'q-1', myNumber: deceased, deceased: true }],
+      queries: [{ ref: 'q-1', myNumber: deceased, ...LINKAGE_SUBJECT }],
       ...changes,
     };
   };
@@ -151,8 +153,8 @@ describe('node-to-node protocol', () => {
   describe('a query from A answered by B', () => {
     it("finds the accounts at B's institution through PeerClient.locate, and nothing for an unknown number", async () => {
       const result = await a.app.get(PeerClient).locate(await peerBAsSeenByA(), 'inheritance', [
-        { ref: 'inq-1', myNumber: deceased, deceased: true },
-        { ref: 'inq-2', myNumber: stranger },
+        { ref: 'inq-1', myNumber: deceased, ...LINKAGE_SUBJECT, deceased: DEATH_CLAIM },
+        { ref: 'inq-2', myNumber: stranger, ...LINKAGE_SUBJECT },
       ]);
       expect(result).toEqual(
         new Map([
@@ -229,6 +231,103 @@ describe('node-to-node protocol', () => {
     });
   });
 
+  describe('a number alone reveals nothing (protocol version 2)', () => {
+    /** B's answer to one hand-made query from A, opened. */
+    const answerOf = async (query: Record<string, unknown>, purpose = 'inheritance') => {
+      const res = await post(await sealEnvelope(queryClaims({ purpose, queries: [query] }), identityA, keysOfB)).expect(200);
+      return (await openEnvelope(res.text, identityA, async () => keysOfB)).claims as any;
+    };
+    /** A depositor of B's 0009 that no query has reported deceased yet. */
+    const fresh = validMyNumber(11_223_344);
+    beforeAll(async () => {
+      const accounts = [{ branchCode: '103', accountType: 'ordinary', accountNumber: '5550001' }];
+      await b.http.post('/v1/linkages').set(bankB.auth).send(linkageBody(fresh, { accounts })).expect(201);
+    });
+    const freshMarked = async () =>
+      (await b.db.pool.query(`SELECT holder_reported_deceased_at IS NOT NULL AS marked FROM linkages WHERE account_number = '5550001'`)).rows[0]
+        .marked as boolean;
+
+    it.each([
+      ['a wrong name', { nameKey: 'ｽｽﾞｷﾊﾅｺ' }],
+      ['a wrong birth date', { birthDate: '1980-04-02' }],
+    ])('%s: not-found, and nothing marked deceased', async (_label, wrong) => {
+      const answer = await answerOf({ ref: 'w-1', myNumber: fresh, ...LINKAGE_SUBJECT, ...wrong, deceased: DEATH_CLAIM });
+      expect(answer.answers).toEqual([{ ref: 'w-1', institutions: [] }]);
+      expect(await freshMarked()).toBe(false);
+    });
+
+    it('the name key compares as linkages do: the same name in another spelling matches', async () => {
+      // ﾔﾏﾀﾞﾀﾛｳ is what nameKey() gives for ヤマダ　タロウ, ﾔﾏﾀﾞ ﾀﾛｳ and ﾔﾏﾀﾞﾀﾛｳ alike.
+      const answer = await answerOf({ ref: 'n-1', myNumber: deceased, nameKey: 'ﾔﾏﾀﾞﾀﾛｳ', birthDate: '1980-04-01' }, 'disaster');
+      expect(answer.answers[0].institutions.map((i: { code: string }) => i.code)).toEqual(['0009']);
+    });
+
+    it('records the death as reported by A, with its date and evidence, and GET /v1/linkages/{id} shows it', async () => {
+      const { rows } = await b.db.pool.query(
+        `SELECT id FROM linkages WHERE deceased_reported_by_node = $1 ORDER BY account_number LIMIT 1`,
+        [nodeA.nodeId],
+      );
+      expect(rows).toHaveLength(1);
+      const view = (await b.http.get(`/v1/linkages/${rows[0].id}`).set(bankB.auth).expect(200)).body;
+      expect(view.holderDeceased).toEqual({
+        reportedAt: expect.any(String),
+        dateOfDeath: DEATH_CLAIM.dateOfDeath,
+        inquiryId: null,
+        reportedByNode: nodeA.nodeId,
+        evidence: DEATH_CLAIM.evidence,
+      });
+    });
+
+    const expectDeceasedRefused = (res: { status: number; body: any }) => {
+      expect(res.status).toBe(422);
+      expect(res.body.code).toBe('PEER_DECEASED_CLAIM_REFUSED');
+    };
+
+    it.each([
+      ['in a disaster query', 'disaster', DEATH_CLAIM],
+      ['as a bare true (version 1)', 'inheritance', true],
+      ['without a date of death', 'inheritance', { evidence: DEATH_CLAIM.evidence }],
+      ['without evidence', 'inheritance', { dateOfDeath: DEATH_CLAIM.dateOfDeath, evidence: [] }],
+      ['with evidence that is not of a death', 'inheritance', { ...DEATH_CLAIM, evidence: [{ type: 'my-number-card', reference: 'x' }] }],
+      ['with a death before the birth', 'inheritance', { ...DEATH_CLAIM, dateOfDeath: '1970-01-01' }],
+    ])('a claim of death %s is refused whole (422 PEER_DECEASED_CLAIM_REFUSED), nothing answered or marked', async (_label, purpose, claim) => {
+      const queries = [{ ref: 'd-1', myNumber: fresh, ...LINKAGE_SUBJECT, deceased: claim }];
+      const res = await post(await sealEnvelope(queryClaims({ purpose, queries }), identityA, keysOfB));
+      expectDeceasedRefused(res);
+      expect(await freshMarked()).toBe(false);
+    });
+
+    it('a disaster query that finds the subject marks nothing; the matching inheritance query does', async () => {
+      const answer = await answerOf({ ref: 'x-1', myNumber: fresh, ...LINKAGE_SUBJECT }, 'disaster');
+      expect(answer.answers[0].institutions).toHaveLength(1);
+      expect(await freshMarked()).toBe(false);
+      await answerOf({ ref: 'x-2', myNumber: fresh, ...LINKAGE_SUBJECT, deceased: DEATH_CLAIM });
+      expect(await freshMarked()).toBe(true);
+    });
+
+    it.each([
+      ['no v (a version 1 node)', { v: undefined }],
+      ['v: 1', { v: 1 }],
+      ['v: 3', { v: 3 }],
+    ])('a message with %s is refused clearly: 400 PEER_PROTOCOL_VERSION_UNSUPPORTED, supportedVersions [2]', async (_label, changes) => {
+      const claims: Record<string, unknown> = queryClaims(changes);
+      if (claims.v === undefined) delete claims.v;
+      // A version 1 query: a bare number, no subject.
+      claims.queries = [{ ref: 'q-1', myNumber: deceased }];
+      const res = await post(await sealEnvelope(claims, identityA, keysOfB));
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('PEER_PROTOCOL_VERSION_UNSUPPORTED');
+      expect(res.body.supportedVersions).toEqual([2]);
+    });
+
+    it('the version refusal still needs an authenticated sender: unsigned by a registered peer, it is 401', async () => {
+      const unknown = (await generateNodeIdentity('unregistered-v1')).identity;
+      const claims: Record<string, unknown> = queryClaims({ iss: 'unregistered-v1' });
+      delete claims.v;
+      expectRefused(await post(await sealEnvelope(claims, unknown, keysOfB)));
+    });
+  });
+
   describe('refusals by B: 401 PEER_MESSAGE_REFUSED and no answer', () => {
     it('the same message twice (a replay)', async () => {
       const sealed = await sealEnvelope(queryClaims(), identityA, keysOfB);
@@ -241,7 +340,9 @@ describe('node-to-node protocol', () => {
       ['an exp in the past', { iat: epochSeconds() - 300, exp: epochSeconds() - 120 }],
       ['another typ', { typ: 'location-answer' }],
       ['an iss that is not the signer', { iss: 'some-other-node' }],
-      ['an invalid My Number', { queries: [{ ref: 'q', myNumber: '123456789019' }] }],
+      ['an invalid My Number', { queries: [{ ref: 'q', myNumber: '123456789019', ...LINKAGE_SUBJECT }] }],
+      ['a name that is not a name key', { queries: [{ ref: 'q', myNumber: '123456789018', nameKey: 'ヤマダ タロウ', birthDate: '1980-04-01' }] }],
+      ['no birth date', { queries: [{ ref: 'q', myNumber: '123456789018', nameKey: 'ﾔﾏﾀﾞﾀﾛｳ' }] }],
       ['an unknown member', { balance: true }],
     ])('a message with %s', async (_label, changes) => {
       expectRefused(await post(await sealEnvelope(queryClaims(changes), identityA, keysOfB)));
@@ -339,6 +440,7 @@ describe('node-to-node protocol', () => {
     const answerTo = (query: Record<string, unknown>, changes: Record<string, unknown> = {}) => {
       const iat = epochSeconds();
       return {
+        v: PROTOCOL_VERSION,
         typ: 'location-answer',
         iss: 'node-f',
         aud: nodeA.nodeId,
@@ -351,7 +453,7 @@ describe('node-to-node protocol', () => {
       };
     };
     const locate = (timeoutMs?: number) =>
-      a.app.get(PeerClient).locate(peer, 'disaster', [{ ref: 'f-1', myNumber: stranger }], timeoutMs ? { timeoutMs } : {});
+      a.app.get(PeerClient).locate(peer, 'disaster', [{ ref: 'f-1', myNumber: stranger, ...LINKAGE_SUBJECT }], timeoutMs ? { timeoutMs } : {});
     const reasonOf = async (promise: Promise<unknown>) => {
       try {
         await promise;
@@ -410,7 +512,7 @@ describe('node-to-node protocol', () => {
 
     it('a node that cannot be reached → network', async () => {
       const closed = { ...peer, endpointUrl: 'http://127.0.0.1:9' };
-      expect(await reasonOf(a.app.get(PeerClient).locate(closed, 'disaster', [{ ref: 'x', myNumber: stranger }]))).toBe('network');
+      expect(await reasonOf(a.app.get(PeerClient).locate(closed, 'disaster', [{ ref: 'x', myNumber: stranger, ...LINKAGE_SUBJECT }]))).toBe('network');
     });
   });
 
@@ -490,7 +592,7 @@ describe('node-to-node protocol', () => {
         await client.query('BEGIN');
         // The tables are tiny here: forbid the sequential scan to see whether the index serves the query.
         await client.query('SET LOCAL enable_seqscan = off');
-        const { rows } = await client.query(`EXPLAIN ${HOSTED_LOCATE_SQL}`, [['r'], [1], [Buffer.alloc(32)], null]);
+        const { rows } = await client.query(`EXPLAIN ${HOSTED_LOCATE_SQL}`, [['r'], [1], [Buffer.alloc(32)], null, ['ﾔﾏﾀﾞﾀﾛｳ'], ['1980-04-01']]);
         const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
         expect(plan).toMatch(/subjects_blind_index/);
         expect(plan).toMatch(/linkages_subject/);

@@ -17,6 +17,7 @@ import { PeerClient, type PeerNode } from '../../src/peers/peer-client.js';
 import { newMessageId } from '../../src/peers/peer-messages.js';
 import { PeersRepository } from '../../src/peers/peers.repository.js';
 import { validMyNumber } from './support/my-numbers.js';
+import { LINKAGE_SUBJECT } from './support/inquiries.js';
 import { startTestApp, testKeysEnv, type TestApp } from './support/test-app.js';
 
 const QUERIES_PATH = '/v1/peer/location-queries';
@@ -67,13 +68,14 @@ describe('peer trust', () => {
   const storedSigningKey = async (nodeId: string) => (await a.http.get(`/v1/peers/${nodeId}`).set(a.admin).expect(200)).body.signingKey.x;
   const queryClaims = (from: NodeIdentity, queries = 1) => ({
     typ: 'location-query',
+    v: 2,
     iss: from.nodeId,
     aud: nodeA.nodeId,
     jti: newMessageId(),
     iat: epochSeconds(),
     exp: epochSeconds() + 60,
     purpose: 'inheritance',
-    queries: Array.from({ length: queries }, (_, i) => ({ ref: `q-${i}`, myNumber: validMyNumber(70_000 + i) })),
+    queries: Array.from({ length: queries }, (_, i) => ({ ref: `q-${i}`, myNumber: validMyNumber(70_000 + i), ...LINKAGE_SUBJECT })),
   });
   const post = (envelope: string) => a.http.post(QUERIES_PATH).set('content-type', 'application/jose').send(envelope);
   const refusals = () => a.logs.lines.filter((l) => l.includes('peer message refused')).map((l) => JSON.parse(l));
@@ -220,7 +222,7 @@ describe('peer trust', () => {
       const refused = await production.http.post('/v1/peers/peer-plain/refresh').set(production.admin).expect(502);
       expect(refused.body).toMatchObject({ code: 'PEER_KEYS_UNAVAILABLE', reason: 'network' });
       const peer = (await production.app.get(PeersRepository).listActive()).find((p) => p.nodeId === 'peer-plain')!;
-      await expect(production.app.get(PeerClient).locate(peer, 'inheritance', [{ ref: 'r', myNumber: validMyNumber(72_000) }])).rejects.toMatchObject({
+      await expect(production.app.get(PeerClient).locate(peer, 'inheritance', [{ ref: 'r', myNumber: validMyNumber(72_000), ...LINKAGE_SUBJECT }])).rejects.toMatchObject({
         reason: 'network',
         message: expect.stringContaining('not https'),
       });
@@ -348,7 +350,7 @@ describe('peer trust', () => {
       peer = (await a.app.get(PeersRepository).listActive()).find((p) => p.nodeId === 'peer-endless')!;
     });
 
-    const locate = () => a.app.get(PeerClient).locate(peer, 'inheritance', [{ ref: 'r-1', myNumber: validMyNumber(71_000) }]);
+    const locate = () => a.app.get(PeerClient).locate(peer, 'inheritance', [{ ref: 'r-1', myNumber: validMyNumber(71_000), ...LINKAGE_SUBJECT }]);
 
     it('is cut off at PEER_BODY_LIMIT_BYTES while it streams: an endless body', async () => {
       routes.set(`POST ${QUERIES_PATH}`, (req, res) => {

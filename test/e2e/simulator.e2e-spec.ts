@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PeerClient, PeerUnreachableError, type PeerNode } from '../../src/peers/peer-client.js';
 import { PeersRepository } from '../../src/peers/peers.repository.js';
-import { seededAccounts } from '../../src/simulator/seeded.js';
+import { nameKey } from '../../src/register/register-keys.js';
+import { seededAccounts, seededHolder } from '../../src/simulator/seeded.js';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/simulator.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
@@ -14,7 +15,12 @@ import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 const SEED = 'e2e';
 const HIT_RATE = 0.4;
 const NUMBERS = Array.from({ length: 12 }, (_, i) => validMyNumber(77_000 + i));
-const QUERIES = NUMBERS.map((myNumber, i) => ({ ref: `r${i}`, myNumber }));
+/** Each query names the number's seeded holder: a simulated node answers only for it. */
+const subjectOf = (myNumber: string) => {
+  const holder = seededHolder(SEED, myNumber);
+  return { nameKey: nameKey(holder.nameKana)!, birthDate: holder.birthDate };
+};
+const QUERIES = NUMBERS.map((myNumber, i) => ({ ref: `r${i}`, myNumber, ...subjectOf(myNumber) }));
 
 /**
  * The simulator against the real kouza-hub: registered through POST /v1/peers from its
@@ -58,6 +64,14 @@ describe('peer-node simulator with kouza-hub', () => {
     });
     expect(expected.filter(([, institutions]) => institutions.length > 0).length).toBeGreaterThan(0);
     expect([...found].map(([ref, institutions]) => [ref, institutions])).toEqual(expected);
+  });
+
+  it.each([
+    ['a wrong name', { nameKey: 'ｽｽﾞｷﾊﾅｺ' }],
+    ['a wrong birth date', { birthDate: '1900-01-01' }],
+  ])('answers nothing for a query naming %s, as kouza-hub would', async (_what, wrong) => {
+    const found = await hub.app.get(PeerClient).locate(peers.get('sim-0')!, 'disaster', QUERIES.map((q) => ({ ...q, ...wrong })));
+    expect([...found.values()].flat()).toEqual([]);
   });
 
   it.each([

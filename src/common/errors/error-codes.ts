@@ -6,7 +6,15 @@ export const ERROR_CATALOGUE = {
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   INVALID_IDEMPOTENCY_KEY: { status: 400, title: 'The Idempotency-Key header is malformed' },
   UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
+  PEER_PROTOCOL_VERSION_UNSUPPORTED: {
+    status: 400,
+    title: 'The node-to-node message is of a protocol version this node does not speak (see supportedVersions)',
+  },
   PEER_MESSAGE_REFUSED: { status: 401, title: 'The node-to-node message is refused' },
+  PEER_ORIGIN_NOT_REGISTERED: {
+    status: 403,
+    title: 'A numbering notice names an origin institution that is not registered behind the sending node',
+  },
   FORBIDDEN_SCOPE: { status: 403, title: 'The API key lacks the scope this action needs' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
@@ -48,6 +56,10 @@ export const ERROR_CATALOGUE = {
   REGISTER_SPOOL_FULL: { status: 413, title: "The upload would exceed the institution's storage for spooled register uploads" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
+  PEER_DECEASED_CLAIM_REFUSED: {
+    status: 422,
+    title: 'A location query claims the subject deceased outside an inheritance query, or without the date of death and evidence',
+  },
   INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
   NO_ACTIVE_DISASTER_DECLARATION: {
     status: 422,

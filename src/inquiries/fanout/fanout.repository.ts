@@ -26,6 +26,12 @@ export interface FanoutInquiryRow {
   ciphertext: Buffer;
   dataKeyId: string;
   dateOfDeath: string | null;
+  /** The subject as the requester named them (canonical kana name), which hosted and peer answers must match. */
+  nameKana: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  /** Inheritance: the documents evidencing the death, sent with a peer query's claim of death. */
+  evidence: { type: string; reference: string }[];
   targetsAll: boolean;
   /** Null when targetsAll. */
   targetCodes: string[] | null;
@@ -122,6 +128,7 @@ export class FanoutRepository {
       `SELECT i.id, i.kind, i.institution_id AS "institutionId", inst.code AS "institutionCode", i.api_key_id AS "apiKeyId",
               i.branch_code AS "branchCode", i.operator_id AS "operatorId", i.my_number_ciphertext AS ciphertext,
               i.data_key_id AS "dataKeyId", to_char(i.date_of_death, 'YYYY-MM-DD') AS "dateOfDeath",
+              i.name_kana AS "nameKana", to_char(i.birth_date, 'YYYY-MM-DD') AS "birthDate", i.evidence,
               i.targets_all AS "targetsAll", CASE WHEN i.targets_all THEN NULL ELSE i.target_codes END AS "targetCodes",
               CASE WHEN i.kind = 'numbering' THEN jsonb_build_object(
                 'nameKana', i.name_kana, 'birthDate', to_char(i.birth_date, 'YYYY-MM-DD'), 'address', i.address,

@@ -8,7 +8,8 @@ import { DataSource } from 'typeorm';
 import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { AppConfig } from '../../config/app-config.js';
-import { HostedLocations } from '../../locations/hosted-locations.js';
+import { HostedLocations, type HostedQuery } from '../../locations/hosted-locations.js';
+import { nameKey } from '../../register/register-keys.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { PeerClient, PeerUnreachableError } from '../../peers/peer-client.js';
 import type { PeerNode } from '../../peers/peer-client.js';
@@ -16,11 +17,11 @@ import { PeersRepository } from '../../peers/peers.repository.js';
 import { bullmqConnectionOptions } from '../../queue/bullmq-connection.js';
 import { WebhooksService } from '../../webhooks/webhooks.service.js';
 import { FANOUT_FLOW_PRODUCER, JobName, QueueName } from '../../queue/queues.js';
-import { HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
+import { DEATH_EVIDENCE, HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { FanoutKind, InstitutionFinding } from '../inquiry.types.js';
 import { HostedNumbering } from '../../numbering/hosted-numbering.js';
 import type { NumberingOrigin, NumberingSubject } from '../../numbering/hosted-numbering.js';
-import type { NumberedInstitution, NumberingNotice } from '../../peers/peer-messages.js';
+import type { DeathEvidence, NumberedInstitution, NumberingNotice } from '../../peers/peer-messages.js';
 import { AnswerWriter } from './answer-writer.js';
 import { asks, FanoutCache } from './fanout-cache.js';
 import { InquiryAdmission } from './inquiry-admission.js';
@@ -215,7 +216,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const pending = await this.pendingFor(fanout, HOSTED_NODE_ID, true, hostedCodes);
     if (pending.length === 0) return { answered: 0 };
     if (fanout.kind === 'numbering') return this.numberHosted(pending, hostedCodes);
-    const matches = await this.hosted.locate(pending.map((i) => ({ ref: i.id, myNumber: i.myNumber })));
+    // Found only where the subject held there is the one the requester named.
+    const matches = await this.hosted.locate(pending.map(hostedQuery));
     const inquiries = new Map(pending.map((i) => [i.id, i]));
     const byInquiry = new Map(pending.map((i) => [i.id, [] as typeof matches]));
     for (const match of matches) {
@@ -247,7 +249,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         }));
         if (inquiry.kind === 'inheritance') {
           for (const m of found) {
-            deceased.push({ inquiryId: inquiry.id, dateOfDeath: inquiry.dateOfDeath!, linkageIds: m.linkageIds });
+            deceased.push({ inquiryId: inquiry.id, dateOfDeath: inquiry.dateOfDeath!, evidence: deathEvidence(inquiry), linkageIds: m.linkageIds });
             events.push({
               action: 'linkage.holder-reported-deceased',
               resourceType: 'inquiry',
@@ -323,7 +325,11 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         const answers = await this.peerClient.locate(
           peer,
           fanout.kind!,
-          pending.map((i) => ({ ref: i.id, myNumber: i.myNumber, ...(i.kind === 'inheritance' ? { deceased: true } : {}) })),
+          pending.map((i) => ({
+            ...hostedQuery(i),
+            // An heir's inquiry reports the death, with its date and evidence; a disaster inquiry never does.
+            ...(i.kind === 'inheritance' ? { deceased: { dateOfDeath: i.dateOfDeath!, evidence: deathEvidence(i) } } : {}),
+          })),
           { timeoutMs },
         );
         rows = pending.map((inquiry) => ({
@@ -410,6 +416,18 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     }
     return finalized;
   }
+}
+
+/** A location query for an inquiry: the number and the subject named (name key, birth date). */
+function hostedQuery(inquiry: FanoutInquiry): HostedQuery {
+  return { ref: inquiry.id, myNumber: inquiry.myNumber, nameKey: nameKey(inquiry.nameKana)!, birthDate: inquiry.birthDate };
+}
+
+/** An inheritance inquiry's documents evidencing the death. */
+function deathEvidence(inquiry: FanoutInquiry): DeathEvidence[] {
+  return inquiry.evidence
+    .filter((e): e is DeathEvidence => (DEATH_EVIDENCE as readonly string[]).includes(e.type))
+    .map((e) => ({ type: e.type, reference: e.reference }));
 }
 
 function numberingSubject(request: FanoutInquiry): NumberingSubject {

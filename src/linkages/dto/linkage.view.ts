@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ACCOUNT_TYPES, REVOCATION_REASONS } from '../linkage.types.js';
+import { DEATH_EVIDENCE } from '../../inquiries/inquiry.types.js';
 
 export class SubjectView {
   @ApiProperty({ format: 'uuid', description: "The depositor's record at this institution" })
@@ -32,18 +33,39 @@ export class RevocationView {
   revokedAt: Date;
 }
 
+export class DeathEvidenceView {
+  @ApiProperty({ enum: DEATH_EVIDENCE })
+  type: string;
+
+  @ApiProperty({ example: 'HJ-2026-000123' })
+  reference: string;
+}
+
 export class HolderDeceasedView {
   @ApiProperty({ description: 'When an inheritance inquiry (here or at a peer node) reported the holder deceased' })
   reportedAt: Date;
 
-  @ApiProperty({ format: 'date', example: '2026-10-01', nullable: true, type: String, description: 'Known when reported by an inquiry made here' })
+  @ApiProperty({
+    format: 'date',
+    example: '2026-10-01',
+    nullable: true,
+    type: String,
+    description: 'As the inheritance inquiry stated it (here, or in the peer node\'s query); null only for reports older than protocol version 2',
+  })
   dateOfDeath: string | null;
 
   @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'The inheritance inquiry made here that reported it' })
   inquiryId: string | null;
 
-  @ApiProperty({ nullable: true, type: String, description: 'The peer node whose inheritance inquiry reported it' })
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'The peer node whose inheritance query reported it (the death is as that node reported it, not verified here)',
+  })
   reportedByNode: string | null;
+
+  @ApiProperty({ type: [DeathEvidenceView], description: 'The documents the report cited (empty for reports older than protocol version 2)' })
+  evidence: DeathEvidenceView[];
 }
 
 export class LinkedAccountView {

@@ -21,7 +21,9 @@ export interface BenchSimulator {
  */
 export async function startBenchSimulator(api: BenchApi, opts: { nodes: number; latencyMs: number }): Promise<BenchSimulator> {
   const port = await findFreePort(4100);
-  const args = ['--nodes', String(opts.nodes), '--latency-ms', String(opts.latencyMs), '--port', String(port), '--trust', `${api.process.baseUrl}/v1/node`];
+  const args = ['--nodes', String(opts.nodes), '--latency-ms', String(opts.latencyMs), '--port', String(port), '--trust', `${api.process.baseUrl}/v1/node`,
+    // The benchmark's inquiries name this subject (inquiries.bench.ts): every simulated number is theirs.
+    '--holder-name', 'ヤマダ タロウ', '--holder-birth-date', '1940-04-01'];
   const sim = await startProcess({
     label: 'simulator',
     script: join(REPO_ROOT, 'dist/src/simulator/cli.js'),
