@@ -66,22 +66,37 @@ const GAP = `[${SEPARATOR_CLASS}]{0,${MAX_SEPARATOR_RUN}}`;
 
 /**
  * A number of exactly twelve digits in any spelling people type: what redaction
- * removes from free text and logs, and what free-text fields refuse. It is what
- * "NFKC, then strip the separators, then look for a run of exactly twelve digits"
- * finds, matched on the text as it is (so that redaction replaces the original
- * characters, and no line pays for a normalisation): a digit, then eleven more each
- * after at most MAX_SEPARATOR_RUN separators, not continued either side by a digit
- * (after separators or not). So `1234-5678-9018`, `１２３４ ５６７８ ９０１８` and
- * `1234ー5678ー9018` are found, and `1234-5678-9018-2024` (sixteen digits: a card
- * number, not a My Number) is not, as `1234567890182024` is not.
+ * removes from free text and logs, and what free-text fields refuse. Matched on the
+ * text as it is (so that redaction replaces the original characters, and no line pays
+ * for a normalisation), it finds what NFKC and then stripping the separators would
+ * show as twelve digits: a digit, then eleven more each after at most
+ * MAX_SEPARATOR_RUN separators, starting and ending at the edge of a group of digits
+ * (no digit right before or after). So `1234-5678-9018`, `１２３４ ５６７８ ９０１８`
+ * and `1234ー5678ー9018` are found, and so is the number in `1-2-3 1234 5678 9018`:
+ * stripping every separator of that text first would glue the address to the number
+ * (fifteen digits, nothing found), so the groups around a number do not hide it.
+ * `1764150000000` (thirteen digits in one group) is not found, as before.
  *
  * Any twelve digits, valid check digit or not: a mistyped number is still (nearly)
- * someone's number, and it keeps the rule what it was for the plain form.
+ * someone's number, and it keeps the rule what it was for the plain form. The price:
+ * twelve digits in consecutive groups are found whatever they are (`+81-90-1234-5678`,
+ * three groups of a card number, `2026-04-01-0001`; see the spec).
  *
- * The pattern has no nested quantifiers over overlapping classes (digits and
- * separators are disjoint), so it runs in linear time on any input.
+ * Digits and separators are disjoint classes, so the pattern cannot backtrack
+ * catastrophically: it runs in linear time on any input.
  */
-export const MY_NUMBER_LIKE = new RegExp(`(?<!${D}${GAP})${D}(?:${GAP}${D}){11}(?!${GAP}${D})`, 'gu');
+export const MY_NUMBER_LIKE = new RegExp(`(?<!${D})${D}(?:${GAP}${D}){11}(?!${D})`, 'gu');
+
+/**
+ * Twelve ASCII digits in a row, not part of a longer run: the rule for the ids that
+ * machines make and peers send (message ids: a random UUID's hyphenated groups must
+ * not be read as a typed number, or one in a few hundred would be refused).
+ */
+const TWELVE_DIGIT_RUN = /(?<![0-9])[0-9]{12}(?![0-9])/;
+
+export function containsTwelveDigitRun(text: string): boolean {
+  return TWELVE_DIGIT_RUN.test(text);
+}
 
 export function containsMyNumberLike(text: string): boolean {
   MY_NUMBER_LIKE.lastIndex = 0;
