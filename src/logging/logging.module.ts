@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { type DestinationStream } from 'pino';
-import { containsMyNumberLike, redactMyNumbers } from '../common/my-number/my-number.js';
+import { containsMyNumberLike, redactMyNumbers, urlDecoded } from '../common/my-number/my-number.js';
 import { AppConfig } from '../config/app-config.js';
 import { redactingDestination } from './redacting-destination.js';
 
@@ -28,19 +28,7 @@ export function serializeError(err: unknown): Record<string, unknown> {
  * logged, redacted; any other URL as it came.
  */
 export function loggedUrl(url: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(url.replace(/\+/g, ' '));
-  } catch {
-    // Malformed escapes: decode what can be, byte sequence by byte sequence.
-    decoded = url.replace(/\+/g, ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) => {
-      try {
-        return decodeURIComponent(escapes);
-      } catch {
-        return escapes;
-      }
-    });
-  }
+  const decoded = urlDecoded(url);
   return containsMyNumberLike(decoded) ? redactMyNumbers(decoded) : url;
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
   containsMyNumberLike,
+  containsMyNumberLikeEscaped,
   containsTwelveDigitRun,
   DIGIT_CLASS,
   isValidMyNumber,
@@ -150,6 +151,15 @@ describe('containsMyNumberLike', () => {
     for (const text of ['1-1 123456789018', '霞が関1-2-3 1234 5678 9018', '2026-04-01 1234-5678-9018', '1 2 3 4 5 6 7 8 9 0 1 8 9']) {
       expect(containsMyNumberLike(text)).toBe(true);
     }
+  });
+
+  it('URL escapes: a number is found once they are decoded', () => {
+    for (const typed of ['１２３４－５６７８－９０１８', '1234 5678 9018', '123456789018']) {
+      expect(containsMyNumberLikeEscaped(`https://bank.example/hooks?n=${encodeURIComponent(typed)}`)).toBe(true);
+    }
+    expect(containsMyNumberLikeEscaped('https://bank.example/hooks?n=1234+5678+9018')).toBe(true);
+    expect(containsMyNumberLikeEscaped('https://bank.example/hooks/%E5%B1%B1%E7%94%B0?x=%zz')).toBe(false);
+    expect(containsMyNumberLikeEscaped('100% sure, 1+1')).toBe(false);
   });
 
   it('machine-made ids: only a plain run of twelve digits counts', () => {
@@ -323,6 +333,15 @@ describe('containsMyNumberLike', () => {
     for (const text of ['1-1 123456789018', '霞が関1-2-3 1234 5678 9018', '2026-04-01 1234-5678-9018', '1 2 3 4 5 6 7 8 9 0 1 8 9']) {
       expect(containsMyNumberLike(text)).toBe(true);
     }
+  });
+
+  it('URL escapes: a number is found once they are decoded', () => {
+    for (const typed of ['１２３４－５６７８－９０１８', '1234 5678 9018', '123456789018']) {
+      expect(containsMyNumberLikeEscaped(`https://bank.example/hooks?n=${encodeURIComponent(typed)}`)).toBe(true);
+    }
+    expect(containsMyNumberLikeEscaped('https://bank.example/hooks?n=1234+5678+9018')).toBe(true);
+    expect(containsMyNumberLikeEscaped('https://bank.example/hooks/%E5%B1%B1%E7%94%B0?x=%zz')).toBe(false);
+    expect(containsMyNumberLikeEscaped('100% sure, 1+1')).toBe(false);
   });
 
   it('machine-made ids: only a plain run of twelve digits counts', () => {

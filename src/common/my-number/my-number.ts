@@ -103,6 +103,30 @@ export function containsMyNumberLike(text: string): boolean {
   return MY_NUMBER_LIKE.test(text);
 }
 
+/**
+ * `text` as a URL decodes: percent escapes decoded (each run of them that is UTF-8;
+ * a malformed one stays as it is), `+` read as a space, as forms send it. A number
+ * typed into a URL (a query, a path segment) reaches a field or a log line escaped,
+ * where MY_NUMBER_LIKE would not see it: the checks look at this form too.
+ */
+export function urlDecoded(text: string): string {
+  if (!text.includes('%') && !text.includes('+')) return text;
+  return text.replace(/\+/g, ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) => {
+    try {
+      return decodeURIComponent(escapes);
+    } catch {
+      return escapes;
+    }
+  });
+}
+
+/** A number in `text` as it is, or once its URL escapes are decoded (see urlDecoded). */
+export function containsMyNumberLikeEscaped(text: string): boolean {
+  if (containsMyNumberLike(text)) return true;
+  const decoded = urlDecoded(text);
+  return decoded !== text && containsMyNumberLike(decoded);
+}
+
 /** What stands in for a number that redaction removed. */
 export const REDACTED_MY_NUMBER = '[redacted-12-digits]';
 
