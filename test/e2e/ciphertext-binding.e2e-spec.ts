@@ -3,6 +3,7 @@ import { aesGcmSeal } from '../../src/crypto/aes-gcm.js';
 import { loadKeyMaterial } from '../../src/crypto/key-material.js';
 import { dataKeyAad, MasterKeySealer } from '../../src/crypto/master-key-sealer.js';
 import { numberAad } from '../../src/crypto/my-number-cipher.js';
+import { finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { inClearForm, validMyNumber } from './support/my-numbers.js';
 import { eventually, linkageBody, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
 
@@ -128,4 +129,37 @@ describe('My Number ciphertexts are bound to their row', () => {
       await swapCiphertexts();
     }
   }, 60_000);
+
+  it("inquiries: one whose ciphertext was swapped in is never fanned out with the other person's number", async () => {
+    // A separate app whose worker has not started: the inquiries stay queued while
+    // their ciphertexts are swapped, and are read by the fan-out afterwards.
+    const u = await startTestApp({ env: { INQUIRY_DEADLINE_SECONDS: '6' } });
+    try {
+      const holder = await u.createInstitution('0007');
+      const linked = validMyNumber(5_151_101);
+      const stranger = validMyNumber(5_151_102);
+      await u.http
+        .post('/v1/linkages')
+        .set(holder.auth)
+        .send(linkageBody(linked, { accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '5151101' }] }))
+        .expect(201);
+      const aboutLinked = (await u.http.post('/v1/inquiries').set(holder.auth).send(inheritanceBody(linked)).expect(202)).body.id;
+      const aboutStranger = (await u.http.post('/v1/inquiries').set(holder.auth).send(inheritanceBody(stranger)).expect(202)).body.id;
+      await u.db.pool.query(
+        `UPDATE inquiries i SET my_number_ciphertext = o.my_number_ciphertext, data_key_id = o.data_key_id
+           FROM inquiries o WHERE (i.id, o.id) IN (($1::uuid, $2::uuid), ($2::uuid, $1::uuid))`,
+        [aboutLinked, aboutStranger],
+      );
+      await u.startWorker();
+      const answered = await finalInquiry(u, holder, aboutStranger, 40_000);
+      // Without the binding, the inquiry about the stranger would answer the linked
+      // depositor's accounts.
+      expect(JSON.stringify(answered)).not.toContain('5151101');
+      expect(answered.results.find((r: { institutionCode: string }) => r.institutionCode === '0007')?.status).not.toBe('found');
+      const other = await finalInquiry(u, holder, aboutLinked, 40_000);
+      expect(other.results.find((r: { institutionCode: string }) => r.institutionCode === '0007')?.status).not.toBe('not-found');
+    } finally {
+      await u.close();
+    }
+  }, 90_000);
 });
