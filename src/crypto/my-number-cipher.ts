@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit, Optional } from '@nestjs/common';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { aesGcmOpen, aesGcmSeal, ciphertextFormat } from './aes-gcm.js';
 import { DataKeysRepository } from './data-keys.repository.js';
 import { KeyMaterialError } from './key-material.js';
@@ -60,6 +61,8 @@ export class MyNumberCipher implements OnModuleInit {
   constructor(
     private readonly sealer: MasterKeySealer,
     private readonly dataKeys: DataKeysRepository,
+    /** Counts mismatches (KouzaCiphertextMismatch); absent in the CLIs and unit tests. */
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -81,12 +84,17 @@ export class MyNumberCipher implements OnModuleInit {
     // A data key id that names no data key is an edited row too; a master key that does
     // not unwrap the data key is not (KeyMaterialError: the configuration is wrong).
     const key = format === undefined ? undefined : await this.dataKey(encrypted.dataKeyId);
-    if (key === undefined) throw new CiphertextMismatchError(row);
+    if (key === undefined) throw this.mismatch(row);
     try {
       return aesGcmOpen(key, encrypted.ciphertext, format === ROW_BOUND ? rowAad(row) : numberAad(row.institutionId)).toString('ascii');
     } catch {
-      throw new CiphertextMismatchError(row);
+      throw this.mismatch(row);
     }
+  }
+
+  private mismatch(row: NumberRow): CiphertextMismatchError {
+    this.metrics?.ciphertextMismatches.inc({ table: row.table });
+    return new CiphertextMismatchError(row);
   }
 
   /** Whether a ciphertext is still in the institution-bound format (re-sealed by a blind-index rotation). */

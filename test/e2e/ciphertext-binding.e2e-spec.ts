@@ -82,6 +82,9 @@ describe('My Number ciphertexts are bound to their row', () => {
       // Logged for the operator, by row id only.
       // Logged for the operator: the code and the request id.
       await eventually(async () => t.logs.text, (text) => text.includes('"code":"RECORD_INTEGRITY_FAILED"'));
+      // Counted for the alert (KouzaCiphertextMismatch).
+      const metrics = await t.http.get('/metrics').expect(200);
+      expect(metrics.text).toMatch(/^kouza_ciphertext_mismatches_total\{[^}]*table="subjects"[^}]*\} [4-9]/m);
       for (const n of numbers) expect(inClearForm(t.logs.text)).not.toContain(n);
     } finally {
       await swapCiphertexts();
