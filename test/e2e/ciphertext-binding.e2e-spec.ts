@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
 import { aesGcmSeal } from '../../src/crypto/aes-gcm.js';
+import { DataKeysRepository } from '../../src/crypto/data-keys.repository.js';
 import { loadKeyMaterial } from '../../src/crypto/key-material.js';
 import { dataKeyAad, MasterKeySealer } from '../../src/crypto/master-key-sealer.js';
-import { numberAad } from '../../src/crypto/my-number-cipher.js';
+import { MyNumberCipher, numberAad } from '../../src/crypto/my-number-cipher.js';
+import { standaloneRotationRunner } from '../../src/keys/standalone-runner.js';
 import { finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { inClearForm, validMyNumber } from './support/my-numbers.js';
 import { eventually, linkageBody, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
@@ -165,4 +169,61 @@ describe('My Number ciphertexts are bound to their row', () => {
       await u.close();
     }
   }, 90_000);
+
+  it('a rotation to a new blind-index version re-seals every ciphertext it re-indexes, inquiries included', async () => {
+    const u = await startTestApp();
+    try {
+      const holder = await u.createInstitution('0009');
+      const linked = validMyNumber(5_151_201);
+      const strangers = [validMyNumber(5_151_202), validMyNumber(5_151_203)];
+      await u.http
+        .post('/v1/linkages')
+        .set(holder.auth)
+        .send(linkageBody(linked, { accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '5151201' }] }))
+        .expect(201);
+      // Queued inquiries (no worker): about the linked number (re-indexed through its
+      // subject), about strangers (from their own ciphertexts), one of them format 1.
+      const inquiry = async (n: string) => (await u.http.post('/v1/inquiries').set(holder.auth).send(inheritanceBody(n)).expect(202)).body.id;
+      const ids = { [linked]: await inquiry(linked), [strangers[0]]: await inquiry(strangers[0]), [strangers[1]]: await inquiry(strangers[1]) };
+      const keys = loadKeyMaterial(u.config, () => undefined);
+      const sealer = new MasterKeySealer(keys);
+      const { rows: dk } = await u.db.pool.query(
+        `SELECT d.id, d.master_key_id, d.wrapped_key FROM inquiries i JOIN data_keys d ON d.id = i.data_key_id WHERE i.id = $1`,
+        [ids[strangers[1]]],
+      );
+      const key = sealer.open({ masterKeyId: dk[0].master_key_id, ciphertext: dk[0].wrapped_key }, dataKeyAad(dk[0].id));
+      await u.db.pool.query('UPDATE inquiries SET my_number_ciphertext = $2 WHERE id = $1', [
+        ids[strangers[1]],
+        aesGcmSeal(key, Buffer.from(strangers[1], 'ascii'), numberAad(holder.id)),
+      ]);
+
+      const withV2 = { ...keys, blindIndexKeys: new Map([...keys.blindIndexKeys, [2, randomBytes(32)]]), activeBlindIndexVersion: 2 };
+      const rotationId = randomUUID();
+      await u.db.pool.query(`INSERT INTO key_rotations (id, kind, target, source) VALUES ($1, 'blind-index', '2', 'cli')`, [rotationId]);
+      expect(await standaloneRotationRunner(u.app.get(DataSource), u.config, withV2).run(rotationId)).toBe('completed');
+      const { rows: rotation } = await u.db.pool.query('SELECT moved, remaining FROM key_rotations WHERE id = $1', [rotationId]);
+      expect(rotation[0]).toMatchObject({
+        moved: { subjects: 1, inquiriesBySubject: 1, inquiriesByCiphertext: 2 },
+        remaining: { subjects: 0, inquiries: 0 },
+      });
+
+      // Every row under version 2, in format 2, opening for its row under version 2 only.
+      const cipher = new MyNumberCipher(sealer, new DataKeysRepository(u.app.get(DataSource)));
+      const { rows } = await u.db.pool.query(
+        `SELECT 'inquiries' AS t, id, institution_id, blind_index_version, my_number_ciphertext, data_key_id FROM inquiries
+         UNION ALL SELECT 'subjects', id, institution_id, blind_index_version, my_number_ciphertext, data_key_id FROM subjects`,
+      );
+      expect(rows).toHaveLength(4);
+      for (const r of rows) {
+        expect(r.blind_index_version).toBe(2);
+        expect(r.my_number_ciphertext[0]).toBe(2);
+        const row = { table: r.t, id: r.id, institutionId: r.institution_id, blindIndexVersion: 2 };
+        const n = await cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, row);
+        expect(r.t === 'subjects' ? n : ids[n]).toBe(r.t === 'subjects' ? linked : r.id);
+        await expect(cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, { ...row, blindIndexVersion: 1 })).rejects.toThrow();
+      }
+    } finally {
+      await u.close();
+    }
+  }, 60_000);
 });
