@@ -7,6 +7,7 @@ import { loadStartupSettings } from './config/bootstrap.js';
 import { assertSchemaIsCurrent } from './database/schema-check.js';
 import { assertKeysCoverData } from './keys/key-coverage.js';
 import { createHttpApp } from './http/create-http-app.js';
+import { listeningAt, listenOperations } from './http/operations-listener.js';
 import { aggregateClusterMetrics } from './metrics/cluster-metrics.js';
 
 /**
@@ -23,9 +24,11 @@ async function main(): Promise<void> {
   await assertSchemaIsCurrent(app.get(DataSource));
   await assertKeysCoverData(app.get(DataSource), keys, (message) => app.get(Logger).warn(message));
   await app.listen({ port: config.PORT, host: config.HOST });
+  const ops = config.OPS_PORT !== undefined ? await listenOperations(app, { port: config.OPS_PORT, host: config.OPS_HOST }) : undefined;
   app.get(Logger).log(
     { config: describeConfig(config), generatedKeys: keys.generated },
-    `API listening on ${config.HOST}:${config.PORT}`,
+    `API listening on ${config.HOST}:${config.PORT}` +
+      (ops ? `; /metrics, /queues and /docs on ${listeningAt(ops)} only` : ''),
   );
 }
 

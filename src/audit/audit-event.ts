@@ -37,7 +37,9 @@ export type AuditAction =
   /** A depositor's access history was read at a branch (POST /v1/access-history). */
   | 'access-history.read'
   /** The operator (or the schedule) fetched a peer's published keys (GET {endpointUrl}/v1/node). */
-  | 'peer.refresh-keys';
+  | 'peer.refresh-keys'
+  /** A refresh found new keys the peer did not endorse in a key statement; refused. details: reason, offered thumbprints. */
+  | 'peer.refresh-keys.refused';
 
 export type ActorType = 'institution' | 'operator' | 'system' | 'peer';
 

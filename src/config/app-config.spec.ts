@@ -58,6 +58,14 @@ describe('loadConfig', () => {
     expect(sut.ADMIN_API_KEY).toBe('a'.repeat(24));
   });
 
+  it('reads a switch from true or false, and an optional port', () => {
+    expect(loadConfig({}).QUEUE_DASHBOARD_ACTIONS).toBe(false);
+    expect(loadConfig({ QUEUE_DASHBOARD_ACTIONS: 'true' }).QUEUE_DASHBOARD_ACTIONS).toBe(true);
+    expect(loadConfig({ QUEUE_DASHBOARD_ACTIONS: 'false' }).QUEUE_DASHBOARD_ACTIONS).toBe(false);
+    expect(loadConfig({}).OPS_PORT).toBeUndefined();
+    expect(loadConfig({ OPS_PORT: '9100' }).OPS_PORT).toBe(9100);
+  });
+
   it('ignores variables it does not know', () => {
     expect(loadConfig({ PATH: '/usr/bin', SOMETHING_ELSE: 'x' })).not.toHaveProperty('SOMETHING_ELSE');
   });
@@ -73,6 +81,10 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['INQUIRY_DEADLINE_SECONDS', '0'],
     ['ADMIN_API_KEY', 'short-secret'],
+    ['QUEUE_DASHBOARD_ACTIONS', 'yes'],
+    ['QUEUE_DASHBOARD_ACTIONS', '1'],
+    ['OPS_PORT', '0'],
+    ['OPS_PORT', '70000'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);

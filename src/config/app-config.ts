@@ -26,6 +26,9 @@ function Secret(): PropertyDecorator {
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : Number(value);
 
+/** `true` / `false` to a boolean; anything else is kept, so that the rule refuses it. */
+const toBool = ({ value }: { value: unknown }) => (value === 'true' || value === true ? true : value === 'false' || value === false ? false : value);
+
 /**
  * Every environment variable the service reads, with its default and its rule.
  * Loaded and validated once, before Nest boots; the README's configuration table
@@ -46,6 +49,22 @@ export class AppConfig {
   /** The address the API (and the worker's metrics endpoint) binds. */
   @IsString()
   HOST = '0.0.0.0';
+
+  /**
+   * A port of its own for the operations surface (`/metrics`, `/queues`, `/docs`): when
+   * set, those are served there only, not on PORT (which then serves the API and
+   * `/health`). Unset: everything on PORT.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  OPS_PORT?: number;
+
+  /** The address OPS_PORT binds: an internal interface (the default, loopback) in production. */
+  @IsString()
+  OPS_HOST = '127.0.0.1';
 
   /**
    * API processes sharing the port (node:cluster): a Node process uses one core, so
@@ -92,6 +111,14 @@ export class AppConfig {
   @MinLength(24, { message: 'must be at least 24 characters' })
   ADMIN_API_KEY?: string;
 
+  /**
+   * Whether the queue dashboard (/queues) may act on jobs and queues (retry, promote,
+   * clean, pause, empty…). `false`: it only shows them.
+   */
+  @Transform(toBool)
+  @IsIn([true, false])
+  QUEUE_DASHBOARD_ACTIONS = false;
+
   /** Inquiries: nodes that have not answered by then are `unreachable`. */
   @Transform(toInt)
   @IsInt()
@@ -113,6 +140,16 @@ export class AppConfig {
   @IsInt()
   @Min(1024)
   REGISTER_UPLOAD_LIMIT_BYTES = 2 * 1024 ** 3;
+
+  /**
+   * Bytes of uploaded registers an institution may have spooled (register_import_chunks)
+   * at once, the upload being received included; an upload that would exceed it answers
+   * 413 REGISTER_SPOOL_FULL and its spooled bytes are removed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  REGISTER_SPOOL_MAX_BYTES_PER_INSTITUTION = 2 * 1024 ** 3;
 
   /** Row errors kept in a register import's report (all are counted). */
   @Transform(toInt)
@@ -223,6 +260,38 @@ export class AppConfig {
   @IsInt()
   @Min(1024)
   PEER_BODY_LIMIT_BYTES = 1_048_576;
+
+  /**
+   * Default inbound quota of each peer node: queries (and numbering notices) per minute,
+   * counted per query and refilled continuously (a token bucket of one minute's worth,
+   * shared by every API process through Redis); over it a message is answered 429
+   * PEER_QUOTA_EXCEEDED. 0 = not limited. A peer's own quota (POST /v1/peers
+   * `queriesPerMinute`) replaces it.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  PEER_QUERIES_PER_MINUTE = 12_000;
+
+  /**
+   * Messages per minute each client address may send to the peer routes, whoever it
+   * says it is, counted before the message is read (a token bucket in Redis); over it,
+   * 429 PEER_RATE_LIMITED. Behind a proxy every peer shares the proxy's address: size
+   * it for all of them. 0 = not limited.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_PER_MINUTE = 6000;
+
+  /** Messages one address may send at once above that rate (the bucket's size). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  PEER_IP_RATE_LIMIT_BURST = 1000;
 
   /** Where generated development keys are kept (never read in production). */
   @IsString()
@@ -453,6 +522,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const known = Object.keys(new AppConfig());
   const raw: Record<string, string> = {};
   const optional = [
+    'OPS_PORT',
     'ADMIN_API_KEY',
     'MASTER_KEYS',
     'MASTER_KEY_ACTIVE_ID',

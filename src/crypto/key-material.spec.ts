@@ -258,15 +258,23 @@ describe('parsePreviousNodeKeys (NODE_PREVIOUS_KEYS)', () => {
   const retired = Date.parse(retiredAt);
   const { d: _d, ...publicSigning } = old.signingPrivateJwk;
 
-  it('keeps each key until retiredAt + the grace period, signing keys public only', () => {
+  it('keeps each key until retiredAt + the grace period; a private signing key also privately (it signs the key statement)', () => {
     const value = JSON.stringify([{ signingKey: old.signingPrivateJwk, encryptionKey: old.encryptionPrivateJwk, retiredAt }]);
     const [key] = parsePreviousNodeKeys(value, 3600, false, retired + 1000);
     expect(key).toEqual({
       signingJwk: { kty: 'OKP', crv: 'Ed25519', x: old.signingPrivateJwk.x },
+      signingPrivateJwk: old.signingPrivateJwk,
       encryptionPrivateJwk: old.encryptionPrivateJwk,
       notAfter: retired / 1000 + 3600,
     });
-    expect(parsePreviousNodeKeys(JSON.stringify([{ signingKey: publicSigning, retiredAt }]), 3600, false, retired)).toHaveLength(1);
+    expect(parsePreviousNodeKeys(JSON.stringify([{ signingKey: publicSigning, retiredAt }]), 3600, false, retired)).toEqual([
+      { signingJwk: { kty: 'OKP', crv: 'Ed25519', x: old.signingPrivateJwk.x }, notAfter: retired / 1000 + 3600 },
+    ]);
+    // A "d" that is not the private half of "x" is refused.
+    const other = generateNodeKeyMaterial('node-2').signingPrivateJwk;
+    expect(() => parsePreviousNodeKeys(JSON.stringify([{ signingKey: { ...old.signingPrivateJwk, d: other.d }, retiredAt }]), 3600, false, retired)).toThrow(
+      /public half/,
+    );
     // Past the grace period: of no use any more.
     expect(parsePreviousNodeKeys(value, 3600, false, retired + 3600_000)).toEqual([]);
     expect(parsePreviousNodeKeys(undefined, 3600, false)).toEqual([]);

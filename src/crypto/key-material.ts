@@ -23,6 +23,8 @@ export interface NodeKeyMaterial {
 export interface PreviousNodeKey {
   /** Public (or private: only `x` is used) Ed25519 key, published until notAfter. */
   signingJwk?: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+  /** The same key with its private half, when given so: it also signs the node's key statement (GET /v1/node). */
+  signingPrivateJwk?: OkpPrivateJwk;
   /** Private X25519 key: messages peers still seal to it are opened until notAfter. */
   encryptionPrivateJwk?: OkpPrivateJwk;
   /** NumericDate (seconds). */
@@ -255,6 +257,8 @@ export function parsePreviousNodeKeys(value: string | undefined, graceSeconds: n
         throw new KeyMaterialError(`${name}.signingKey: must be an OKP Ed25519 JWK with a 32-byte x`);
       }
       key.signingJwk = { kty: 'OKP', crv: 'Ed25519', x: jwk.x };
+      // A private key endorses the rotation: peers believe the new keys on the old key's signature.
+      if (jwk.d !== undefined) key.signingPrivateJwk = parseOkpPrivateJwk(`${name}.signingKey`, JSON.stringify(signingKey), 'Ed25519', production);
     }
     if (encryptionKey !== undefined) {
       key.encryptionPrivateJwk = parseOkpPrivateJwk(`${name}.encryptionKey`, JSON.stringify(encryptionKey), 'X25519', production);

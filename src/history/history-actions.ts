@@ -98,6 +98,7 @@ export const AUDIT_TO_HISTORY: Record<AuditAction, Mapping | 'excluded'> = {
   'peer.register': 'excluded',
   'peer.disable': 'excluded',
   'peer.refresh-keys': 'excluded',
+  'peer.refresh-keys.refused': 'excluded',
   // The register's rows are the institution's customers, not numbered subjects.
   'register.import': 'excluded',
   'institution.rate-limit': 'excluded',

@@ -13,6 +13,7 @@ import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
+import { separateOperationsSurface } from './operations-listener.js';
 import { mountQueueDashboard } from './queue-dashboard.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
@@ -54,6 +55,8 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();
+  // First of all hooks: with OPS_PORT, /metrics, /queues and /docs on that listener only.
+  if (options.config.OPS_PORT !== undefined) separateOperationsSurface(fastify);
   const metrics = app.get(MetricsService);
   const peerInbound = app.get(PeerInboundService);
   // Node-to-node messages are compact JWEs (text), read whole for the envelope's checks.

@@ -102,6 +102,28 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Key changes a peer's endpoint published without the peer's signed say-so, by node and reason: an operator's matter. */
+  readonly peerKeyChangesRefused = new Counter({
+    name: 'kouza_peer_key_changes_refused_total',
+    help: "Refreshes that found new keys at a peer's GET /v1/node not endorsed by a key statement signed with a key trusted for it",
+    labelNames: ['node', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Inbound messages refused for the sending peer's quota (PEER_QUOTA_EXCEEDED), by node. */
+  readonly peerQuotaRefused = new Counter({
+    name: 'kouza_peer_quota_refused_total',
+    help: "Inbound peer messages refused (429) because the sender's quota of queries per minute was spent, by node",
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly peerAddressRateLimited = new Counter({
+    name: 'kouza_peer_address_rate_limited_total',
+    help: 'Messages to the peer routes refused (429 PEER_RATE_LIMITED) for their client address, before being read',
+    registers: [this.registry],
+  });
+
   readonly auditRowsSealed = new Counter({
     name: 'kouza_audit_rows_sealed_total',
     help: 'Audit rows sealed into the hash chain',

@@ -136,7 +136,8 @@ describe('sealEnvelope / openEnvelope', () => {
     const jwe = await sealEnvelope(claims, a, bKeys);
     const outer = decodeProtectedHeader(jwe);
     // kid: the thumbprint of the recipient's encryption key it was sealed to.
-    expect(outer).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: b.encryptionKid });
+    // iss: the sender, read (and looked up) before anything is decrypted.
+    expect(outer).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: b.encryptionKid, iss: 'node-a' });
     expect(outer.epk).toMatchObject({ kty: 'OKP', crv: 'X25519' });
     const { plaintext } = await compactDecrypt(jwe, b.encryptionPrivateKey);
     const jws = new TextDecoder().decode(plaintext);
@@ -164,18 +165,37 @@ describe('sealEnvelope / openEnvelope', () => {
     expect(await reasonOf(openEnvelope(jwe, b, resolveA))).toBe('bad-signature');
   });
 
-  it('refuses a kid that names no registered peer', async () => {
+  it('refuses a sender (JWE iss) that names no registered peer, before decrypting', async () => {
     const jwe = await sealEnvelope(claims, a, bKeys);
     expect(await reasonOf(openEnvelope(jwe, b, async () => undefined))).toBe('unknown-sender');
-    // A resolver answering with another node's keys is not taken for the kid's.
+    // A resolver answering with another node's keys is not taken for the sender's.
     expect(await reasonOf(openEnvelope(jwe, b, async () => bKeys))).toBe('unknown-sender');
+    // Not decrypted at all: a recipient without usable keys gives the same answer.
+    const keyless = { ...b, encryptionPrivateKey: undefined as never, previous: [] };
+    expect(await reasonOf(openEnvelope(jwe, keyless, async () => undefined))).toBe('unknown-sender');
+  });
+
+  it('refuses a JWE without a sender in its protected header, and one whose signer is not that sender', async () => {
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'node-a' })
+      .sign(a.signingPrivateKey);
+    const sealedBy = (header: Record<string, unknown>) =>
+      new CompactEncrypt(new TextEncoder().encode(jws))
+        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', ...header })
+        .encrypt(bKeys.encryptionKey);
+    expect(await reasonOf(openEnvelope(await sealedBy({}), b, resolveA))).toBe('malformed');
+    expect(await reasonOf(openEnvelope(await sealedBy({ iss: 'no such/node' }), b, resolveA))).toBe('malformed');
+    // C, registered, sends a JWS signed as node-a: the signer is not the sender.
+    const resolveBoth = async (id: string) => (id === 'node-a' ? aKeys : id === 'node-c' ? { ...aKeys, nodeId: 'node-c' } : undefined);
+    expect(await reasonOf(openEnvelope(await sealedBy({ iss: 'node-c' }), b, resolveBoth))).toBe('sender-mismatch');
+    expect((await openEnvelope(await sealedBy({ iss: 'node-a' }), b, resolveBoth)).claims).toEqual(claims);
   });
 
   it('refuses what is not a compact JWE, or an unexpected algorithm, as malformed', async () => {
     expect(await reasonOf(openEnvelope('{"queries":[]}', b, resolveA))).toBe('malformed');
     expect(await reasonOf(openEnvelope('a.b.c', b, resolveA))).toBe('malformed');
     const direct = await new CompactEncrypt(new TextEncoder().encode('x'))
-      .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM' })
+      .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', iss: 'node-a' })
       .encrypt(bKeys.encryptionKey);
     expect(await reasonOf(openEnvelope(direct, b, resolveA))).toBe('malformed');
   });
@@ -183,7 +203,7 @@ describe('sealEnvelope / openEnvelope', () => {
   it('refuses a JWE whose plaintext is not a JWS, or whose JWS is not EdDSA with a node-id kid', async () => {
     const encrypt = (plaintext: string) =>
       new CompactEncrypt(new TextEncoder().encode(plaintext))
-        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', iss: 'node-a' })
         .encrypt(bKeys.encryptionKey);
     expect(await reasonOf(openEnvelope(await encrypt(JSON.stringify(claims)), b, resolveA))).toBe('malformed');
     const noKid = await new CompactSign(new TextEncoder().encode('{}')).setProtectedHeader({ alg: 'EdDSA' }).sign(a.signingPrivateKey);
@@ -195,7 +215,7 @@ describe('sealEnvelope / openEnvelope', () => {
       .setProtectedHeader({ alg: 'EdDSA', kid: 'node-a' })
       .sign(a.signingPrivateKey);
     const jwe = await new CompactEncrypt(new TextEncoder().encode(jws))
-      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM' })
+      .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', iss: 'node-a' })
       .encrypt(bKeys.encryptionKey);
     expect(await reasonOf(openEnvelope(jwe, b, resolveA))).toBe('malformed');
   });

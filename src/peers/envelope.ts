@@ -1,15 +1,15 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
+import type { JWK } from 'jose';
 import {
-  calculateJwkThumbprint,
-  CompactEncrypt,
-  CompactSign,
-  compactDecrypt,
-  compactVerify,
+  CompactJoseError,
   decodeProtectedHeader,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-} from 'jose';
-import type { CryptoKey, JWK, KeyObject } from 'jose';
+  decryptParsedJwe,
+  encryptCompact,
+  parseCompactJwe,
+  signCompact,
+  verifyCompact,
+} from './compact-jose.js';
 
 /**
  * The node-to-node envelope (DESIGN.md, "POST /v1/peer/location-queries"): a compact
@@ -24,6 +24,15 @@ import type { CryptoKey, JWK, KeyObject } from 'jose';
  * decrypts with the key the JWE kid names (any key it holds when there is none), and
  * verifies against the sender's current signing key or a previous one before its
  * `notAfter`; a signature by a previous key past its `notAfter` is refused.
+ *
+ * The sender: the JWE protected header carries `iss` (the sender's node id, as RFC 7519
+ * §5.3 lets a JWE replicate a claim in its header), read before anything is decrypted:
+ * a message whose header names no registered sender is refused without spending a
+ * decryption on it, and one whose JWS `kid` (the signer) is not that sender is refused.
+ *
+ * The JOSE work itself is ./compact-jose.ts on node:crypto (why: its header comment);
+ * keys are node KeyObjects made once per key (per identity, per registered peer and
+ * rotation), so that a message costs its ephemeral key pair and the one-shot calls.
  */
 
 export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-notice' | 'numbering-result';
@@ -31,8 +40,8 @@ export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-
 /** This node: its id and private keys, with the public halves it publishes. */
 export interface NodeIdentity {
   nodeId: string;
-  signingPrivateKey: CryptoKey | KeyObject;
-  encryptionPrivateKey: CryptoKey | KeyObject;
+  signingPrivateKey: KeyObject;
+  encryptionPrivateKey: KeyObject;
   /** Public `{kty: 'OKP', crv: 'Ed25519', x}`. */
   signingJwk: JWK;
   /** Public `{kty: 'OKP', crv: 'X25519', x}`. */
@@ -48,8 +57,10 @@ export interface PreviousIdentityKey {
   /** Public half of a previous signing key, published at GET /v1/node until notAfter. */
   signingJwk?: JWK;
   signingKid?: string;
+  /** Its private half, when configured: the node's key statement is signed with it too, so that peers believe the rotation. */
+  signingPrivateKey?: KeyObject;
   /** A previous encryption key: messages sealed to it are still opened until notAfter. */
-  encryptionPrivateKey?: CryptoKey | KeyObject;
+  encryptionPrivateKey?: KeyObject;
   encryptionKid?: string;
   /** NumericDate (seconds). */
   notAfter: number;
@@ -58,15 +69,15 @@ export interface PreviousIdentityKey {
 /** A previous signing key of a peer, valid until notAfter (NumericDate seconds). */
 export interface PreviousPeerSigningKey {
   kid: string;
-  key: CryptoKey | KeyObject;
+  key: KeyObject;
   notAfter: number;
 }
 
 /** A remote node: its public keys. */
 export interface PeerKeys {
   nodeId: string;
-  signingKey: CryptoKey | KeyObject;
-  encryptionKey: CryptoKey | KeyObject;
+  signingKey: KeyObject;
+  encryptionKey: KeyObject;
   /** RFC 7638 thumbprints (absent in keys built by hand, e.g. in tests). */
   signingKid?: string;
   encryptionKid?: string;
@@ -132,12 +143,15 @@ function publicJwk(jwk: JWK): JWK {
   return { kty: 'OKP', crv: jwk.crv, x: jwk.x };
 }
 
-/** Imports only kty/crv/x(/d): an `alg`, `use` or `key_ops` from elsewhere must not restrict our use. */
-async function importOkp(jwk: JWK, alg: string): Promise<CryptoKey> {
-  const bare = jwk.d === undefined ? publicJwk(jwk) : { ...publicJwk(jwk), d: jwk.d };
-  const key = await importJWK(bare, alg);
-  if (key instanceof Uint8Array) throw new TypeError('expected an asymmetric key');
-  return key;
+/**
+ * A KeyObject of only kty/crv/x(/d): an `alg`, `use` or `key_ops` from elsewhere must not
+ * restrict our use. The algorithm is fixed by the curve (Ed25519 signs, X25519 agrees).
+ */
+function importOkp(jwk: JWK): KeyObject {
+  const key = { kty: 'OKP', crv: jwk.crv!, x: jwk.x! };
+  return jwk.d === undefined
+    ? createPublicKey({ key, format: 'jwk' })
+    : createPrivateKey({ key: { ...key, d: jwk.d }, format: 'jwk' });
 }
 
 /** The RFC 7638 thumbprint of an OKP key (public members only), the key's id in the protocol. */
@@ -147,7 +161,7 @@ export function okpThumbprint(jwk: JWK): Promise<string> {
 
 /** A previous key of this node, as configured (NODE_PREVIOUS_KEYS). */
 export interface PreviousNodeKeyInput {
-  /** Private or public: only the public half is used (published). */
+  /** Private or public: the public half is published; a private one also signs the key statement. */
   signingJwk?: JWK;
   /** Private: to open messages peers still seal to it. */
   encryptionPrivateJwk?: JWK;
@@ -170,18 +184,22 @@ export async function createNodeIdentity(
       assertOkpJwk(publicJwk(p.signingJwk), SIGNING_CURVE, false, `previous key ${i}: signing key`);
       entry.signingJwk = publicJwk(p.signingJwk);
       entry.signingKid = await okpThumbprint(p.signingJwk);
+      if (p.signingJwk.d !== undefined) {
+        assertOkpJwk(p.signingJwk, SIGNING_CURVE, true, `previous key ${i}: signing key`);
+        entry.signingPrivateKey = importOkp(p.signingJwk);
+      }
     }
     if (p.encryptionPrivateJwk) {
       assertOkpJwk(p.encryptionPrivateJwk, ENCRYPTION_CURVE, true, `previous key ${i}: encryption key`);
-      entry.encryptionPrivateKey = await importOkp(p.encryptionPrivateJwk, JWE_KEY_MANAGEMENT);
+      entry.encryptionPrivateKey = importOkp(p.encryptionPrivateJwk);
       entry.encryptionKid = await okpThumbprint(p.encryptionPrivateJwk);
     }
     previousKeys.push(entry);
   }
   return {
     nodeId,
-    signingPrivateKey: await importOkp(signingPrivateJwk, JWS_ALGORITHM),
-    encryptionPrivateKey: await importOkp(encryptionPrivateJwk, JWE_KEY_MANAGEMENT),
+    signingPrivateKey: importOkp(signingPrivateJwk),
+    encryptionPrivateKey: importOkp(encryptionPrivateJwk),
     signingJwk: publicJwk(signingPrivateJwk),
     encryptionJwk: publicJwk(encryptionPrivateJwk),
     signingKid: await okpThumbprint(signingPrivateJwk),
@@ -193,10 +211,8 @@ export async function createNodeIdentity(
 export async function generateNodeIdentity(
   nodeId: string,
 ): Promise<{ identity: NodeIdentity; signingPrivateJwk: JWK; encryptionPrivateJwk: JWK }> {
-  const signing = await generateKeyPair(JWS_ALGORITHM, { crv: SIGNING_CURVE, extractable: true });
-  const encryption = await generateKeyPair('ECDH-ES', { crv: ENCRYPTION_CURVE, extractable: true });
-  const signingPrivateJwk = await exportJWK(signing.privateKey);
-  const encryptionPrivateJwk = await exportJWK(encryption.privateKey);
+  const signingPrivateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as JWK;
+  const encryptionPrivateJwk = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' }) as JWK;
   return {
     identity: await createNodeIdentity(nodeId, signingPrivateJwk, encryptionPrivateJwk),
     signingPrivateJwk,
@@ -220,19 +236,18 @@ export async function importPeerKeys(
   const previousSigningKeys: PreviousPeerSigningKey[] = [];
   for (const { jwk, notAfter } of previousSigning) {
     assertOkpJwk(jwk, SIGNING_CURVE, false, 'previous signing key');
-    previousSigningKeys.push({ kid: await okpThumbprint(jwk), key: await importOkp(jwk, JWS_ALGORITHM), notAfter });
+    previousSigningKeys.push({ kid: await okpThumbprint(jwk), key: importOkp(jwk), notAfter });
   }
   return {
     nodeId,
-    signingKey: await importOkp(signingJwk, JWS_ALGORITHM),
-    encryptionKey: await importOkp(encryptionJwk, JWE_KEY_MANAGEMENT),
+    signingKey: importOkp(signingJwk),
+    encryptionKey: importOkp(encryptionJwk),
     signingKid: await okpThumbprint(signingJwk),
     encryptionKid: await okpThumbprint(encryptionJwk),
     previousSigningKeys,
   };
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** JWS (EdDSA, kid = sender nodeId) of the claims, inside a JWE (ECDH-ES+A256KW, A256GCM) to the recipient. */
@@ -241,57 +256,70 @@ export async function sealEnvelope(
   sender: NodeIdentity,
   recipient: PeerKeys,
 ): Promise<string> {
-  const jws = await new CompactSign(encoder.encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: JWS_ALGORITHM, kid: sender.nodeId, ...(sender.signingKid ? { skid: sender.signingKid } : {}) })
-    .sign(sender.signingPrivateKey);
-  return new CompactEncrypt(encoder.encode(jws))
-    .setProtectedHeader({
-      alg: JWE_KEY_MANAGEMENT,
-      enc: JWE_CONTENT_ENCRYPTION,
+  const jws = signCompact(
+    Buffer.from(JSON.stringify(claims)),
+    { kid: sender.nodeId, ...(sender.signingKid ? { skid: sender.signingKid } : {}) },
+    sender.signingPrivateKey,
+  );
+  return encryptCompact(
+    Buffer.from(jws),
+    {
+      // The sender, in the clear but integrity-protected (the header is the AES-GCM AAD).
+      iss: sender.nodeId,
       ...(recipient.encryptionKid ? { kid: recipient.encryptionKid } : {}),
-    })
-    .encrypt(recipient.encryptionKey);
+    },
+    recipient.encryptionKey,
+  );
 }
 
 const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-/** jose's codes for an envelope that is not what the protocol allows (as opposed to one that fails to decrypt). */
-const MALFORMED_JOSE_CODES = new Set(['ERR_JWE_INVALID', 'ERR_JWS_INVALID', 'ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JOSE_NOT_SUPPORTED']);
 
-function joseCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+/** A CompactJoseError as the envelope's refusal of the same reason. */
+function envelopeErrorOf(error: unknown, fallback: 'undecryptable' | 'bad-signature'): EnvelopeError {
+  if (error instanceof CompactJoseError) return new EnvelopeError(error.reason, error.message);
+  return new EnvelopeError(fallback, error instanceof Error ? error.message : String(error));
 }
 
 /**
- * Decrypts with our key, reads the inner kid, resolves the sender's keys, verifies the signature.
- * Throws EnvelopeError(reason) with reason 'malformed' | 'undecryptable' | 'unknown-sender' | 'bad-signature'.
+ * Checks the JWE's form (algorithms, epk, part sizes: no key used), reads the sender from
+ * its protected header (`iss`) and resolves its keys, then decrypts with our key, checks
+ * that the inner JWS kid is that sender, verifies the signature. Throws
+ * EnvelopeError(reason) with reason 'malformed' | 'unknown-sender' | 'undecryptable' |
+ * 'sender-mismatch' | 'expired-key' | 'bad-signature'.
  */
 export async function openEnvelope(
   jwe: string,
   recipient: NodeIdentity,
-  resolveSender: (kid: string) => Promise<PeerKeys | undefined>,
+  resolveSender: (nodeId: string) => Promise<PeerKeys | undefined>,
 ): Promise<{ claims: Record<string, unknown>; sender: PeerKeys }> {
   if (typeof jwe !== 'string' || !COMPACT_JWE.test(jwe)) throw new EnvelopeError('malformed', 'not a compact JWE');
+  let parsed: ReturnType<typeof parseCompactJwe>;
+  try {
+    parsed = parseCompactJwe(jwe);
+  } catch (error) {
+    throw envelopeErrorOf(error, 'undecryptable');
+  }
+  // Who the sender says it is, before any decryption: an unknown sender costs one look-up.
+  const headerSender = parsed.header.iss;
+  if (typeof headerSender !== 'string' || !NODE_ID_PATTERN.test(headerSender)) {
+    throw new EnvelopeError('malformed', 'the JWE protected header names no sender (iss)');
+  }
+  const sender = await resolveSender(headerSender);
+  if (!sender || sender.nodeId !== headerSender) {
+    throw new EnvelopeError('unknown-sender', 'the JWE iss names no registered peer');
+  }
   const now = epochSeconds();
   let jws: string | undefined;
   let lastError: unknown;
-  for (const key of decryptionKeys(jwe, recipient, now)) {
+  for (const key of decryptionKeys(parsed.header.kid, recipient, now)) {
     try {
-      const { plaintext } = await compactDecrypt(jwe, key, {
-        keyManagementAlgorithms: [JWE_KEY_MANAGEMENT],
-        contentEncryptionAlgorithms: [JWE_CONTENT_ENCRYPTION],
-      });
-      jws = decoder.decode(plaintext);
+      jws = decoder.decode(decryptParsedJwe(parsed, key));
       break;
     } catch (error) {
       lastError = error;
-      if (MALFORMED_JOSE_CODES.has(joseCode(error) ?? '')) break;
     }
   }
-  if (jws === undefined) {
-    const reason = MALFORMED_JOSE_CODES.has(joseCode(lastError) ?? '') ? 'malformed' : 'undecryptable';
-    throw new EnvelopeError(reason, `JWE: ${joseCode(lastError) ?? 'not decryptable'}`);
-  }
+  if (jws === undefined) throw envelopeErrorOf(lastError, 'undecryptable');
 
   let kid: unknown;
   let skid: unknown;
@@ -307,8 +335,7 @@ export async function openEnvelope(
     throw new EnvelopeError('malformed', 'the JWS kid is not a node id');
   }
 
-  const sender = await resolveSender(kid);
-  if (!sender || sender.nodeId !== kid) throw new EnvelopeError('unknown-sender', 'the JWS kid names no registered peer');
+  if (kid !== headerSender) throw new EnvelopeError('sender-mismatch', 'the JWS kid (signer) is not the JWE iss (sender)');
 
   const previous = sender.previousSigningKeys ?? [];
   if (typeof skid === 'string' && skid !== sender.signingKid) {
@@ -317,16 +344,12 @@ export async function openEnvelope(
     if (named && named.notAfter <= now) throw new EnvelopeError('expired-key', 'the JWS skid names a signing key past its notAfter');
   }
   const candidates = [sender.signingKey, ...previous.filter((p) => p.notAfter > now).map((p) => p.key)];
-  let payload: Uint8Array | undefined;
-  for (const key of candidates) {
-    try {
-      ({ payload } = await compactVerify(jws, key, { algorithms: [JWS_ALGORITHM] }));
-      break;
-    } catch (error) {
-      lastError = error;
-    }
+  let payload: Buffer;
+  try {
+    ({ payload } = verifyCompact(jws, candidates));
+  } catch (error) {
+    throw envelopeErrorOf(error, 'bad-signature');
   }
-  if (payload === undefined) throw new EnvelopeError('bad-signature', `JWS: ${joseCode(lastError) ?? 'verification failed'}`);
 
   let claims: unknown;
   try {
@@ -345,19 +368,13 @@ export async function openEnvelope(
  * current key, previous ones before their notAfter), or, without a kid or with one not
  * held (a sender that predates rotation, or a hand-made message), each of them.
  */
-function decryptionKeys(jwe: string, recipient: NodeIdentity, now: number): (CryptoKey | KeyObject)[] {
+function decryptionKeys(kid: unknown, recipient: NodeIdentity, now: number): KeyObject[] {
   const held = [
     { kid: recipient.encryptionKid, key: recipient.encryptionPrivateKey },
     ...(recipient.previous ?? [])
       .filter((p) => p.encryptionPrivateKey && p.notAfter > now)
       .map((p) => ({ kid: p.encryptionKid, key: p.encryptionPrivateKey! })),
   ];
-  let kid: unknown;
-  try {
-    kid = decodeProtectedHeader(jwe).kid;
-  } catch {
-    // compactDecrypt reports the malformed header.
-  }
   const named = held.find((h) => h.kid !== undefined && h.kid === kid);
   return named ? [named.key] : held.map((h) => h.key);
 }

@@ -42,7 +42,7 @@ export interface PeerNode {
   institutions: { code: string; name: string }[];
 }
 
-export type PeerUnreachableReason = 'timeout' | 'network' | 'http-status' | 'refused' | 'forged' | 'malformed';
+export type PeerUnreachableReason = 'timeout' | 'network' | 'http-status' | 'refused' | 'quota' | 'forged' | 'malformed';
 
 /** The peer gave no answer that can be believed; for an inquiry, its institutions are unreachable. */
 export class PeerUnreachableError extends Error {
@@ -67,6 +67,8 @@ export interface PublishedNodeKeys {
   signingKey: JWK;
   encryptionKey: JWK;
   previousSigningKeys: { jwk: JWK; notAfter: string }[];
+  /** The node's signed statement of these keys, as published (verified by the caller: see key-statement.ts). */
+  keyStatement?: unknown;
 }
 
 /**
@@ -76,7 +78,7 @@ export interface PublishedNodeKeys {
 export function parsePublishedNodeKeys(body: unknown, now = Date.now()): PublishedNodeKeys {
   const bad = (detail: string) => new PeerUnreachableError('malformed', `GET /v1/node: ${detail}`);
   if (typeof body !== 'object' || body === null) throw bad('not a JSON object');
-  const { nodeId, signingKey, encryptionKey, keys } = body as Record<string, unknown>;
+  const { nodeId, signingKey, encryptionKey, keys, keyStatement } = body as Record<string, unknown>;
   if (typeof nodeId !== 'string' || !NODE_ID_PATTERN.test(nodeId)) throw bad('nodeId is not a node id');
   if (!isPublicOkpJwk(signingKey, SIGNING_CURVE)) throw bad('signingKey is not a public Ed25519 JWK');
   if (!isPublicOkpJwk(encryptionKey, ENCRYPTION_CURVE)) throw bad('encryptionKey is not a public X25519 JWK');
@@ -93,7 +95,7 @@ export function parsePublishedNodeKeys(body: unknown, now = Date.now()): Publish
     if (previousSigningKeys.length > MAX_PREVIOUS_SIGNING_KEYS) throw bad('too many previous signing keys');
   }
   const publicOf = (jwk: JWK): JWK => ({ kty: 'OKP', crv: jwk.crv, x: jwk.x });
-  return { nodeId, signingKey: publicOf(signingKey), encryptionKey: publicOf(encryptionKey), previousSigningKeys };
+  return { nodeId, signingKey: publicOf(signingKey), encryptionKey: publicOf(encryptionKey), previousSigningKeys, keyStatement };
 }
 
 /** Where a peer node takes location queries, under its registered endpoint URL. */
@@ -101,8 +103,31 @@ export const PEER_LOCATION_QUERIES_PATH = '/v1/peer/location-queries';
 /** Where a peer node takes numbering notices. */
 export const PEER_NUMBERING_NOTICES_PATH = '/v1/peer/numbering-notices';
 export const JOSE_MEDIA_TYPE = 'application/jose';
-/** An answer larger than this is not read (1000 queries with several accounts each fit easily). */
-const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads a response body as it streams, counting bytes: past `limit` the stream is
+ * cancelled (the connection dropped) and undefined returned, so that a peer answering
+ * an endless or huge body costs at most `limit` bytes of memory, never the whole body.
+ * Hand-written: fetch's `text()` / `arrayBuffer()` have no size limit, and undici's
+ * own `maxResponseSize` applies to a whole dispatcher, not to one request's limit.
+ */
+export async function readBodyCapped(response: Response, limit: number): Promise<string | undefined> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    if (bytes > limit) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /** A path under a peer's base URL (registered without a trailing slash; tolerated anyway). */
 export const peerUrl = (endpointUrl: string, path: string) => endpointUrl.replace(/\/+$/, '') + path;
@@ -190,6 +215,7 @@ export class PeerClient {
   async fetchNodeKeys(endpointUrl: string, options: { timeoutMs?: number } = {}): Promise<PublishedNodeKeys> {
     let body: unknown;
     try {
+      this.assertTransport(endpointUrl);
       const response = await fetch(peerUrl(endpointUrl, NODE_PATH), {
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS),
@@ -199,14 +225,25 @@ export class PeerClient {
         await response.body?.cancel().catch(() => undefined);
         throw new PeerUnreachableError('http-status', `GET /v1/node answered HTTP ${response.status}`);
       }
-      const text = await response.text();
-      if (text.length > MAX_NODE_BODY_BYTES) throw new PeerUnreachableError('malformed', 'GET /v1/node: answer too large');
+      const text = await readBodyCapped(response, MAX_NODE_BODY_BYTES);
+      if (text === undefined) throw new PeerUnreachableError('malformed', 'GET /v1/node: answer too large');
       body = JSON.parse(text);
     } catch (error) {
       if (error instanceof PeerUnreachableError) throw error;
       throw new PeerUnreachableError(error instanceof SyntaxError ? 'malformed' : 'network', `GET /v1/node: ${(error as Error).message}`);
     }
     return parsePublishedNodeKeys(body);
+  }
+
+  /**
+   * In production nothing goes to a peer but over https, whatever was stored (a
+   * registration of before the rule, or a row written by hand): registering refuses
+   * such a URL, and this refuses to use one.
+   */
+  private assertTransport(endpointUrl: string): void {
+    if (this.config.isProduction && !/^https:\/\//i.test(endpointUrl)) {
+      throw new PeerUnreachableError('network', 'the endpoint URL is not https (refused in production)');
+    }
   }
 
   private noticeMessage(peer: PeerNode, notices: NumberingNotice[]): NumberingNoticeMessage {
@@ -280,6 +317,7 @@ export class PeerClient {
 
     let response: Response;
     try {
+      this.assertTransport(peer.endpointUrl);
       response = await fetch(peerUrl(peer.endpointUrl, path), {
         method: 'POST',
         headers: { 'content-type': JOSE_MEDIA_TYPE, accept: JOSE_MEDIA_TYPE },
@@ -293,21 +331,24 @@ export class PeerClient {
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => undefined);
       if (response.status === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
+      if (response.status === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`);
       throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.status}`);
     }
     const type = response.headers.get('content-type') ?? '';
+    const limit = this.config.PEER_BODY_LIMIT_BYTES;
     const length = Number(response.headers.get('content-length') ?? 0);
-    if (!type.toLowerCase().startsWith(JOSE_MEDIA_TYPE) || length > MAX_ANSWER_BYTES) {
+    if (!type.toLowerCase().startsWith(JOSE_MEDIA_TYPE) || length > limit) {
       await response.body?.cancel().catch(() => undefined);
-      throw this.notBelieved(peer, 'malformed', length > MAX_ANSWER_BYTES ? 'answer too large' : 'answer not application/jose');
+      throw this.notBelieved(peer, 'malformed', length > limit ? 'answer too large' : 'answer not application/jose');
     }
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await response.text();
+      // Counted as it streams (a Content-Length can be absent or lie): cut off past the limit.
+      text = await readBodyCapped(response, limit);
     } catch (error) {
       throw unreachable(error);
     }
-    if (text.length > MAX_ANSWER_BYTES) throw this.notBelieved(peer, 'malformed', 'answer too large');
+    if (text === undefined) throw this.notBelieved(peer, 'malformed', 'answer too large');
     return text;
   }
 

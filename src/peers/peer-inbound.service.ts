@@ -22,6 +22,7 @@ import {
 } from './envelope.js';
 import { HostedNumbering } from '../numbering/hosted-numbering.js';
 import { PeerMessageIdsRepository } from './peer-message-ids.repository.js';
+import { PeerQuota } from './peer-quota.js';
 import {
   newMessageId,
   parseLocationQueryMessage,
@@ -69,6 +70,7 @@ export class PeerInboundService {
     private readonly db: DataSource,
     private readonly blindIndex: BlindIndex,
     private readonly logger: PinoLogger,
+    private readonly quota: PeerQuota,
   ) {
     logger.setContext(PeerInboundService.name);
   }
@@ -211,10 +213,13 @@ export class PeerInboundService {
     try {
       if (typeof body !== 'string') throw new EnvelopeError('not-jose', 'the body is not application/jose');
       let peerId: string | undefined;
-      const { claims, sender } = await openEnvelope(body, this.identity, async (kid) => {
-        peerNodeId = kid;
-        const peer = await this.peers.findActiveKeys(kid);
+      let quota: number | null = null;
+      // Called with the JWE header's sender, before anything is decrypted.
+      const { claims, sender } = await openEnvelope(body, this.identity, async (nodeId) => {
+        peerNodeId = nodeId;
+        const peer = await this.peers.findActiveKeys(nodeId);
         peerId = peer?.id;
+        quota = peer?.queriesPerMinute ?? null;
         return peer?.keys;
       });
       checkClaims(claims, { typ, audience: this.identity.nodeId, issuer: sender.nodeId });
@@ -224,6 +229,7 @@ export class PeerInboundService {
       if (!(await this.messageIds.claim(message.iss, message.jti, expiresAt))) {
         throw new EnvelopeError('replayed', 'the jti was seen before');
       }
+      await this.quota.take(message.iss, quota, queriesIn(message));
       return { message, peer: { id: peerId!, keys: sender } };
     } catch (error) {
       if (!(error instanceof EnvelopeError)) throw error;
@@ -297,6 +303,12 @@ export class PeerInboundService {
       answers: query.queries.map(({ ref }) => ({ ref, institutions: institutionsOf(matchesByRef.get(ref) ?? []) })),
     };
   }
+}
+
+/** What a message costs of its sender's quota: one per query or numbering notice. */
+function queriesIn(message: MessageClaims): number {
+  const { queries, notices } = message as { queries?: unknown[]; notices?: unknown[] };
+  return (queries ?? notices ?? []).length;
 }
 
 function groupBy<K, T>(items: Iterable<T>, key: (item: T) => K): Map<K, T[]> {

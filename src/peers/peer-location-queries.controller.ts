@@ -1,13 +1,16 @@
-import { Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
+import { Controller, Header, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { JOSE_MEDIA_TYPE } from './peer-client.js';
+import { PeerAddressLimitGuard } from './peer-address-limit.guard.js';
 import { PeerInboundService } from './peer-inbound.service.js';
 
 @ApiTags('peers (node-to-node)')
 @Controller('v1/peer')
+// Per client address, before the envelope is opened.
+@UseGuards(PeerAddressLimitGuard)
 export class PeerLocationQueriesController {
   constructor(private readonly inbound: PeerInboundService) {}
 
@@ -20,13 +23,14 @@ export class PeerLocationQueriesController {
     description:
       'Body: a compact JWE (ECDH-ES+A256KW, A256GCM, to this node\'s X25519 key) of a compact JWS (EdDSA, kid = the ' +
       'sender\'s node id) of a location-query. Answer: the same envelope, to the sender, of a location-answer. ' +
-      'Anything that fails a check is refused with 401 and no answer.',
+      'Anything that fails a check is refused with 401 and no answer; a message from a peer whose quota of queries ' +
+      'per minute is spent, with 429 PEER_QUOTA_EXCEEDED and Retry-After.',
   })
   @ApiConsumes(JOSE_MEDIA_TYPE)
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async answer(@Req() request: FastifyRequest): Promise<string> {
     // The raw body: the validation pipe is for JSON DTOs, and the envelope is checked whole.
     return (await this.inbound.answer(request.body, request.id)).envelope;
@@ -49,7 +53,7 @@ export class PeerLocationQueriesController {
   @ApiProduces(JOSE_MEDIA_TYPE)
   @ApiBody({ schema: { type: 'string', description: 'compact JWE' } })
   @ApiOkResponse({ schema: { type: 'string', description: 'compact JWE' } })
-  @ApiProblems('PEER_MESSAGE_REFUSED', 'PAYLOAD_TOO_LARGE')
+  @ApiProblems('PEER_MESSAGE_REFUSED', 'PEER_RATE_LIMITED', 'PEER_QUOTA_EXCEEDED', 'PAYLOAD_TOO_LARGE')
   async numberingNotice(@Req() request: FastifyRequest): Promise<string> {
     return (await this.inbound.answerNumbering(request.body, request.id)).envelope;
   }

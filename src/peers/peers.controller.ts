@@ -6,8 +6,8 @@ import { CurrentPrincipal, Public, RequireScopes } from '../auth/auth.decorators
 import type { Principal } from '../auth/principal.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { NodeDto, PeerDto, PeerListDto, PeerNodeIdParams, RegisterPeerDto } from './dto/peer.dto.js';
-import type { JWK } from 'jose';
-import { epochSeconds, type NodeIdentity } from './envelope.js';
+import type { NodeIdentity } from './envelope.js';
+import { currentKeyStatement } from './key-statement.js';
 import { PeersService } from './peers.service.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
 
@@ -65,11 +65,13 @@ export class PeersController {
     summary: "Fetch a peer's GET /v1/node and store its current keys and previous signing keys",
     description:
       'What the worker does on a schedule (PEER_KEY_REFRESH_INTERVAL_MS), now. The node id published must be the ' +
-      "peer's; the keys are stored as published: messages to it are sealed to its new encryption key, and its " +
-      'messages are verified against its current signing key or a previous one until that key\'s notAfter.',
+      "peer's. New keys are stored only from the peer's key statement, signed by a key already trusted for it " +
+      '(otherwise 409 PEER_KEY_CHANGE_UNENDORSED: re-register the peer to accept them): messages to it are then sealed ' +
+      "to its new encryption key, and its messages verified against its current signing key or a previous one until " +
+      "that key's notAfter.",
   })
   @ApiOkResponse({ type: PeerDto })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'PEER_KEYS_UNAVAILABLE')
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'PEER_KEYS_UNAVAILABLE', 'PEER_KEY_CHANGE_UNENDORSED')
   refresh(
     @Param() params: PeerNodeIdParams,
     @CurrentPrincipal() principal: Principal,
@@ -102,32 +104,16 @@ export class NodeController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: "This node's id and public keys, for peer operators to register it" })
+  @ApiOperation({
+    summary: "This node's id and public keys, for peer operators to register it",
+    description:
+      'keyStatement: the same keys, with iat, in a JWS (General JSON Serialization, typ kouza-key-statement+jws) signed ' +
+      'by the current signing key and by each previous one held: peers refreshing their copy believe new keys only on ' +
+      'a signature by a key they already trust for this node.',
+  })
   @ApiOkResponse({ type: NodeDto })
-  node(): NodeDto {
-    const { nodeId, signingJwk, encryptionJwk, signingKid, encryptionKid, previous } = this.identity;
-    const now = epochSeconds();
-    const jwk = (key: JWK) => ({ kty: String(key.kty), crv: String(key.crv), x: String(key.x) });
-    return {
-      nodeId,
-      // The current keys, as nodes that predate rotation read them.
-      signingKey: jwk(signingJwk),
-      encryptionKey: jwk(encryptionJwk),
-      keys: [
-        { ...jwk(signingJwk), kid: signingKid, use: 'sig', status: 'current' },
-        { ...jwk(encryptionJwk), kid: encryptionKid, use: 'enc', status: 'current' },
-        // Previous signing keys until their notAfter; previous encryption keys are never
-        // published: peers encrypt to the current one only.
-        ...previous
-          .filter((p) => p.signingJwk && p.notAfter > now)
-          .map((p) => ({
-            ...jwk(p.signingJwk!),
-            kid: p.signingKid!,
-            use: 'sig' as const,
-            status: 'previous' as const,
-            notAfter: new Date(p.notAfter * 1000).toISOString(),
-          })),
-      ],
-    };
+  async node(): Promise<NodeDto> {
+    const { node, statement } = currentKeyStatement(this.identity);
+    return { ...node, keyStatement: (await statement) as NodeDto['keyStatement'] };
   }
 }

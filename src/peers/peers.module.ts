@@ -8,6 +8,7 @@ import { createNodeIdentity } from './envelope.js';
 import { PeerClient } from './peer-client.js';
 import { PeerInboundService } from './peer-inbound.service.js';
 import { PeerMessageIdsRepository } from './peer-message-ids.repository.js';
+import { PeerQuota } from './peer-quota.js';
 import { PeersRepository } from './peers.repository.js';
 import { PeersService } from './peers.service.js';
 import { NODE_IDENTITY } from './peers.tokens.js';
@@ -19,6 +20,7 @@ const SHARED = [
   PeersService,
   PeerClient,
   PeerInboundService,
+  PeerQuota,
 ];
 
 /**
@@ -38,7 +40,7 @@ const SHARED = [
           node.nodeId,
           node.signingPrivateJwk,
           node.encryptionPrivateJwk,
-          (node.previous ?? []).map((p) => ({ signingJwk: p.signingJwk, encryptionPrivateJwk: p.encryptionPrivateJwk, notAfter: p.notAfter })),
+          (node.previous ?? []).map((p) => ({ signingJwk: p.signingPrivateJwk ?? p.signingJwk, encryptionPrivateJwk: p.encryptionPrivateJwk, notAfter: p.notAfter })),
         ),
     },
     ...SHARED,

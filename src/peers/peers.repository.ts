@@ -24,6 +24,10 @@ export interface PeerRecord {
   /** Signing keys the peer rotated away from, with the time after which they are refused. */
   previousSigningKeys: PreviousSigningKey[];
   keysRefreshedAt: Date | null;
+  /** The peer's own inbound quota (queries per minute, 0 = not limited); null = the configured default. */
+  queriesPerMinute: number | null;
+  /** iat of the key statement last believed on a refresh (NumericDate seconds); null = none since registration. */
+  keyStatementIat: number | null;
 }
 
 export interface PreviousSigningKey {
@@ -40,13 +44,16 @@ export interface PeerRegistration {
   encryptionKey: JWK;
   /** Undefined: what is stored stays. */
   previousSigningKeys?: PreviousSigningKey[];
+  /** Undefined: what is stored stays; null: the default. */
+  queriesPerMinute?: number | null;
 }
 
 const SELECT_PEERS = `
   SELECT p.id, p.node_id AS "nodeId", p.endpoint_url AS "endpointUrl", p.signing_key AS "signingKey",
          p.encryption_key AS "encryptionKey", p.created_at AS "createdAt", p.updated_at AS "updatedAt",
          p.disabled_at AS "disabledAt", p.previous_signing_keys AS "previousSigningKeys",
-         p.keys_refreshed_at AS "keysRefreshedAt",
+         p.keys_refreshed_at AS "keysRefreshedAt", p.queries_per_minute AS "queriesPerMinute",
+         p.key_statement_iat::float8 AS "keyStatementIat",
          COALESCE((SELECT jsonb_agg(jsonb_build_object('code', pi.code, 'name', pi.name) ORDER BY pi.code)
                      FROM peer_institutions pi WHERE pi.peer_id = p.id), '[]') AS institutions
     FROM peers p`;
@@ -68,12 +75,15 @@ export class PeersRepository {
   /** Inserts the peer, or updates the one with this node id (and enables it again). */
   async upsert(executor: SqlExecutor, peer: PeerRegistration): Promise<{ id: string; created: boolean }> {
     const rows: { id: string; created: boolean }[] = await executor.query(
-      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key, previous_signing_keys)
-       VALUES ($1, $2, $3, $4, $5, COALESCE($6::jsonb, '[]'))
+      `INSERT INTO peers (id, node_id, endpoint_url, signing_key, encryption_key, previous_signing_keys, queries_per_minute)
+       VALUES ($1, $2, $3, $4, $5, COALESCE($6::jsonb, '[]'), $7::integer)
        ON CONFLICT (node_id) DO UPDATE
          SET endpoint_url = EXCLUDED.endpoint_url, signing_key = EXCLUDED.signing_key,
              encryption_key = EXCLUDED.encryption_key,
              previous_signing_keys = COALESCE($6::jsonb, peers.previous_signing_keys),
+             queries_per_minute = CASE WHEN $8::boolean THEN $7::integer ELSE peers.queries_per_minute END,
+             -- The operator's say-so on these keys: statements are compared from here on.
+             key_statement_iat = NULL,
              updated_at = now(), disabled_at = NULL
        RETURNING id, (xmax = 0) AS created`,
       [
@@ -83,6 +93,8 @@ export class PeersRepository {
         JSON.stringify(peer.signingKey),
         JSON.stringify(peer.encryptionKey),
         peer.previousSigningKeys === undefined ? null : JSON.stringify(peer.previousSigningKeys),
+        peer.queriesPerMinute ?? null,
+        peer.queriesPerMinute !== undefined,
       ],
     );
     return rows[0];
@@ -146,14 +158,15 @@ export class PeersRepository {
   }
 
   /** The keys of an enabled peer: whom an inbound message may come from. */
-  async findActiveKeys(nodeId: string): Promise<{ id: string; keys: PeerKeys } | undefined> {
-    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys'>[] = await this.db.query(
-      `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey",
-              previous_signing_keys AS "previousSigningKeys"
-         FROM peers WHERE node_id = $1 AND disabled_at IS NULL`,
-      [nodeId],
-    );
-    return rows[0] && { id: rows[0].id, keys: await this.keysOf(rows[0]) };
+  async findActiveKeys(nodeId: string): Promise<{ id: string; keys: PeerKeys; queriesPerMinute: number | null } | undefined> {
+    const rows: Pick<PeerRecord, 'id' | 'nodeId' | 'signingKey' | 'encryptionKey' | 'previousSigningKeys' | 'queriesPerMinute'>[] =
+      await this.db.query(
+        `SELECT id, node_id AS "nodeId", signing_key AS "signingKey", encryption_key AS "encryptionKey",
+                previous_signing_keys AS "previousSigningKeys", queries_per_minute AS "queriesPerMinute"
+           FROM peers WHERE node_id = $1 AND disabled_at IS NULL`,
+        [nodeId],
+      );
+    return rows[0] && { id: rows[0].id, keys: await this.keysOf(rows[0]), queriesPerMinute: rows[0].queriesPerMinute };
   }
 
   /** The keys a peer publishes now (its GET /v1/node), replacing what was stored. */
@@ -161,12 +174,15 @@ export class PeersRepository {
     executor: SqlExecutor,
     id: string,
     keys: { signingKey: JWK; encryptionKey: JWK; previousSigningKeys: PreviousSigningKey[] },
+    /** The iat of the key statement that endorsed them; undefined: what is stored stays. */
+    keyStatementIat?: number,
   ): Promise<void> {
     await executor.query(
       `UPDATE peers SET signing_key = $2, encryption_key = $3, previous_signing_keys = $4,
+                        key_statement_iat = COALESCE($5::bigint, key_statement_iat),
                         keys_refreshed_at = now(), updated_at = now()
         WHERE id = $1`,
-      [id, JSON.stringify(keys.signingKey), JSON.stringify(keys.encryptionKey), JSON.stringify(keys.previousSigningKeys)],
+      [id, JSON.stringify(keys.signingKey), JSON.stringify(keys.encryptionKey), JSON.stringify(keys.previousSigningKeys), keyStatementIat ?? null],
     );
   }
 

@@ -3,12 +3,14 @@
  * Redis's clock (API replicas' clocks may differ). The bucket holds up to `burst`
  * tokens and refills at `perMinute / 60` per second; a request takes one token.
  *
- * KEYS[1] the bucket; ARGV[1] burst, ARGV[2] tokens per millisecond.
- * Returns { allowed (1|0), tokens left (floor), ms until one token, ms until full }.
+ * KEYS[1] the bucket; ARGV[1] burst, ARGV[2] tokens per millisecond, ARGV[3] the tokens
+ * this request takes (1 when absent; a peer's message takes one per query it carries).
+ * Returns { allowed (1|0), tokens left (floor), ms until that many tokens, ms until full }.
  */
 export const TOKEN_BUCKET_LUA = `
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3]) or 1
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
@@ -20,15 +22,15 @@ if tokens == nil or at == nil then
 end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
   allowed = 1
 end
 local untilFull = math.ceil((burst - tokens) / rate)
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], untilFull + 1000)
 local untilOne = 0
-if tokens < 1 then untilOne = math.ceil((1 - tokens) / rate) end
+if tokens < cost then untilOne = math.ceil((cost - tokens) / rate) end
 return { allowed, math.floor(tokens), untilOne, untilFull }
 `;
 

@@ -30,12 +30,23 @@ export class RegisterImportsController {
     summary: "Upload the institution's account register (CSV or NDJSON) for import",
     description:
       'The body is the file itself: `text/csv` (charset utf-8 or shift_jis; none = detected) or `application/x-ndjson`. ' +
-      'A body whose first bytes show it is not a register answers 422 REGISTER_FILE_REFUSED; otherwise 202 and a job to poll.',
+      'A body whose first bytes show it is not a register answers 422 REGISTER_FILE_REFUSED; otherwise 202 and a job to poll. ' +
+      'One upload per institution at a time: another while one is queued or running answers 409 REGISTER_IMPORT_IN_PROGRESS; ' +
+      'one over REGISTER_SPOOL_MAX_BYTES_PER_INSTITUTION answers 413 REGISTER_SPOOL_FULL.',
   })
   @ApiConsumes('text/csv', 'application/x-ndjson')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiAcceptedResponse({ type: RegisterImportView, headers: { Location: { description: 'The import', schema: { type: 'string' } } } })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED', 'REGISTER_FILE_REFUSED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
+  @ApiProblems(
+    'UNAUTHENTICATED',
+    'FORBIDDEN_SCOPE',
+    'VALIDATION_FAILED',
+    'REGISTER_FILE_REFUSED',
+    'REGISTER_IMPORT_IN_PROGRESS',
+    'PAYLOAD_TOO_LARGE',
+    'REGISTER_SPOOL_FULL',
+    'UNSUPPORTED_MEDIA_TYPE',
+  )
   async upload(
     @Query() query: RegisterImportQuery,
     @CurrentInstitution() caller: InstitutionPrincipal,

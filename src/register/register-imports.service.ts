@@ -14,6 +14,7 @@ import { AppConfig } from '../config/app-config.js';
 import { PG_POOL } from '../database/database.module.js';
 import { JobName, QueueName, registerImportJobOptions } from '../queue/queues.js';
 import type { RegisterImportView } from './dto/register-import.view.js';
+import { markImportFailed } from './register-import-runner.js';
 import type { ImportMode } from './register-importer.js';
 import { type RegisterEncoding, type RegisterFormat, sniffRefusal } from './register-parser.js';
 
@@ -36,6 +37,13 @@ export function uploadFormat(contentType: string | undefined): { format: Registe
   if (charset === 'utf-8' || charset === 'utf8') return { format, encoding: 'utf-8' };
   if (['shift_jis', 'shift-jis', 'sjis', 'cp932', 'windows-31j', 'ms_kanji'].includes(charset)) return { format, encoding: 'shift_jis' };
   return null;
+}
+
+function spoolFull(max: number): DomainError {
+  return new DomainError(
+    'REGISTER_SPOOL_FULL',
+    `An institution's spooled register uploads are at most ${max} bytes (REGISTER_SPOOL_MAX_BYTES_PER_INSTITUTION); nothing was kept`,
+  );
 }
 
 interface ImportRecord {
@@ -136,24 +144,54 @@ export class RegisterImportsService {
     const refusal = sniffRefusal(head, kind.format, kind.encoding, ended);
     if (refusal) throw new DomainError('REGISTER_FILE_REFUSED', `${refusal}; nothing was written`);
 
-    const id = await this.dataSource.transaction(async (tx) => {
+    // The import's row first: the partial unique index register_imports_one_active_upload
+    // lets one upload per institution be queued or running (also between concurrent
+    // requests), so that what this one spools is the institution's spool, counted here.
+    const spoolMax = this.config.REGISTER_SPOOL_MAX_BYTES_PER_INSTITUTION;
+    const accepted = await this.dataSource.transaction(async (tx) => {
       const importId = randomUUID();
-      await tx.query(
+      const inserted: { id: string }[] = await tx.query(
         `INSERT INTO register_imports (id, institution_id, source, mode, format, encoding, status, bytes_total)
-         VALUES ($1, $2, 'upload', $3, $4, $5, 'queued', $6)`,
+         VALUES ($1, $2, 'upload', $3, $4, $5, 'queued', $6)
+         ON CONFLICT (institution_id) WHERE source = 'upload' AND status IN ('queued', 'running') DO NOTHING
+         RETURNING id`,
         [importId, caller.institutionId, mode, kind.format, kind.encoding, contentLength],
       );
+      if (inserted.length === 0) return undefined;
+      // What an ended import left spooled (a worker that died between its outcome and the
+      // spool's deletion) is nobody's: it goes. What is left counts against the bound.
+      await tx.query(
+        `DELETE FROM register_import_chunks c USING register_imports r
+          WHERE c.import_id = r.id AND r.institution_id = $1 AND r.status IN ('completed', 'failed', 'refused')`,
+        [caller.institutionId],
+      );
+      const [{ bytes }]: { bytes: string }[] = await tx.query(
+        `SELECT coalesce(sum(octet_length(c.data)), 0) AS bytes
+           FROM register_import_chunks c JOIN register_imports r ON r.id = c.import_id
+          WHERE r.institution_id = $1`,
+        [caller.institutionId],
+      );
+      const room = spoolMax - Number(bytes);
+      // Known too large from Content-Length: refused before anything is written (rolled back).
+      if (contentLength !== null && contentLength > room) throw spoolFull(spoolMax);
       await this.audit.record(tx, actor, {
         action: 'register.import',
         resourceType: 'register-import',
         resourceId: importId,
         details: { mode, format: kind.format, encoding: kind.encoding, bytes: contentLength },
       });
-      return importId;
+      return { id: importId, room };
     });
+    if (!accepted) {
+      throw new DomainError('REGISTER_IMPORT_IN_PROGRESS', 'An upload of this register is already queued or running; send the next one when it has ended');
+    }
+    const { id, room } = accepted;
+    /** Over the upload limit, or over what the institution may still spool. */
+    const refuseAt = (bytes: number): DomainError | undefined =>
+      bytes > limit ? new DomainError('PAYLOAD_TOO_LARGE', `A register upload is at most ${limit} bytes`) : bytes > room ? spoolFull(spoolMax) : undefined;
 
-    // Spool: chunks of about 1 MiB, in order. If the upload breaks off, the import and
-    // its chunks go (the audit row stays: the upload was attempted).
+    // Spool: chunks of about 1 MiB, in order. If the upload breaks off or is refused, the
+    // import and its chunks go (the audit row stays: the upload was attempted).
     let total = 0;
     try {
       let seq = 0;
@@ -170,12 +208,14 @@ export class RegisterImportsService {
         pendingBytes = 0;
       };
       total = head.length;
-      if (total > limit) throw new DomainError('PAYLOAD_TOO_LARGE', `A register upload is at most ${limit} bytes`);
+      let refused = refuseAt(total);
+      if (refused) throw refused;
       while (!ended) {
         const next = await chunks.next();
         if (next.done) break;
         total += next.value.length;
-        if (total > limit) throw new DomainError('PAYLOAD_TOO_LARGE', `A register upload is at most ${limit} bytes`);
+        refused = refuseAt(total);
+        if (refused) throw refused;
         pending.push(next.value);
         pendingBytes += next.value.length;
         if (pendingBytes >= CHUNK_BYTES) await flush();
@@ -188,9 +228,16 @@ export class RegisterImportsService {
     }
     // The answer is the import as accepted (queued), read before the job exists: read
     // after, a quick worker could already have it running.
-    const accepted = await this.get(caller, id);
-    await this.queue.add(JobName.ImportRegister, { importId: id } satisfies ImportRegisterJob, registerImportJobOptions(id));
-    return accepted;
+    const view = await this.get(caller, id);
+    try {
+      await this.queue.add(JobName.ImportRegister, { importId: id } satisfies ImportRegisterJob, registerImportJobOptions(id));
+    } catch (error) {
+      // No job, no import: left queued, the row would refuse the institution's next uploads.
+      await markImportFailed(this.pool, id, 'the import could not be queued; nothing was written').catch(() => undefined);
+      await this.pool.query('DELETE FROM register_import_chunks WHERE import_id = $1', [id]).catch(() => undefined);
+      throw error;
+    }
+    return view;
   }
 
   async get(caller: InstitutionPrincipal, id: string): Promise<RegisterImportView> {

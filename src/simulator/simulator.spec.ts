@@ -11,11 +11,13 @@ import {
   epochSeconds,
   generateNodeIdentity,
   importPeerKeys,
+  okpThumbprint,
   openEnvelope,
   sealEnvelope,
   type NodeIdentity,
   type PeerKeys,
 } from '../peers/envelope.js';
+import { verifyKeyStatement } from '../peers/key-statement.js';
 import { newMessageId, parseLocationAnswerMessage, type LocationAnswerMessage } from '../peers/peer-messages.js';
 import type { ControlChange } from './faults.js';
 import { seededAccounts } from './seeded.js';
@@ -173,7 +175,12 @@ describe('peer-node simulator', () => {
     it('publishes each node at GET /nodes/<i>/v1/node', async () => {
       const response = await fetch(`${sim.manifest[1].endpointUrl}/v1/node`);
       const { nodeId, signingKey, encryptionKey } = sim.manifest[1];
-      expect(await response.json()).toEqual({ nodeId, signingKey, encryptionKey });
+      const body = (await response.json()) as { keyStatement: unknown; keys: unknown[] };
+      expect(body).toMatchObject({ nodeId, signingKey, encryptionKey });
+      // With the key statement a kouza-hub checks on refresh, signed by the node's key.
+      const trusted = [{ kid: await okpThumbprint(signingKey), key: (await importPeerKeys(nodeId, signingKey, encryptionKey)).signingKey }];
+      const { node } = await verifyKeyStatement(body.keyStatement, nodeId, trusted);
+      expect(node).toMatchObject({ nodeId, signingKey, encryptionKey, keys: body.keys });
     });
 
     it('derives the same node keys from the same seed, other keys from another seed', async () => {

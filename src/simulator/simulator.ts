@@ -17,6 +17,7 @@ import {
   sealEnvelope,
   type NodeIdentity,
 } from '../peers/envelope.js';
+import { publishedNode, signKeyStatement } from '../peers/key-statement.js';
 import {
   newMessageId,
   parseLocationQueryMessage,
@@ -219,6 +220,11 @@ type NodeLayout = Required<
 const seededIdentity = (seed: Seed, nodeId: string, purpose: string): Promise<NodeIdentity> =>
   createNodeIdentity(nodeId, seededPrivateJwk(seed, purpose, 'Ed25519'), seededPrivateJwk(seed, purpose, 'X25519'));
 
+async function publishedWithStatement(identity: NodeIdentity): Promise<Record<string, unknown>> {
+  const node = publishedNode(identity);
+  return { ...node, keyStatement: await signKeyStatement(identity, node) };
+}
+
 async function createNodes(layout: NodeLayout): Promise<SimulatedNode[]> {
   const { seed } = layout;
   // One forging key for all nodes: a bad signature only needs to be by a key that is not the node's.
@@ -237,9 +243,8 @@ async function createNodes(layout: NodeLayout): Promise<SimulatedNode[]> {
       random: seededRandom(seed, `faults/${index}`),
       stats: emptyStats(),
       seen: new Map(),
-      published: Buffer.from(
-        JSON.stringify({ nodeId, signingKey: identity.signingJwk, encryptionKey: identity.encryptionJwk }),
-      ),
+      // As a kouza-hub publishes it: the keys, and the key statement signed by the node's key.
+      published: Buffer.from(JSON.stringify(await publishedWithStatement(identity))),
     });
   }
   return nodes;

@@ -30,7 +30,7 @@ export class TrustStore {
     return keys;
   }
 
-  /** The resolver openEnvelope calls with the JWS kid. */
+  /** The resolver openEnvelope calls with the sender's node id (the JWE header's iss). */
   readonly resolve = async (kid: string): Promise<PeerKeys | undefined> => {
     const known = this.keys.get(kid);
     if (known || this.urls.length === 0) return known;

@@ -10,6 +10,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   register: () => import('./register.bench.js'),
   rotation: () => import('./rotation.bench.js'),
   redaction: () => import('./redaction.bench.js'),
+  envelope: () => import('./envelope.bench.js'),
 };
 
 const name = process.argv[2] ?? 'linkages';

@@ -13,6 +13,13 @@ export const ERROR_CATALOGUE = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   INSTITUTION_EXISTS: { status: 409, title: 'An institution with this code already exists' },
   KEY_ROTATION_IN_PROGRESS: { status: 409, title: 'A rotation of this key is already under way' },
+  REGISTER_IMPORT_IN_PROGRESS: { status: 409, title: "An upload of the institution's account register is already queued or running" },
+  PEER_KEY_CHANGE_UNENDORSED: {
+    status: 409,
+    title:
+      "The peer node's GET /v1/node shows new keys without a key statement signed by a key trusted for it; " +
+      'refused: register the peer again (POST /v1/peers) to accept them',
+  },
   ACCOUNT_LINKED_TO_OTHER_SUBJECT: {
     status: 409,
     title: 'The account is already linked to a different My Number',
@@ -38,6 +45,7 @@ export const ERROR_CATALOGUE = {
   API_KEY_ALREADY_REVOKED: { status: 409, title: 'The API key is already revoked' },
   WEBHOOK_NOT_CONFIGURED: { status: 409, title: 'The institution has no webhook URL' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  REGISTER_SPOOL_FULL: { status: 413, title: "The upload would exceed the institution's storage for spooled register uploads" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be application/json' },
   VALIDATION_FAILED: { status: 422, title: 'The request is invalid' },
   INVALID_MY_NUMBER: { status: 422, title: 'The My Number is not 12 digits with a valid check digit' },
@@ -59,6 +67,14 @@ export const ERROR_CATALOGUE = {
   },
   NO_TARGET_INSTITUTION: { status: 422, title: 'No institution other than the requesting one is known to number at' },
   RATE_LIMITED: { status: 429, title: 'Too many requests with this API key; retry after Retry-After seconds' },
+  PEER_RATE_LIMITED: {
+    status: 429,
+    title: 'Too many node-to-node messages from this address; retry after Retry-After seconds',
+  },
+  PEER_QUOTA_EXCEEDED: {
+    status: 429,
+    title: "The sending peer node's quota of queries per minute is spent; retry after Retry-After seconds",
+  },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   RECORD_INTEGRITY_FAILED: {
     status: 500,

@@ -5,12 +5,16 @@ import {
   ArrayUnique,
   IsArray,
   IsDefined,
+  IsInt,
+  IsObject,
   IsOptional,
   IsString,
   IsUrl,
   Length,
   Matches,
+  Max,
   MaxLength,
+  Min,
   registerDecorator,
   ValidateNested,
 } from 'class-validator';
@@ -62,6 +66,9 @@ export class PeerInstitutionDto {
   name: string;
 }
 
+/** The largest per-peer inbound quota that can be set (queries per minute). */
+export const MAX_PEER_QUERIES_PER_MINUTE = 10_000_000;
+
 /** Current keys and previous signing keys: more than this is not a key rotation. */
 export const MAX_PUBLISHED_KEYS = 12;
 
@@ -112,6 +119,32 @@ export class RegisterPeerDto {
   @IsArray(withCode('INVALID_TYPE'))
   @ArrayMaxSize(MAX_PUBLISHED_KEYS)
   keys?: unknown[];
+
+  @ApiPropertyOptional({
+    type: () => KeyStatementDto,
+    description:
+      "As the peer's GET /v1/node shows it (so that its whole answer can be sent as it is); not needed: registering is " +
+      "the operator's own say-so on the keys",
+  })
+  @IsOptional()
+  @IsObject(withCode('INVALID_TYPE'))
+  keyStatement?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: MAX_PEER_QUERIES_PER_MINUTE,
+    example: 6000,
+    description:
+      'Inbound quota: queries (and numbering notices) per minute this peer may send, counted per query, not per ' +
+      'message; 0 = not limited; null = the default (PEER_QUERIES_PER_MINUTE). Absent: what was stored is kept',
+  })
+  @IsOptional()
+  @IsInt(withCode('INVALID_TYPE'))
+  @Min(0, withCode('INVALID_VALUE'))
+  @Max(MAX_PEER_QUERIES_PER_MINUTE, withCode('INVALID_VALUE'))
+  queriesPerMinute?: number | null;
 }
 
 export class PeerNodeIdParams {
@@ -156,6 +189,13 @@ export class PeerDto {
 
   @ApiProperty({ nullable: true, type: Date, description: "When the peer's keys were last fetched from its GET /v1/node" })
   keysRefreshedAt: Date | null;
+
+  @ApiProperty({
+    nullable: true,
+    type: Number,
+    description: "This peer's own inbound quota (queries per minute, 0 = not limited); null: the default PEER_QUERIES_PER_MINUTE",
+  })
+  queriesPerMinute: number | null;
 }
 
 export class PreviousSigningKeyDto extends PublicJwkDto {
@@ -182,6 +222,22 @@ export class PeerListDto {
   items: PeerDto[];
 }
 
+export class KeyStatementSignatureDto {
+  @ApiProperty({ description: 'base64url JSON: {alg: "EdDSA", typ: "kouza-key-statement+jws", kid: <key thumbprint>}' })
+  protected: string;
+
+  @ApiProperty({ description: 'base64url Ed25519 signature' })
+  signature: string;
+}
+
+export class KeyStatementDto {
+  @ApiProperty({ description: 'base64url JSON: {nodeId, iat, signingKey, encryptionKey, keys}' })
+  payload: string;
+
+  @ApiProperty({ type: [KeyStatementSignatureDto] })
+  signatures: KeyStatementSignatureDto[];
+}
+
 export class NodeDto {
   @ApiProperty({ example: 'kouza-hub.example-bank' })
   nodeId: string;
@@ -197,4 +253,12 @@ export class NodeDto {
     description: 'The current keys (the two above) and the previous signing keys still within their grace period',
   })
   keys: NodeKeyDto[];
+
+  @ApiProperty({
+    type: () => KeyStatementDto,
+    description:
+      'nodeId, signingKey, encryptionKey and keys with iat, signed (JWS General JSON, typ kouza-key-statement+jws) by ' +
+      'the current signing key and each previous one held: the keys as this node itself states them',
+  })
+  keyStatement: KeyStatementDto;
 }
