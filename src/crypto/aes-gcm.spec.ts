@@ -22,6 +22,15 @@ describe('aesGcmSeal / aesGcmOpen', () => {
     expect(aesGcmOpen(key, sut, aad)).toEqual(plaintext);
   });
 
+  it('format 2: opens what it sealed, and authenticates the format byte', () => {
+    const sut = aesGcmSeal(key, plaintext, aad, 2);
+    expect(sut[0]).toBe(2);
+    expect(aesGcmOpen(key, sut, aad)).toEqual(plaintext);
+    const downgraded = Buffer.from(sut);
+    downgraded[0] = 1;
+    expect(() => aesGcmOpen(key, downgraded, aad)).toThrow();
+  });
+
   it('round-trips an empty plaintext and a long one', () => {
     for (const text of [Buffer.alloc(0), randomBytes(10_000)]) {
       expect(aesGcmOpen(key, aesGcmSeal(key, text, aad), aad)).toEqual(text);

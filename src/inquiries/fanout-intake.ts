@@ -61,9 +61,15 @@ export class FanoutIntake {
 
   async accept(caller: InstitutionPrincipal, actor: AuditActor, request: IntakeRequest): Promise<Accepted> {
     const { idempotencyKey } = request;
-    const encrypted = await this.cipher.encrypt(request.myNumber, caller.institutionId);
     const index = this.blindIndex.compute(request.myNumber);
+    // The row's id, chosen here: the ciphertext is bound to it.
     const id = randomUUID();
+    const encrypted = await this.cipher.encrypt(request.myNumber, {
+      table: 'inquiries',
+      id,
+      institutionId: caller.institutionId,
+      blindIndexVersion: index.version,
+    });
     const fingerprints = idempotencyKey ? this.idempotency.fingerprints(request.route, request.dto) : [];
     const outcome = await this.db.transaction(async (tx): Promise<Accepted> => {
       if (idempotencyKey) {

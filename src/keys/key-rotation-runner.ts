@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { AuditActor, AuditEvent } from '../audit/audit-event.js';
 import type { BlindIndex } from '../crypto/blind-index.js';
 import { dataKeyAad, webhookSecretAad, type MasterKeySealer } from '../crypto/master-key-sealer.js';
-import type { MyNumberCipher } from '../crypto/my-number-cipher.js';
+import { CiphertextMismatchError, type MyNumberCipher, type NumberTable } from '../crypto/my-number-cipher.js';
 import type { SqlExecutor } from '../database/sql-executor.js';
 
 export const ROTATION_KINDS = ['blind-index', 'master-key'] as const;
@@ -58,6 +58,27 @@ export class RotationNotRunnableError extends Error {
 }
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** A ciphertext still in format 1 (bound to its institution only, see MyNumberCipher). */
+const INSTITUTION_BOUND = 'get_byte(my_number_ciphertext, 0) = 1';
+/** A subject a blind-index rotation to the version in `param` moves: another version, or a format-1 ciphertext. */
+const subjectToMove = (param: string) => `(blind_index_version <> ${param}::smallint OR ${INSTITUTION_BOUND})`;
+
+/** A row holding a My Number ciphertext, as the rotation reads it. */
+interface CipherRow {
+  id: string;
+  institution_id: string;
+  blind_index_version: number;
+  my_number_ciphertext: Buffer;
+  data_key_id: string;
+}
+
+/** A row's number under the target version: its blind index and its re-sealed ciphertext. */
+interface Resealed {
+  digest: Buffer;
+  ciphertext: Buffer;
+  dataKeyId: string;
+}
 /** Both halves of the session advisory lock that keeps one runner per rotation. */
 const LOCK_CLASS = 0x6b726f74; // 'krot'
 
@@ -182,8 +203,10 @@ export class KeyRotationRunner {
   private async countOldPerTable(executor: pg.PoolClient, kind: RotationKind, target: string): Promise<Record<string, number>> {
     const sql =
       kind === 'blind-index'
-        ? `SELECT (SELECT count(*) FROM subjects WHERE blind_index_version <> $1::smallint) AS subjects,
-                  (SELECT count(*) FROM inquiries WHERE blind_index_version <> $1::smallint) AS inquiries`
+        ? `SELECT (SELECT count(*) FROM subjects WHERE ${subjectToMove('$1')}) AS subjects,
+                  (SELECT count(*) FROM inquiries
+                    WHERE blind_index_version <> $1::smallint
+                       OR (my_number_ciphertext IS NOT NULL AND ${INSTITUTION_BOUND})) AS inquiries`
         : `SELECT (SELECT count(*) FROM data_keys WHERE master_key_id <> $1) AS "dataKeys",
                   (SELECT count(*) FROM institutions WHERE webhook_secret_master_key_id <> $1)
                   + (SELECT count(*) FROM institutions WHERE webhook_previous_secret_master_key_id <> $1) AS "webhookSecrets"`;
@@ -191,17 +214,37 @@ export class KeyRotationRunner {
     return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** The blind index under `target` of each row's My Number, opened from its ciphertext (never kept). */
-  private async digestsUnder(
-    target: number,
-    rows: Array<{ institution_id: string; my_number_ciphertext: Buffer; data_key_id: string }>,
-  ): Promise<Buffer[]> {
-    const digests: Buffer[] = [];
+  /**
+   * Each row's My Number, opened from its ciphertext (never kept): its blind index
+   * under `target`, and its ciphertext re-sealed for the row under `target` (the
+   * ciphertext names the row's blind-index version). Null for a row whose ciphertext
+   * does not open for it (moved from another row, altered): it is left as it is, and
+   * logged by id, rather than stopping the rotation.
+   */
+  private async resealUnder(table: NumberTable, target: number, rows: CipherRow[]): Promise<Array<Resealed | null>> {
+    const out: Array<Resealed | null> = [];
     for (const r of rows) {
-      const myNumber = await this.deps.cipher.decrypt({ dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext }, r.institution_id);
-      digests.push(this.deps.blindIndex.computeWith(target, myNumber).digest);
+      let myNumber: string;
+      try {
+        myNumber = await this.deps.cipher.decrypt(
+          { dataKeyId: r.data_key_id, ciphertext: r.my_number_ciphertext },
+          { table, id: r.id, institutionId: r.institution_id, blindIndexVersion: r.blind_index_version },
+        );
+      } catch (error) {
+        if (!(error instanceof CiphertextMismatchError)) throw error;
+        this.deps.log({ table, id: r.id }, 'key rotation: a ciphertext does not open for its row; left as it is');
+        out.push(null);
+        continue;
+      }
+      const sealed = await this.deps.cipher.encrypt(myNumber, {
+        table,
+        id: r.id,
+        institutionId: r.institution_id,
+        blindIndexVersion: target,
+      });
+      out.push({ digest: this.deps.blindIndex.computeWith(target, myNumber).digest, ...sealed });
     }
-    return digests;
+    return out;
   }
 
   /** One batch of one phase, committed with the cursor. */
@@ -243,9 +286,13 @@ export class KeyRotationRunner {
   }
 
   /**
-   * Subjects: decrypt, HMAC under the target version, update where still old. The
+   * Subjects: decrypt, HMAC under the target version, re-seal for the row under the
+   * target version, update where the ciphertext is still the one read. Subjects
+   * already under the target whose ciphertext is still institution-bound (format 1,
+   * written before ciphertexts were bound to rows) are re-sealed the same way. The
    * (old → new) pairs of the batch also re-index the inquiries about these numbers,
-   * including final ones that no longer hold a ciphertext.
+   * including final ones that no longer hold a ciphertext; those that still hold one
+   * are opened and re-sealed too.
    *
    * A subject whose number is already held under the target version at the same
    * institution (two records for one number, possible only if processes with
@@ -253,20 +300,14 @@ export class KeyRotationRunner {
    * version and counted in `remaining`.
    */
   private async subjectsBatch(client: pg.PoolClient, target: number, after: string): Promise<Batch> {
-    const { rows } = await client.query<{
-      id: string;
-      institution_id: string;
-      blind_index_version: number;
-      blind_index: Buffer;
-      my_number_ciphertext: Buffer;
-      data_key_id: string;
-    }>(
+    const { rows } = await client.query<CipherRow & { blind_index: Buffer }>(
       `SELECT id, institution_id, blind_index_version, blind_index, my_number_ciphertext, data_key_id
-         FROM subjects WHERE id > $1 AND blind_index_version <> $2 ORDER BY id LIMIT $3`,
+         FROM subjects WHERE id > $1 AND ${subjectToMove('$2')} ORDER BY id LIMIT $3`,
       [after, target, this.deps.batchSize],
     );
     if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
-    const digests = await this.digestsUnder(target, rows);
+    const resealed = await this.resealUnder('subjects', target, rows);
+    const reindexing = rows.map((_, i) => i).filter((i) => resealed[i] !== null && rows[i].blind_index_version !== target);
     // Records already under the target (see above). A LATERAL probe with LIMIT 1 keeps
     // this one unique-index probe per row whatever the statistics say (they are stale
     // during a rotation: the target version looked empty when last analysed).
@@ -275,58 +316,110 @@ export class KeyRotationRunner {
         CROSS JOIN LATERAL (SELECT 1 FROM subjects d
                              WHERE d.blind_index_version = $3 AND d.blind_index = v.digest AND d.institution_id = v.institution_id
                              LIMIT 1) x`,
-      [digests, rows.map((r) => r.institution_id), target],
+      [reindexing.map((i) => resealed[i]!.digest), reindexing.map((i) => rows[i].institution_id), target],
     );
-    const skip = new Set(taken.map((t) => Number(t.ord) - 1));
-    const moving = rows.map((_, i) => i).filter((i) => !skip.has(i));
+    const skip = new Set(taken.map((t) => reindexing[Number(t.ord) - 1]));
+    const moving = rows.map((_, i) => i).filter((i) => resealed[i] !== null && !skip.has(i));
     const subjects = await client.query(
-      `UPDATE subjects s SET blind_index_version = $2, blind_index = v.digest
-         FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)
-        WHERE s.id = v.id AND s.blind_index_version <> $2`,
-      [moving.map((i) => rows[i].id), target, moving.map((i) => digests[i])],
+      `UPDATE subjects s SET blind_index_version = $2, blind_index = v.digest, my_number_ciphertext = v.ciphertext, data_key_id = v.data_key_id
+         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[], $5::uuid[], $6::bytea[]) AS v (id, digest, ciphertext, data_key_id, old_ciphertext)
+        WHERE s.id = v.id AND s.my_number_ciphertext = v.old_ciphertext`,
+      [
+        moving.map((i) => rows[i].id),
+        target,
+        moving.map((i) => resealed[i]!.digest),
+        moving.map((i) => resealed[i]!.ciphertext),
+        moving.map((i) => resealed[i]!.dataKeyId),
+        moving.map((i) => rows[i].my_number_ciphertext),
+      ],
     );
-    // Every inquiry under one of the batch's old digests, probed through inquiries_subject.
-    const inquiries = await client.query(
-      `UPDATE inquiries i SET blind_index_version = $4, blind_index = t.new_digest
-         FROM (SELECT x.id, m.new_digest
-                 FROM (SELECT DISTINCT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS u (old_version, old_digest, new_digest)) m
-                 CROSS JOIN LATERAL (SELECT id FROM inquiries q
-                                      WHERE q.blind_index_version = m.old_version AND q.blind_index = m.old_digest) x) t
-        WHERE i.id = t.id`,
-      [rows.map((r) => r.blind_index_version), rows.map((r) => r.blind_index), digests, target],
+    // Every inquiry under one of the batch's old digests, probed through inquiries_subject
+    // (only the subjects that changed version: the others' inquiries are under the target).
+    const pairs = moving.filter((i) => rows[i].blind_index_version !== target);
+    const { rows: found } = await client.query<CipherRow & { new_digest: Buffer }>(
+      `SELECT x.id, x.institution_id, x.blind_index_version, x.my_number_ciphertext, x.data_key_id, m.new_digest
+         FROM (SELECT DISTINCT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) AS u (old_version, old_digest, new_digest)) m
+         CROSS JOIN LATERAL (SELECT id, institution_id, blind_index_version, my_number_ciphertext, data_key_id FROM inquiries q
+                              WHERE q.blind_index_version = m.old_version AND q.blind_index = m.old_digest) x`,
+      [pairs.map((i) => rows[i].blind_index_version), pairs.map((i) => rows[i].blind_index), pairs.map((i) => resealed[i]!.digest)],
+    );
+    const held = found.filter((r) => r.my_number_ciphertext !== null);
+    const heldResealed = new Map((await this.resealUnder('inquiries', target, held)).map((r, i) => [held[i].id, r]));
+    // A final inquiry (no ciphertext) takes the new digest; one that holds a ciphertext
+    // takes it with its re-sealed ciphertext, unless that did not open (left as it is).
+    const inquiryUpdates = found.filter((r) => r.my_number_ciphertext === null || heldResealed.get(r.id));
+    const inquiries = await this.updateInquiries(
+      client,
+      target,
+      inquiryUpdates.map((r) => ({
+        id: r.id,
+        digest: r.new_digest,
+        sealed: r.my_number_ciphertext === null ? null : heldResealed.get(r.id)!,
+        old: r.my_number_ciphertext,
+      })),
     );
     const movedSubjects = subjects.rowCount ?? 0;
-    const movedInquiries = inquiries.rowCount ?? 0;
     return {
       seen: rows.length,
-      done: movedSubjects + movedInquiries,
-      moved: { subjects: movedSubjects, inquiriesBySubject: movedInquiries },
+      done: movedSubjects + inquiries,
+      moved: { subjects: movedSubjects, inquiriesBySubject: inquiries },
       lastId: rows[rows.length - 1].id,
     };
   }
 
   /**
-   * Inquiries still under an old version after the subjects: those that hold their
-   * ciphertext (not final yet) are re-indexed from it. Final ones about a number never
-   * linked here cannot be: they stay, and are counted in `remaining`.
+   * Moves inquiries to the target version with their re-sealed ciphertexts, where the
+   * ciphertext is still the one read. One finalised meanwhile (its ciphertext dropped)
+   * still takes the new digest, and keeps no ciphertext.
+   */
+  private async updateInquiries(
+    client: pg.PoolClient,
+    target: number,
+    updates: Array<{ id: string; digest: Buffer; sealed: Resealed | null; old: Buffer | null }>,
+  ): Promise<number> {
+    if (updates.length === 0) return 0;
+    const updated = await client.query(
+      `UPDATE inquiries i
+          SET blind_index_version = $2, blind_index = v.digest,
+              my_number_ciphertext = CASE WHEN i.my_number_ciphertext IS NULL THEN NULL ELSE v.ciphertext END,
+              data_key_id = CASE WHEN i.my_number_ciphertext IS NULL THEN NULL ELSE v.data_key_id END
+         FROM unnest($1::uuid[], $3::bytea[], $4::bytea[], $5::uuid[], $6::bytea[]) AS v (id, digest, ciphertext, data_key_id, old_ciphertext)
+        WHERE i.id = v.id
+          AND (i.my_number_ciphertext = v.old_ciphertext
+               OR (i.my_number_ciphertext IS NULL AND i.blind_index_version <> $2))`,
+      [
+        updates.map((u) => u.id),
+        target,
+        updates.map((u) => u.digest),
+        updates.map((u) => u.sealed?.ciphertext ?? null),
+        updates.map((u) => u.sealed?.dataKeyId ?? null),
+        updates.map((u) => u.old),
+      ],
+    );
+    return updated.rowCount ?? 0;
+  }
+
+  /**
+   * Inquiries still under an old version after the subjects, or still holding an
+   * institution-bound ciphertext: those that hold their ciphertext (not final yet)
+   * are re-indexed and re-sealed from it. Final ones about a number never linked here
+   * cannot be: they stay, and are counted in `remaining`.
    */
   private async inquiriesBatch(client: pg.PoolClient, target: number, after: string): Promise<Batch> {
-    const { rows } = await client.query<{ id: string; institution_id: string; my_number_ciphertext: Buffer; data_key_id: string }>(
-      `SELECT id, institution_id, my_number_ciphertext, data_key_id
+    const { rows } = await client.query<CipherRow>(
+      `SELECT id, institution_id, blind_index_version, my_number_ciphertext, data_key_id
          FROM inquiries
-        WHERE id > $1 AND blind_index_version <> $2 AND my_number_ciphertext IS NOT NULL
+        WHERE id > $1 AND my_number_ciphertext IS NOT NULL AND (blind_index_version <> $2 OR ${INSTITUTION_BOUND})
         ORDER BY id LIMIT $3`,
       [after, target, this.deps.batchSize],
     );
     if (rows.length === 0) return { seen: 0, done: 0, moved: {}, lastId: null };
-    const digests = await this.digestsUnder(target, rows);
-    const updated = await client.query(
-      `UPDATE inquiries i SET blind_index_version = $2, blind_index = v.digest
-         FROM unnest($1::uuid[], $3::bytea[]) AS v (id, digest)
-        WHERE i.id = v.id AND i.blind_index_version <> $2`,
-      [rows.map((r) => r.id), target, digests],
+    const resealed = await this.resealUnder('inquiries', target, rows);
+    const moved = await this.updateInquiries(
+      client,
+      target,
+      rows.flatMap((r, i) => (resealed[i] ? [{ id: r.id, digest: resealed[i].digest, sealed: resealed[i], old: r.my_number_ciphertext }] : [])),
     );
-    const moved = updated.rowCount ?? 0;
     return { seen: rows.length, done: moved, moved: { inquiriesByCiphertext: moved }, lastId: rows[rows.length - 1].id };
   }
 

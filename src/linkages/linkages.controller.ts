@@ -84,7 +84,7 @@ export class LinkagesController {
   @ApiOperation({ summary: 'Find the linkages of an account', description: 'Active and revoked, newest first.' })
   @ApiTellerHeaders()
   @ApiOkResponse({ type: LinkageListView })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED')
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'VALIDATION_FAILED', 'RECORD_INTEGRITY_FAILED')
   async find(
     @Query() query: FindLinkagesQuery,
     @Teller() teller: TellerHeaders,
@@ -99,7 +99,7 @@ export class LinkagesController {
   @ApiOperation({ summary: 'Read a linkage' })
   @ApiTellerHeaders()
   @ApiOkResponse({ type: LinkageView })
-  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'VALIDATION_FAILED')
+  @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'VALIDATION_FAILED', 'RECORD_INTEGRITY_FAILED')
   get(
     @Param('id') id: string,
     @Teller() teller: TellerHeaders,
@@ -114,7 +114,15 @@ export class LinkagesController {
   @RequireScopes('linkages:write')
   @ApiOperation({ summary: 'Revoke a linkage', description: 'The row is kept, with its status, reason and who revoked it.' })
   @ApiOkResponse({ type: LinkageView })
-  @ApiProblems('MALFORMED_JSON', 'UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'LINKAGE_ALREADY_REVOKED', 'VALIDATION_FAILED')
+  @ApiProblems(
+    'MALFORMED_JSON',
+    'UNAUTHENTICATED',
+    'FORBIDDEN_SCOPE',
+    'NOT_FOUND',
+    'LINKAGE_ALREADY_REVOKED',
+    'VALIDATION_FAILED',
+    'RECORD_INTEGRITY_FAILED',
+  )
   revoke(
     @Param('id') id: string,
     @Body() dto: RevokeLinkageDto,

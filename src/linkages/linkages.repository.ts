@@ -9,6 +9,7 @@ import type { AccountRef, RevocationReason } from './linkage.types.js';
 
 export interface SubjectRow {
   id: string;
+  blindIndexVersion: number;
   birthDate: string;
   nameKana: string;
   dataKeyId: string;
@@ -47,14 +48,21 @@ const LINKAGE_COLUMNS = `l.id, l.attachment_id AS "attachmentId", l.subject_id A
   l.deceased_reported_by_node AS "deceasedReportedByNode", l.deceased_evidence AS "deceasedEvidence"`;
 
 const WITH_SUBJECT = `${LINKAGE_COLUMNS},
-  s.id AS "s_id", to_char(s.birth_date, 'YYYY-MM-DD') AS "s_birthDate", s.name_kana AS "s_nameKana",
+  s.id AS "s_id", s.blind_index_version AS "s_blindIndexVersion", to_char(s.birth_date, 'YYYY-MM-DD') AS "s_birthDate", s.name_kana AS "s_nameKana",
   s.data_key_id AS "s_dataKeyId", s.my_number_ciphertext AS "s_ciphertext"`;
 
 function withSubject(row: Record<string, any>): LinkageWithSubject {
-  const { s_id, s_birthDate, s_nameKana, s_dataKeyId, s_ciphertext, ...linkage } = row;
+  const { s_id, s_blindIndexVersion, s_birthDate, s_nameKana, s_dataKeyId, s_ciphertext, ...linkage } = row;
   return {
     ...(linkage as LinkageRow),
-    subject: { id: s_id, birthDate: s_birthDate, nameKana: s_nameKana, dataKeyId: s_dataKeyId, ciphertext: s_ciphertext },
+    subject: {
+      id: s_id,
+      blindIndexVersion: Number(s_blindIndexVersion),
+      birthDate: s_birthDate,
+      nameKana: s_nameKana,
+      dataKeyId: s_dataKeyId,
+      ciphertext: s_ciphertext,
+    },
   };
 }
 

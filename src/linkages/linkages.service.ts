@@ -67,7 +67,15 @@ export class LinkagesService {
   ): Promise<CreateResult> {
     const { myNumber, birthDate } = dto.subject;
     const accounts = await this.accountsToAttach(caller, dto, idempotencyKey);
-    const encrypted = await this.cipher.encrypt(myNumber, caller.institutionId);
+    // The subject's id and index version, chosen here: its ciphertext is bound to them.
+    const subjectId = randomUUID();
+    const indexes = this.blindIndex.computeAll(myNumber);
+    const encrypted = await this.cipher.encrypt(myNumber, {
+      table: 'subjects',
+      id: subjectId,
+      institutionId: caller.institutionId,
+      blindIndexVersion: indexes[0].version,
+    });
     let outcome: AttachOutcome;
     try {
       outcome = await this.linkages.attach({
@@ -77,8 +85,8 @@ export class LinkagesService {
         idempotencyKey,
         idempotencyTtlHours: this.config.IDEMPOTENCY_TTL_HOURS,
         fingerprints: idempotencyKey ? this.idempotency.fingerprints('POST /v1/linkages', dto) : [],
-        subjectId: randomUUID(),
-        indexes: this.blindIndex.computeAll(myNumber),
+        subjectId,
+        indexes,
         ciphertext: encrypted.ciphertext,
         dataKeyId: encrypted.dataKeyId,
         nameKana: normalizeKanaName(dto.subject.nameKana)!,
@@ -229,7 +237,12 @@ export class LinkagesService {
   }
 
   private async subjectView(caller: InstitutionPrincipal, subject: SubjectRow): Promise<SubjectView> {
-    const myNumber = await this.cipher.decrypt({ dataKeyId: subject.dataKeyId, ciphertext: subject.ciphertext }, caller.institutionId);
+    // A ciphertext that is not this row's throws CiphertextMismatchError: the problem
+    // filter answers RECORD_INTEGRITY_FAILED, and nothing of the row is shown.
+    const myNumber = await this.cipher.decrypt(
+      { dataKeyId: subject.dataKeyId, ciphertext: subject.ciphertext },
+      { table: 'subjects', id: subject.id, institutionId: caller.institutionId, blindIndexVersion: subject.blindIndexVersion },
+    );
     return { id: subject.id, myNumberMasked: maskMyNumber(myNumber), nameKana: subject.nameKana, birthDate: subject.birthDate };
   }
 }

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { type DestinationStream } from 'pino';
+import { containsMyNumberLike, redactMyNumbers, urlDecoded } from '../common/my-number/my-number.js';
 import { AppConfig } from '../config/app-config.js';
 import { redactingDestination } from './redacting-destination.js';
 
@@ -18,6 +19,17 @@ export function serializeError(err: unknown): Record<string, unknown> {
     query: typeof e.query === 'string' ? e.query.replace(/\s+/g, ' ').slice(0, 500) : undefined,
     stack: e.stack,
   };
+}
+
+/**
+ * A request URL as logged. A number typed into a query (`?q=１２３４ ５６７８ ９０１８`)
+ * reaches the log percent-encoded, where the line's redaction cannot see it: when the
+ * decoded URL (a `+` read as a space, as forms send it) holds one, the decoded URL is
+ * logged, redacted; any other URL as it came.
+ */
+export function loggedUrl(url: string): string {
+  const decoded = urlDecoded(url);
+  return containsMyNumberLike(decoded) ? redactMyNumbers(decoded) : url;
 }
 
 /**
@@ -42,7 +54,7 @@ export class LoggingModule {
               req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
                 id: req.id,
                 method: req.method,
-                url: req.url,
+                url: loggedUrl(req.url),
                 remoteAddress: req.remoteAddress,
               }),
               res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

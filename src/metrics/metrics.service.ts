@@ -180,6 +180,17 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /**
+   * My Number ciphertexts that did not open for the row they were read from (moved
+   * from another row, altered, a data key id edited): each read failed closed.
+   */
+  readonly ciphertextMismatches = new Counter({
+    name: 'kouza_ciphertext_mismatches_total',
+    help: 'My Number ciphertexts that did not open for their row (the read failed closed), by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
   /** Rate-limit checks that could not reach Redis: the request went through (fail open). */
   readonly rateLimitErrors = new Counter({
     name: 'kouza_rate_limit_errors_total',

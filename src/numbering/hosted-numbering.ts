@@ -173,7 +173,14 @@ export class HostedNumbering {
         .map(({ branchCode, accountType, accountNumber }) => ({ branchCode, accountType, accountNumber }));
     }
 
-    const encrypted = await this.cipher.encrypt(subject.myNumber, target.id);
+    const subjectId = randomUUID();
+    const indexes = this.blindIndex.computeAll(subject.myNumber);
+    const encrypted = await this.cipher.encrypt(subject.myNumber, {
+      table: 'subjects',
+      id: subjectId,
+      institutionId: target.id,
+      blindIndexVersion: indexes[0].version,
+    });
     let outcome: AttachOutcome;
     try {
       outcome = await this.linkages.attach({
@@ -189,8 +196,8 @@ export class HostedNumbering {
           origin: { requestId: origin.requestId, nodeId: origin.nodeId, institutionCode: origin.institutionCode },
           subject: { myNumber: subject.myNumber, birthDate: subject.birthDate },
         }),
-        subjectId: randomUUID(),
-        indexes: this.blindIndex.computeAll(subject.myNumber),
+        subjectId,
+        indexes,
         ciphertext: encrypted.ciphertext,
         dataKeyId: encrypted.dataKeyId,
         nameKana: normalizeKanaName(subject.nameKana)!,

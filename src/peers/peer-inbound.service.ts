@@ -5,7 +5,7 @@ import type { AuditActor, AuditEvent } from '../audit/audit-event.js';
 import { DeceasedReportsRepository } from '../linkages/deceased-reports.repository.js';
 import { AuditService } from '../audit/audit.service.js';
 import { DomainError } from '../common/errors/domain-error.js';
-import { MY_NUMBER_LIKE } from '../common/my-number/my-number.js';
+import { redactMyNumbers } from '../common/my-number/my-number.js';
 import { AppConfig } from '../config/app-config.js';
 import { BlindIndex } from '../crypto/blind-index.js';
 import type { AccountType } from '../linkages/linkage.types.js';
@@ -214,7 +214,7 @@ export class PeerInboundService {
             details: {
               peerNodeId: message.iss,
               messageId: message.jti,
-              ref: notice.ref.replace(MY_NUMBER_LIKE, '[redacted-12-digits]'),
+              ref: redactMyNumbers(notice.ref),
               origin: { requestId: notice.origin.requestId, institutionCode: notice.origin.institutionCode },
               institution: result.code,
               status: result.status,
@@ -286,7 +286,7 @@ export class PeerInboundService {
         peerNodeId: message.iss,
         messageId: message.jti,
         // The querying node chose the ref: it could hold anything, a number included.
-        ref: query.ref.replace(MY_NUMBER_LIKE, '[redacted-12-digits]'),
+        ref: redactMyNumbers(query.ref),
         purpose: message.purpose,
         ...(query.deceased === undefined ? {} : { deceased: true }),
       };

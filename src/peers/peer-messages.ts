@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isKanaName } from '../common/kana/kana-name.js';
-import { containsMyNumberLike, isValidMyNumber } from '../common/my-number/my-number.js';
+import { containsMyNumberLike, containsTwelveDigitRun, isValidMyNumber } from '../common/my-number/my-number.js';
 import { isCalendarDate, isIsoDateTime } from '../common/validation/validators.js';
 import { ACCOUNT_NUMBER_PATTERN, BRANCH_CODE_PATTERN, OPERATOR_ID_PATTERN } from '../linkages/dto/field-rules.js';
 import type { ErrorCode } from '../common/errors/error-codes.js';
@@ -168,7 +168,7 @@ const ref = (value: unknown, path: string) => matching(value, path, TOKEN, 'must
 function messageId(value: unknown, path: string): string {
   const rule = 'must be 1-128 visible ASCII characters without a run of 12 digits';
   const text = matching(value, path, TOKEN, rule);
-  if (containsMyNumberLike(text)) invalid(path, rule);
+  if (containsTwelveDigitRun(text)) invalid(path, rule);
   return text;
 }
 
@@ -176,7 +176,7 @@ function messageId(value: unknown, path: string): string {
 export function newMessageId(): string {
   for (;;) {
     const id = randomUUID();
-    if (!containsMyNumberLike(id)) return id;
+    if (!containsTwelveDigitRun(id)) return id;
   }
 }
 

@@ -9,7 +9,7 @@ import { aesGcmSeal } from '../../src/crypto/aes-gcm.js';
 import { BlindIndex } from '../../src/crypto/blind-index.js';
 import { loadKeyMaterial } from '../../src/crypto/key-material.js';
 import { dataKeyAad, MasterKeySealer } from '../../src/crypto/master-key-sealer.js';
-import { numberAad } from '../../src/crypto/my-number-cipher.js';
+import { rowAad } from '../../src/crypto/my-number-cipher.js';
 import { HostedLocations } from '../../src/locations/hosted-locations.js';
 import { createBenchDatabase, openPool } from './support/bench-database.js';
 import { cleanup } from './support/cleanup.js';
@@ -61,7 +61,6 @@ async function generate(pool: pg.Pool, institutionId: string, rows: number, blin
       wrapped.ciphertext,
     ]);
   }
-  const aad = numberAad(institutionId);
   const consentAt = new Date(Date.now() - 86_400_000).toISOString();
   const subjectIds: string[] = new Array(rows);
   const attachmentIds: string[] = new Array(rows);
@@ -94,7 +93,9 @@ async function generate(pool: pg.Pool, institutionId: string, rows: number, blin
       const myNumber = myNumberOf(i);
       const dk = dataKeys[i % DATA_KEYS];
       const digest = createHmac('sha256', blindKey).update(myNumber, 'ascii').digest();
-      const ciphertext = aesGcmSeal(dk.key, Buffer.from(myNumber, 'ascii'), aad);
+      // Bound to its row (format 2), as the service writes it.
+      const aad = rowAad({ table: 'subjects', id: subjectIds[i], institutionId, blindIndexVersion: 1 });
+      const ciphertext = aesGcmSeal(dk.key, Buffer.from(myNumber, 'ascii'), aad, 2);
       return `${subjectIds[i]}\t${institutionId}\t1\t${hex(digest)}\t${hex(ciphertext)}\t${dk.id}\tヤマダ タロウ\t1980-01-01\n`;
     },
   );

@@ -9,6 +9,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   inquiries: () => import('./inquiries.bench.js'),
   register: () => import('./register.bench.js'),
   rotation: () => import('./rotation.bench.js'),
+  redaction: () => import('./redaction.bench.js'),
   envelope: () => import('./envelope.bench.js'),
 };
 

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { databaseText } from './support/database-text.js';
 import { disasterBody, finalInquiryResponse, inheritanceBody } from './support/inquiries.js';
-import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
+import { inClearForm, invalidMyNumber, spellings, validMyNumber } from './support/my-numbers.js';
 import { seedRegister } from './support/register.js';
 import { HostedNumbering } from '../../src/numbering/hosted-numbering.js';
 
@@ -16,6 +16,8 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
   let t: TestApp;
   let bank: TestInstitution;
   const sent: string[] = [];
+  /** Numbers sent in the spellings people type; looked for in clear form (see inClearForm). */
+  const spelled: string[] = [];
   const responses: string[] = [];
 
   beforeAll(async () => {
@@ -145,6 +147,28 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(wrong(1302))));
     record(await t.http.post('/v1/access-history').set(bank.auth).send(historyBody(number(1303), { operatorId: number(1304), cursor: number(1305) })));
 
+    // The same places, with numbers typed as people type them: full-width, in groups.
+    const typed = (seed: number, form: number) => {
+      const n = validMyNumber(seed);
+      spelled.push(n);
+      return spellings(n)[form % spellings(n).length][1];
+    };
+    for (let form = 0; form < spellings('123456789018').length; form++) {
+      const seed = 2000 + form * 10;
+      record(await t.http.get('/v1/linkages').query({ branchCode: '001', accountType: 'ordinary', accountNumber: typed(seed, form) }).set(bank.auth));
+      record(await t.http.get(`/v1/nope/${encodeURIComponent(typed(seed + 1, form))}`));
+      record(await t.http.post(`/v1/linkages/${linkageId}/revocation`).set(bank.auth).send({ reason: 'other', note: typed(seed + 2, form), branchCode: '001', operatorId: 'T1' }));
+      record(await t.http.post('/v1/inquiries').set(bank.auth).send(inheritanceBody(number(seed + 3), { applicant: { relationship: 'heir', name: typed(seed + 4, form) } })));
+      record(await t.http.post('/v1/linkages').set(bank.auth).set('content-type', 'application/json').send(`{"note":"${typed(seed + 5, form)}"`));
+      record(await t.http.post('/v1/institutions').set(t.admin).send({ code: '0006', name: `Bank ${typed(seed + 6, form)}` }));
+    }
+    // ASCII spellings fit in headers: an operator id, a request id (echoed when harmless).
+    for (const form of [0, 1, 2]) {
+      const seed = 2500 + form * 10;
+      record(await t.http.get('/v1/linkages').query({ branchCode: '001', accountType: 'ordinary', accountNumber: '0012345' }).set(bank.auth).set('X-Operator-Id', typed(seed, form)));
+      record(await t.http.get(`/v1/linkages/${linkageId}`).set(bank.auth).set('X-Request-Id', `req-${typed(seed + 1, form).replace(/ /g, '-')}`));
+    }
+
     // Let the worker seal the audit rows, so that its Redis keys and logs exist too.
     await eventually(
       async () => Number((await t.db.pool.query('SELECT count(*) FROM audit_chain')).rows[0].count),
@@ -155,7 +179,8 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(53);
+    expect(responses.length).toBe(53 + 6 * spellings('123456789018').length + 6);
+    expect(spelled.length).toBeGreaterThan(50);
     // Numbering at the registered institution attached (and the conflict was refused).
     expect(responses).toContain(JSON.stringify([{ code: '0005', status: 'no-match', reason: 'no-register' }, { code: '0008', status: 'attached', accounts: 2 }]));
     expect(responses).toContain(JSON.stringify([{ code: '0008', status: 'ambiguous', reason: 'account-linked-to-other-subject' }]));
@@ -164,6 +189,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('no response body or header contains one', () => {
     for (const response of responses) for (const n of sent) expect(response).not.toContain(n);
+    for (const response of responses) for (const n of spelled) expect(inClearForm(response)).not.toContain(n);
   });
 
   it('no column of any table contains one', async () => {
@@ -173,11 +199,14 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     );
     expect(lines.length).toBeGreaterThan(10);
     for (const line of lines) for (const n of sent) expect(line).not.toContain(n);
+    for (const line of lines) for (const n of spelled) expect(inClearForm(line)).not.toContain(n);
   });
 
   it('no log line contains one', () => {
     const logs = t.logs.text;
     for (const n of sent) expect(logs).not.toContain(n);
+    const clear = inClearForm(logs);
+    for (const n of spelled) expect(clear).not.toContain(n);
   });
 
   it('no Redis key or value the service wrote contains one', async () => {
@@ -196,6 +225,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
         else if (type === 'stream') dump += JSON.stringify(await redis.xrange(key, '-', '+'));
       }
       for (const n of sent) expect(dump).not.toContain(n);
+      for (const n of spelled) expect(inClearForm(dump)).not.toContain(n);
     } finally {
       redis.disconnect();
     }

@@ -88,6 +88,10 @@ export const ERROR_CATALOGUE = {
     title: "The sending peer node's quota of queries per minute is spent; retry after Retry-After seconds",
   },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
+  RECORD_INTEGRITY_FAILED: {
+    status: 500,
+    title: 'A stored record failed its integrity check and was not read; the operator is alerted',
+  },
   PEER_KEYS_UNAVAILABLE: {
     status: 502,
     title: "The peer node's GET /v1/node could not be fetched, or did not publish acceptable keys for its node id",

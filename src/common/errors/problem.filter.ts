@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CiphertextMismatchError } from '../../crypto/my-number-cipher.js';
 import { isDatabaseUnavailable } from '../../database/pg-errors.js';
 import { DomainError } from './domain-error.js';
 import type { ErrorCode } from './error-codes.js';
@@ -54,6 +55,11 @@ export function toProblem(error: unknown, requestId?: string): Problem {
   }
   if (isDatabaseUnavailable(error)) {
     return buildProblem('DATABASE_UNAVAILABLE', undefined, {}, requestId);
+  }
+  // A ciphertext that does not open for its row (moved from another row, altered):
+  // the read fails closed, the answer names no row and no value.
+  if (error instanceof CiphertextMismatchError) {
+    return buildProblem('RECORD_INTEGRITY_FAILED', 'Quote the request id when reporting this.', {}, requestId);
   }
   return buildProblem('INTERNAL_ERROR', 'Quote the request id when reporting this.', {}, requestId);
 }

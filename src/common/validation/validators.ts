@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsDefined, IsObject, registerDecorator, ValidateNested, ValidationOptions } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
 import { isKanaName } from '../kana/kana-name.js';
-import { containsMyNumberLike, isValidMyNumber } from '../my-number/my-number.js';
+import { containsMyNumberLikeEscaped, isValidMyNumber } from '../my-number/my-number.js';
 import { normalizeMunicipalityCode } from '../municipality/municipality-code.js';
 
 /** Attaches the field error code a constraint reports (read by the validation pipe). */
@@ -107,14 +107,16 @@ export const IsNotInFuture = (options?: ValidationOptions) =>
 
 /**
  * Free-text fields must not carry a My Number: a teller who types one into a note
- * would otherwise put it in the database in clear.
+ * would otherwise put it in the database in clear. Any spelling MY_NUMBER_LIKE knows
+ * (full-width, in groups), in the text as sent or URL-decoded (a URL field, a pasted
+ * link), whatever its check digit.
  */
 export const HasNoMyNumber = (options?: ValidationOptions) =>
   rule(
     'hasNoMyNumber',
     'CONTAINS_MY_NUMBER',
     'must not contain a 12-digit number',
-    (value) => typeof value !== 'string' || !containsMyNumberLike(value),
+    (value) => typeof value !== 'string' || !containsMyNumberLikeEscaped(value),
     options,
   );
 

@@ -4,7 +4,7 @@ import type { FanoutKind } from '../inquiry.types.js';
 import { FanoutRepository } from './fanout.repository.js';
 import type { FanoutInquiryRow } from './fanout.repository.js';
 
-export interface FanoutInquiry extends Omit<FanoutInquiryRow, 'ciphertext' | 'dataKeyId' | 'targetCodes'> {
+export interface FanoutInquiry extends Omit<FanoutInquiryRow, 'ciphertext' | 'dataKeyId' | 'blindIndexVersion' | 'targetCodes'> {
   myNumber: string;
   targets: ReadonlySet<string> | null;
 }
@@ -51,9 +51,14 @@ export class FanoutCache {
   private async load(fanoutId: string): Promise<Fanout> {
     const rows = await this.repository.inquiries(fanoutId);
     const inquiries = await Promise.all(
-      rows.map(async ({ ciphertext, dataKeyId, targetCodes, ...row }) => ({
+      rows.map(async ({ ciphertext, dataKeyId, blindIndexVersion, targetCodes, ...row }) => ({
         ...row,
-        myNumber: await this.cipher.decrypt({ ciphertext, dataKeyId }, row.institutionId),
+        // A ciphertext that is not this row's (CiphertextMismatchError) fails the load:
+        // the fan-out's jobs fail and retry, and no node is asked about another number.
+        myNumber: await this.cipher.decrypt(
+          { ciphertext, dataKeyId },
+          { table: 'inquiries', id: row.id, institutionId: row.institutionId, blindIndexVersion: Number(blindIndexVersion) },
+        ),
         targets: targetCodes ? new Set(targetCodes) : null,
       })),
     );

@@ -25,6 +25,8 @@ export interface FanoutInquiryRow {
   operatorId: string;
   ciphertext: Buffer;
   dataKeyId: string;
+  /** The blind-index version of the row (its ciphertext is bound to it). */
+  blindIndexVersion: number;
   dateOfDeath: string | null;
   /** The subject as the requester named them (canonical kana name), which hosted and peer answers must match. */
   nameKana: string;
@@ -127,7 +129,8 @@ export class FanoutRepository {
     return this.db.query(
       `SELECT i.id, i.kind, i.institution_id AS "institutionId", inst.code AS "institutionCode", i.api_key_id AS "apiKeyId",
               i.branch_code AS "branchCode", i.operator_id AS "operatorId", i.my_number_ciphertext AS ciphertext,
-              i.data_key_id AS "dataKeyId", to_char(i.date_of_death, 'YYYY-MM-DD') AS "dateOfDeath",
+              i.data_key_id AS "dataKeyId", i.blind_index_version AS "blindIndexVersion",
+              to_char(i.date_of_death, 'YYYY-MM-DD') AS "dateOfDeath",
               i.name_kana AS "nameKana", to_char(i.birth_date, 'YYYY-MM-DD') AS "birthDate", i.evidence,
               i.targets_all AS "targetsAll", CASE WHEN i.targets_all THEN NULL ELSE i.target_codes END AS "targetCodes",
               CASE WHEN i.kind = 'numbering' THEN jsonb_build_object(
