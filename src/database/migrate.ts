@@ -1,12 +1,16 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { ensureDatabase } from './ensure-database.js';
 
-/** Creates the database if missing and applies pending migrations; returns their names. */
+/**
+ * Creates the database if missing and applies pending migrations; returns their names.
+ * Both as the schema's owner (MIGRATION_DATABASE_URL), never as the service's role.
+ */
 export async function migrate(config: AppConfig): Promise<string[]> {
-  await ensureDatabase(config.DATABASE_URL);
-  const dataSource = new DataSource(dataSourceOptions(config, 'kouza-hub-migrate'));
+  const url = config.migrationDatabaseUrl;
+  await ensureDatabase(url);
+  const dataSource = new DataSource({ ...dataSourceOptions(config, 'kouza-hub-migrate'), url } as DataSourceOptions);
   await dataSource.initialize();
   try {
     // One migrator at a time, when several replicas start together.

@@ -12,6 +12,7 @@ import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimi
 import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011-RegisterHolderIndex.js';
 import { WebhookDisabling1764140000012 } from '../../migrations/1764140000012-WebhookDisabling.js';
 import { WebhookSecretOverlap1764140000013 } from '../../migrations/1764140000013-WebhookSecretOverlap.js';
+import { AuditAppRole1764140000014 } from '../../migrations/1764140000014-AuditAppRole.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   RegisterHolderIndex1764140000011,
   WebhookDisabling1764140000012,
   WebhookSecretOverlap1764140000013,
+  AuditAppRole1764140000014,
 ];
