@@ -67,9 +67,8 @@ export interface WitnessAnswer {
 @Injectable()
 export class AuditCheckpoints {
   private readonly log: AuditCheckpointLog;
-  /** The seq last checkpointed by this process, and the peers that missed it. */
-  private lastSeq?: string;
-  private lastCheckpoint?: string;
+  /** The checkpoint last signed by this process (first, the log's newest), and the peers that missed it. */
+  private last?: { checkpoint: AuditCheckpoint; jws?: string };
   private undelivered = new Set<string>();
 
   constructor(
@@ -92,23 +91,38 @@ export class AuditCheckpoints {
    * sends the last one again to the peers that missed it. A peer that cannot be reached
    * is logged, never fatal (the next checkpoint supersedes this one); a log that cannot
    * be written fails the job (the next run checkpoints again).
+   *
+   * A chain that no longer extends the last checkpoint (cut below it, or another hash
+   * at its seq) is not checkpointed: signing it would vouch for the tampering. The job
+   * fails, logged as an error, until the chain is repaired.
    */
   async checkpointHead(): Promise<{ seq: string; delivered: number; failed: number } | undefined> {
     const head = await this.sealer.head();
     if (!head) return undefined;
+    this.last ??= await this.newestInLog();
+    if (this.last) {
+      const { seq, head: expected } = this.last.checkpoint;
+      const hash = await this.sealer.hashAt(seq);
+      if (hash?.toString('base64url') !== expected) {
+        this.logger.error(
+          { checkpointSeq: seq, chainSeq: head.seq, linkPresent: hash !== undefined },
+          'the audit chain no longer extends its last signed checkpoint: not checkpointed (run npm run audit:verify)',
+        );
+        throw new Error(`the audit chain no longer extends its checkpoint at seq ${seq}`);
+      }
+    }
     let targets: PeerNode[];
     const peers = await this.peers.listActive();
-    if (head.seq !== this.lastSeq) {
+    if (head.seq !== this.last?.checkpoint.seq || !this.last.jws) {
       const jws = await signCheckpoint(this.identity, head);
       this.log.append(jws);
-      this.lastSeq = head.seq;
-      this.lastCheckpoint = jws;
+      this.last = { checkpoint: await verifyCheckpoint(jws, await ownSigningKeys(this.identity)), jws };
       targets = peers;
     } else {
       targets = peers.filter((p) => this.undelivered.has(p.nodeId));
       if (targets.length === 0) return undefined;
     }
-    const jws = this.lastCheckpoint!;
+    const jws = this.last.jws!;
     const outcomes = await Promise.allSettled(targets.map((peer) => this.notify(peer, jws)));
     this.undelivered = new Set(targets.filter((_, i) => outcomes[i].status === 'rejected').map((p) => p.nodeId));
     for (const [i, outcome] of outcomes.entries()) {
@@ -119,23 +133,33 @@ export class AuditCheckpoints {
     return { seq: head.seq, delivered: targets.length - this.undelivered.size, failed: this.undelivered.size };
   }
 
+  /**
+   * The checkpoint of the highest seq among the log's last lines that verify (this
+   * node's signature); undefined when there is none. Lines that do not verify are
+   * skipped: whoever can write the file cannot sign.
+   */
+  private async newestInLog(): Promise<{ checkpoint: AuditCheckpoint } | undefined> {
+    const own = await ownSigningKeys(this.identity);
+    let newest: AuditCheckpoint | undefined;
+    for (const line of this.log.newestLines()) {
+      try {
+        const checkpoint = await verifyCheckpoint(line, own);
+        if (!newest || BigInt(checkpoint.seq) > BigInt(newest.seq)) newest = checkpoint;
+      } catch {
+        // Not ours, or not a checkpoint.
+      }
+    }
+    return newest && { checkpoint: newest };
+  }
+
   /** Verifies the chain against the newest checkpoint of the log and of every witness. */
   async verify(): Promise<AuditVerification> {
     const sources: Array<{ source: string; status: string }> = [];
     const evidence: CheckpointEvidence[] = [];
     const own = await ownSigningKeys(this.identity);
-    const lines = this.log.newestLines();
-    let fromFile: AuditCheckpoint | undefined;
-    for (const line of lines) {
-      try {
-        fromFile = await verifyCheckpoint(line, own);
-        break;
-      } catch {
-        // Not ours, or not a checkpoint: the one before.
-      }
-    }
+    const fromFile = (await this.newestInLog())?.checkpoint;
     if (fromFile) evidence.push({ source: 'file', checkpoint: fromFile });
-    sources.push({ source: 'file', status: fromFile ? 'checked' : lines.length ? 'invalid' : 'none' });
+    sources.push({ source: 'file', status: fromFile ? 'checked' : this.log.newestLines().length ? 'invalid' : 'none' });
     for (const answer of await Promise.all((await this.peers.listActive()).map((peer) => this.askWitness(peer, own)))) {
       sources.push({ source: answer.source, status: answer.status });
       if (answer.checkpoint) evidence.push({ source: answer.source, checkpoint: answer.checkpoint });

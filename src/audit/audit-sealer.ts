@@ -45,6 +45,11 @@ export class AuditSealer {
     return this.audit.chainHead(this.db);
   }
 
+  /** The hash at one position of the chain, if the chain reaches it. */
+  async hashAt(seq: string): Promise<Buffer | undefined> {
+    return (await this.audit.linkAt(seq))?.hash;
+  }
+
   private sealBatch(): Promise<number> {
     const key = this.keys.auditChainKey;
     if (!key) throw new Error('AUDIT_CHAIN_KEY is not loaded: the audit chain cannot be sealed');
