@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { DomainError } from '../common/errors/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import {
   checkClaims,
   CLOCK_SKEW_SECONDS,
@@ -80,6 +81,8 @@ export class AuditCheckpoints {
     private readonly messageIds: PeerMessageIdsRepository,
     private readonly witness: AuditWitnessRepository,
     private readonly logger: PinoLogger,
+    // Absent in the audit:verify CLI, which counts nothing.
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     logger.setContext(AuditCheckpoints.name);
     this.log = new AuditCheckpointLog(config.AUDIT_CHECKPOINT_FILE);
@@ -108,6 +111,7 @@ export class AuditCheckpoints {
           { checkpointSeq: seq, chainSeq: head.seq, linkPresent: hash !== undefined },
           'the audit chain no longer extends its last signed checkpoint: not checkpointed (run npm run audit:verify)',
         );
+        this.metrics?.auditCheckpoints.inc({ outcome: 'refused' });
         throw new Error(`the audit chain no longer extends its checkpoint at seq ${seq}`);
       }
     }
@@ -116,6 +120,7 @@ export class AuditCheckpoints {
     if (head.seq !== this.last?.checkpoint.seq || !this.last.jws) {
       const jws = await signCheckpoint(this.identity, head);
       this.log.append(jws);
+      this.metrics?.auditCheckpoints.inc({ outcome: 'signed' });
       this.last = { checkpoint: await verifyCheckpoint(jws, await ownSigningKeys(this.identity)), jws };
       targets = peers;
     } else {
@@ -125,6 +130,8 @@ export class AuditCheckpoints {
     const jws = this.last.jws!;
     const outcomes = await Promise.allSettled(targets.map((peer) => this.notify(peer, jws)));
     this.undelivered = new Set(targets.filter((_, i) => outcomes[i].status === 'rejected').map((p) => p.nodeId));
+    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'delivered' }, targets.length - this.undelivered.size);
+    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'failed' }, this.undelivered.size);
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome.status === 'rejected') {
         this.logger.warn({ peerNodeId: targets[i].nodeId, err: (outcome.reason as Error).message }, 'audit checkpoint not delivered to a witness');
