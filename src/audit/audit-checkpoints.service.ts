@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { DomainError } from '../common/errors/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
@@ -50,6 +50,9 @@ export const PEER_AUDIT_CHECKPOINT_QUERY_PATH = '/v1/peer/audit-checkpoints/late
 export type CheckpointMessageType = 'audit-checkpoint-notice' | 'audit-checkpoint-query' | 'audit-checkpoint-answer';
 const asMessageType = (typ: CheckpointMessageType) => typ as unknown as PeerMessageType;
 
+/** A peer that missed the newest checkpoint is sent it again at most this often while the head stays put. */
+const REDELIVERY_INTERVAL_MS = 60_000;
+
 /** A witness's answer is small: a checkpoint in an envelope. */
 const MAX_ANSWER_BYTES = 16 * 1024;
 
@@ -66,11 +69,15 @@ export interface WitnessAnswer {
  * witness; and as a witness, this node keeps and hands back its peers' checkpoints.
  */
 @Injectable()
-export class AuditCheckpoints {
+export class AuditCheckpoints implements OnModuleDestroy {
   private readonly log: AuditCheckpointLog;
   /** The checkpoint last signed by this process (first, the log's newest), and the peers that missed it. */
   private last?: { checkpoint: AuditCheckpoint; jws?: string };
   private undelivered = new Set<string>();
+  private lastRound = 0;
+  /** What the last round of deliveries carried. */
+  private sentJws?: string;
+  private delivering?: Promise<void>;
 
   constructor(
     @Inject(NODE_IDENTITY) private readonly identity: NodeIdentity,
@@ -91,7 +98,7 @@ export class AuditCheckpoints {
   /**
    * After a seal: signs the chain's head, appends it to the checkpoint log and sends it
    * to every enabled peer, when the head moved since this process last did; otherwise
-   * sends the last one again to the peers that missed it. A peer that cannot be reached
+   * sends the last one again (at most once a minute) to the peers that missed it. A peer that cannot be reached
    * is logged, never fatal (the next checkpoint supersedes this one); a log that cannot
    * be written fails the job (the next run checkpoints again).
    *
@@ -99,7 +106,7 @@ export class AuditCheckpoints {
    * at its seq) is not checkpointed: signing it would vouch for the tampering. The job
    * fails, logged as an error, until the chain is repaired.
    */
-  async checkpointHead(): Promise<{ seq: string; delivered: number; failed: number } | undefined> {
+  async checkpointHead(): Promise<{ seq: string } | undefined> {
     const head = await this.sealer.head();
     if (!head) return undefined;
     this.last ??= await this.newestInLog();
@@ -115,29 +122,48 @@ export class AuditCheckpoints {
         throw new Error(`the audit chain no longer extends its checkpoint at seq ${seq}`);
       }
     }
-    let targets: PeerNode[];
-    const peers = await this.peers.listActive();
     if (head.seq !== this.last?.checkpoint.seq || !this.last.jws) {
       const jws = await signCheckpoint(this.identity, head);
       this.log.append(jws);
       this.metrics?.auditCheckpoints.inc({ outcome: 'signed' });
       this.last = { checkpoint: await verifyCheckpoint(jws, await ownSigningKeys(this.identity)), jws };
-      targets = peers;
-    } else {
-      targets = peers.filter((p) => this.undelivered.has(p.nodeId));
-      if (targets.length === 0) return undefined;
     }
+    // Sent behind the seal, one round at a time: a slow or silent witness never holds up
+    // sealing (the maintenance queue runs one job at a time), and a round still in flight
+    // is not doubled (the next run sends what is newest then). A peer that missed the
+    // newest is sent it again, at most once a minute while the head stays put.
     const jws = this.last.jws!;
+    if (!this.delivering) {
+      const retry = jws === this.sentJws;
+      if (!retry || (this.undelivered.size > 0 && Date.now() - this.lastRound >= REDELIVERY_INTERVAL_MS)) {
+        this.sentJws = jws;
+        this.lastRound = Date.now();
+        this.delivering = this.peers
+          .listActive()
+          .then((peers) => this.deliver(retry ? peers.filter((p) => this.undelivered.has(p.nodeId)) : peers, jws))
+          .catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'audit checkpoint not sent to the witnesses'))
+          .finally(() => (this.delivering = undefined));
+      }
+    }
+    return { seq: head.seq };
+  }
+
+  /** On shutdown, the witness round in flight ends first (bounded by PEER_REQUEST_TIMEOUT_MS). */
+  async onModuleDestroy(): Promise<void> {
+    await this.delivering;
+  }
+
+  private async deliver(targets: PeerNode[], jws: string): Promise<void> {
     const outcomes = await Promise.allSettled(targets.map((peer) => this.notify(peer, jws)));
-    this.undelivered = new Set(targets.filter((_, i) => outcomes[i].status === 'rejected').map((p) => p.nodeId));
-    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'delivered' }, targets.length - this.undelivered.size);
-    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'failed' }, this.undelivered.size);
+    const failed = targets.filter((_, i) => outcomes[i].status === 'rejected').map((p) => p.nodeId);
+    this.undelivered = new Set(failed);
+    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'delivered' }, targets.length - failed.length);
+    this.metrics?.auditCheckpointDeliveries.inc({ outcome: 'failed' }, failed.length);
     for (const [i, outcome] of outcomes.entries()) {
       if (outcome.status === 'rejected') {
         this.logger.warn({ peerNodeId: targets[i].nodeId, err: (outcome.reason as Error).message }, 'audit checkpoint not delivered to a witness');
       }
     }
-    return { seq: head.seq, delivered: targets.length - this.undelivered.size, failed: this.undelivered.size };
   }
 
   /**
