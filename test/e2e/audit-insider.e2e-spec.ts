@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -137,6 +137,35 @@ describe("the service's database role", () => {
       await app.end();
     }
   });
+});
+
+/** Runs the built API with `env` until it exits (or 30 s pass); its exit code and output. */
+function runApi(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const main = new URL('../../dist/src/main.js', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('a service role that can rewrite the trail', () => {
+  it('is refused in production (connecting as the owner)', async () => {
+    const t = await startTestApp();
+    try {
+      const { code, output } = await runApi({ ...t.env, NODE_ENV: 'production', DATABASE_URL: t.db.ownerUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+      expect(code).not.toBe(0);
+      expect(output).toMatch(/\(postgres\) can change, delete or alter the audit trail/);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
 });
 
 describe('audit checkpoints: the last rows deleted by the owner', () => {
