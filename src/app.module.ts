@@ -1,5 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
+import { AuditCheckpointsController } from './audit/audit-checkpoints.controller.js';
+import { AuditCheckpointsModule } from './audit/audit-checkpoints.module.js';
 import { AuditController } from './audit/audit.controller.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -46,6 +48,7 @@ export class AppModule {
         MetricsModule,
         CryptoModule,
         AuditModule,
+        AuditCheckpointsModule,
         AuthModule,
         InstitutionsModule,
         LinkagesModule,
@@ -59,7 +62,7 @@ export class AppModule {
         WebhooksModule,
         HealthModule,
       ],
-      controllers: [AuditController, MetricsController, WebhookDeliveriesController],
+      controllers: [AuditController, AuditCheckpointsController, MetricsController, WebhookDeliveriesController],
     };
   }
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { canonicalEvent, chainHash, GENESIS_HASH } from './audit-hash.js';
+import { canonicalEvent, chainHash, GENESIS_HASH, KEYED_LINK, keyedChainHash, linkHash, PLAIN_LINK } from './audit-hash.js';
 import type { CanonicalAuditRow } from './audit.repository.js';
 
 const row = (): CanonicalAuditRow => ({
@@ -91,5 +91,36 @@ describe('audit chain hash', () => {
     const original = chain(rows);
     const tampered = chain([{ ...rows[0], details: '{"accounts":3}' }, rows[1], rows[2]]);
     original.forEach((h, i) => expect(h.equals(tampered[i])).toBe(false));
+  });
+});
+
+describe('keyed audit chain links (link version 2)', () => {
+  const key = createHash('sha256').update('audit chain key').digest();
+  const otherKey = createHash('sha256').update('another key').digest();
+
+  it('is HMAC-SHA-256 under the key over the previous hash and the canonical event', () => {
+    const expected = createHmac('sha256', key).update(Buffer.concat([prev, Buffer.from(canonicalEvent(row()), 'utf8')])).digest();
+    expect(keyedChainHash(key, prev, row())).toEqual(expected);
+    expect(linkHash(KEYED_LINK, key, prev, row())).toEqual(expected);
+  });
+
+  it('differs from the plain link and under another key: a rewrite re-linked without the key does not verify', () => {
+    const keyed = keyedChainHash(key, prev, row());
+    expect(keyed.equals(chainHash(prev, row()))).toBe(false);
+    expect(keyed.equals(keyedChainHash(otherKey, prev, row()))).toBe(false);
+  });
+
+  it('version 1 links stay plain SHA-256 (rows sealed before the chain was keyed)', () => {
+    expect(linkHash(PLAIN_LINK, key, prev, row())).toEqual(chainHash(prev, row()));
+  });
+
+  it('changes when any single field takes any other value', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...FIELDS), fc.option(fc.string(), { nil: null }), (field, v) => {
+        fc.pre(v !== row()[field]);
+        const changed = { ...row(), [field]: v } as CanonicalAuditRow;
+        expect(keyedChainHash(key, prev, changed).equals(keyedChainHash(key, prev, row()))).toBe(false);
+      }),
+    );
   });
 });

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { SqlExecutor } from '../database/sql-executor.js';
 import type { AuditActor, AuditEvent } from './audit-event.js';
+import type { LinkVersion } from './audit-hash.js';
 
 /** An audit row as hashed: every column, timestamps and JSON in Postgres's own text form. */
 export interface CanonicalAuditRow {
@@ -25,6 +26,8 @@ export interface ChainLink {
   event_id: string;
   prev_hash: Buffer;
   hash: Buffer;
+  /** 1: plain SHA-256 (sealed before the chain was keyed); 2: HMAC-SHA-256 under AUDIT_CHAIN_KEY. */
+  link_version: LinkVersion;
 }
 
 const CANONICAL_COLUMNS = `
@@ -66,7 +69,7 @@ export class AuditRepository {
 
   async chainHead(executor: SqlExecutor): Promise<ChainLink | undefined> {
     const rows: ChainLink[] = await executor.query(
-      `SELECT c.seq::text AS seq, c.event_id::text AS event_id, c.prev_hash, c.hash
+      `SELECT c.seq::text AS seq, c.event_id::text AS event_id, c.prev_hash, c.hash, c.link_version
          FROM audit_chain c ORDER BY c.seq DESC LIMIT 1`,
     );
     return rows[0];
@@ -92,16 +95,28 @@ export class AuditRepository {
 
   async appendLinks(executor: SqlExecutor, links: ChainLink[]): Promise<void> {
     await executor.query(
-      `INSERT INTO audit_chain (seq, event_id, prev_hash, hash)
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`,
-      [links.map((l) => l.seq), links.map((l) => l.event_id), links.map((l) => l.prev_hash), links.map((l) => l.hash)],
+      `INSERT INTO audit_chain (seq, event_id, prev_hash, hash, link_version)
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::smallint[])`,
+      [
+        links.map((l) => l.seq),
+        links.map((l) => l.event_id),
+        links.map((l) => l.prev_hash),
+        links.map((l) => l.hash),
+        links.map((l) => l.link_version),
+      ],
     );
+  }
+
+  /** The link at one position of the chain (a checkpoint's), if the chain reaches it. */
+  async linkAt(seq: string): Promise<{ hash: Buffer } | undefined> {
+    const rows: { hash: Buffer }[] = await this.db.query(`SELECT hash FROM audit_chain WHERE seq = $1`, [seq]);
+    return rows[0];
   }
 
   /** A page of the chain in order, with the event each link seals (null if it is gone). */
   async chainPage(afterSeq: string, limit: number): Promise<Array<ChainLink & { event: CanonicalAuditRow | null }>> {
     const rows: Array<ChainLink & CanonicalAuditRow & { event_present: boolean }> = await this.db.query(
-      `SELECT c.seq::text AS seq, c.event_id::text AS event_id, c.prev_hash, c.hash,
+      `SELECT c.seq::text AS seq, c.event_id::text AS event_id, c.prev_hash, c.hash, c.link_version,
               e.id IS NOT NULL AS event_present, ${CANONICAL_COLUMNS}
          FROM audit_chain c
          LEFT JOIN audit_events e ON e.id = c.event_id
@@ -115,6 +130,7 @@ export class AuditRepository {
       event_id: r.event_id,
       prev_hash: r.prev_hash,
       hash: r.hash,
+      link_version: r.link_version,
       event: r.event_present
         ? {
             id: r.id,

@@ -1,5 +1,10 @@
 import 'reflect-metadata';
-import { DEFAULT_DATABASE_URL, DEFAULT_REGISTER_IMPORT_MAX_ERRORS, DEFAULT_REGISTER_REBUILD_PERCENT } from './cli-settings.js';
+import {
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REGISTER_IMPORT_MAX_ERRORS,
+  DEFAULT_REGISTER_REBUILD_PERCENT,
+  migrationDatabaseUrl,
+} from './cli-settings.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
@@ -76,10 +81,26 @@ export class AppConfig {
   @Max(64)
   API_PROCESSES = 1;
 
-  /** Postgres; the database is created on start if it does not exist. */
+  /**
+   * Postgres, as the service's own role: `kouza_app`, which the migrations create and
+   * grant (it may append to the audit trail but not change, delete or truncate it, nor
+   * alter its tables). The database is created on start if it does not exist.
+   */
   @Secret()
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
   DATABASE_URL = DEFAULT_DATABASE_URL;
+
+  /**
+   * Postgres as the owner of the schema: migrations (and creating the database) run
+   * with it, the service never does. Unset: DATABASE_URL with the user `postgres` (no
+   * password) when DATABASE_URL's user is `kouza_app` (the local trust-auth set-up),
+   * else DATABASE_URL itself (one role for both, as before: the service then warns that
+   * its role can rewrite the audit trail).
+   */
+  @Secret()
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
+  MIGRATION_DATABASE_URL?: string;
 
   /** Connections per process; on a machine shared with Postgres, fewer is faster (the benchmark uses 4). */
   @Transform(toInt)
@@ -333,6 +354,25 @@ export class AppConfig {
   @Max(300)
   REGISTER_PRESENCE_CACHE_SECONDS = 5;
 
+  /**
+   * Key of the audit chain's links, base64 of 32 bytes: each link is HMAC-SHA-256 under
+   * it, so that a row rewritten in the database cannot be re-linked without it. Outside
+   * production a missing value is generated into KEYS_FILE; production requires it.
+   */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  AUDIT_CHAIN_KEY?: string;
+
+  /**
+   * Append-only log of the audit chain's signed checkpoints (one compact JWS per line,
+   * one per seal), outside the database; the verifier checks the chain against its
+   * last one. Put it where the database's administrators cannot write.
+   */
+  @IsString()
+  @MinLength(1)
+  AUDIT_CHECKPOINT_FILE = '.keys/audit-checkpoints.jsonl';
+
   /** How often the worker seals new audit rows into the hash chain. */
   @Transform(toInt)
   @IsInt()
@@ -496,6 +536,11 @@ export class AppConfig {
   @Max(300)
   RATE_LIMIT_CACHE_SECONDS = 10;
 
+  /** Where migrations connect: MIGRATION_DATABASE_URL, or the default derived from DATABASE_URL. */
+  get migrationDatabaseUrl(): string {
+    return this.MIGRATION_DATABASE_URL ?? migrationDatabaseUrl(this.DATABASE_URL);
+  }
+
   get isProduction(): boolean {
     return this.NODE_ENV === 'production';
   }
@@ -532,6 +577,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'NODE_SIGNING_KEY',
     'NODE_ENCRYPTION_KEY',
     'NODE_PREVIOUS_KEYS',
+    'MIGRATION_DATABASE_URL',
+    'AUDIT_CHAIN_KEY',
   ];
   for (const key of [...known, ...optional]) {
     const value = env[key];

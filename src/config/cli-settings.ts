@@ -3,7 +3,28 @@
  * validators (class-validator and class-transformer take 0.2 s to load; see
  * migrations-pending.ts). AppConfig takes its defaults from here, so both read the same.
  */
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/kouza_hub';
+export const DEFAULT_DATABASE_URL = 'postgres://kouza_app@127.0.0.1:5432/kouza_hub';
+/** The service's database role, created by the migrations (1764140000014-AuditAppRole). */
+export const APP_DATABASE_ROLE = 'kouza_app';
+/** The role that owns the schema on a local Postgres with trust authentication. */
+const LOCAL_OWNER_ROLE = 'postgres';
+
+/**
+ * Where migrations connect when MIGRATION_DATABASE_URL is unset: with the app role's
+ * URL and no password (the local trust-auth set-up), the same server and database as
+ * the local owner `postgres`; otherwise the service's own URL (a single-role set-up).
+ */
+export function migrationDatabaseUrl(databaseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return databaseUrl;
+  }
+  if (decodeURIComponent(url.username) !== APP_DATABASE_ROLE || url.password) return databaseUrl;
+  url.username = LOCAL_OWNER_ROLE;
+  return url.toString();
+}
 export const DEFAULT_REGISTER_IMPORT_MAX_ERRORS = 1000;
 export const DEFAULT_REGISTER_REBUILD_PERCENT = 10;
 

@@ -25,7 +25,13 @@ const NODE = {
   NODE_SIGNING_KEY: JSON.stringify(node.signingPrivateJwk),
   NODE_ENCRYPTION_KEY: JSON.stringify(node.encryptionPrivateJwk),
 };
-const VALID = { MASTER_KEYS: `m1:${b64(m1)},m2:${b64(m2)}`, BLIND_INDEX_KEYS: `1:${b64(b1)},2:${b64(b2)}`, ...NODE };
+const chainKey = randomBytes(32);
+const VALID = {
+  MASTER_KEYS: `m1:${b64(m1)},m2:${b64(m2)}`,
+  BLIND_INDEX_KEYS: `1:${b64(b1)},2:${b64(b2)}`,
+  ...NODE,
+  AUDIT_CHAIN_KEY: b64(chainKey),
+};
 
 describe('loadKeyMaterial', () => {
   let warn: jest.Mock<(message: string) => void>;
@@ -65,6 +71,8 @@ describe('loadKeyMaterial', () => {
       expect(second.masterKeys).toEqual(first.masterKeys);
       expect(second.activeBlindIndexVersion).toBe(first.activeBlindIndexVersion);
       expect(second.blindIndexKeys).toEqual(first.blindIndexKeys);
+      expect(first.auditChainKey).toHaveLength(32);
+      expect(second.auditChainKey).toEqual(first.auditChainKey);
     });
 
     it('writes the key file readable by its owner only (0600)', () => {
@@ -81,6 +89,22 @@ describe('loadKeyMaterial', () => {
       expect(file.BLIND_INDEX_KEYS).toMatch(/^\d+:dev\./);
       expect(JSON.parse(file.NODE_SIGNING_KEY).kid).toMatch(/^dev\./);
       expect(JSON.parse(file.NODE_ENCRYPTION_KEY).kid).toMatch(/^dev\./);
+      expect(file.AUDIT_CHAIN_KEY).toMatch(/^dev\./);
+    });
+
+    it('adds an audit chain key to a file written before the chain was keyed, the same in every process', () => {
+      const KEYS_FILE = freshKeysFile();
+      load({ NODE_ENV: 'development', KEYS_FILE });
+      const { AUDIT_CHAIN_KEY: _dropped, ...old } = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
+      const upgrade = () => {
+        writeFileSync(KEYS_FILE, JSON.stringify(old), { mode: 0o600 });
+        return load({ NODE_ENV: 'development', KEYS_FILE });
+      };
+      const first = upgrade();
+      expect(first.auditChainKey).toHaveLength(32);
+      expect(upgrade().auditChainKey).toEqual(first.auditChainKey);
+      expect(JSON.parse(readFileSync(KEYS_FILE, 'utf8'))).toMatchObject({ ...old, AUDIT_CHAIN_KEY: expect.stringMatching(/^dev\./) });
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('audit chain key'));
     });
 
     it('adds node keys to a file written before they existed, keeping its other keys', () => {
@@ -136,13 +160,15 @@ describe('loadKeyMaterial', () => {
     expect(sut.masterKeys).toEqual(new Map([['m1', m1], ['m2', m2]]));
     expect(sut.blindIndexKeys).toEqual(new Map([[1, b1], [2, b2]]));
     expect(sut.node).toEqual(node);
+    expect(sut.auditChainKey).toEqual(chainKey);
     expect(warn).not.toHaveBeenCalled();
     expect(() => statSync(KEYS_FILE)).toThrow();
   });
 
   describe('in production', () => {
     it.each([
-      [{}, ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_ID', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY']],
+      [{}, ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_ID', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY', 'AUDIT_CHAIN_KEY']],
+      [{ ...VALID, AUDIT_CHAIN_KEY: undefined }, ['AUDIT_CHAIN_KEY']],
       [{ ...NODE, BLIND_INDEX_KEYS: VALID.BLIND_INDEX_KEYS }, ['MASTER_KEYS']],
       [{ ...NODE, MASTER_KEYS: VALID.MASTER_KEYS }, ['BLIND_INDEX_KEYS']],
       [{ ...VALID, NODE_ID: '' }, ['NODE_ID']],
@@ -159,7 +185,7 @@ describe('loadKeyMaterial', () => {
       load({ NODE_ENV: 'development', KEYS_FILE });
       const dev = JSON.parse(readFileSync(KEYS_FILE, 'utf8')) as Record<string, string>;
 
-      for (const name of ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY']) {
+      for (const name of ['MASTER_KEYS', 'BLIND_INDEX_KEYS', 'NODE_SIGNING_KEY', 'NODE_ENCRYPTION_KEY', 'AUDIT_CHAIN_KEY']) {
         const error = loadError({ NODE_ENV: 'production', ...VALID, [name]: dev[name] });
         expect(error.message).toMatch(new RegExp(`${name}.*generated`));
       }
@@ -211,6 +237,8 @@ describe('loadKeyMaterial', () => {
       ['BLIND_INDEX_KEYS', 'a negative version', { BLIND_INDEX_KEYS: `-1:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
       ['BLIND_INDEX_KEYS', 'a fractional version', { BLIND_INDEX_KEYS: `1.5:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
       ['BLIND_INDEX_KEYS', 'a non-numeric version', { BLIND_INDEX_KEYS: `v1:${b64(b1)}` }, /BLIND_INDEX_KEYS.*versions/],
+      ['AUDIT_CHAIN_KEY', 'a short key', { AUDIT_CHAIN_KEY: short }, /AUDIT_CHAIN_KEY.*32 bytes/],
+      ['AUDIT_CHAIN_KEY', 'not base64', { AUDIT_CHAIN_KEY: `${b64(chainKey).slice(0, -2)}!!` }, /AUDIT_CHAIN_KEY.*32 bytes/],
     ])('%s: %s', (_name, _case, override, message) => {
       const error = loadError({ NODE_ENV: 'production', ...VALID, ...override });
       expect(error.message).toMatch(message);
@@ -227,6 +255,7 @@ describe('loadKeyMaterial', () => {
       const sut = load({
         NODE_ENV: 'production',
         ...NODE,
+        AUDIT_CHAIN_KEY: VALID.AUDIT_CHAIN_KEY,
         MASTER_KEYS: `m2:${b64(m2)},m1:${b64(m1)}`,
         BLIND_INDEX_KEYS: `2:${b64(b2)},7:${b64(b1)},3:${b64(b1)}`,
       });

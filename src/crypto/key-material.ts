@@ -41,6 +41,12 @@ export interface KeyMaterial {
   blindIndexKeys: ReadonlyMap<number, Buffer>;
   activeBlindIndexVersion: number;
   node: NodeKeyMaterial;
+  /**
+   * AUDIT_CHAIN_KEY: the HMAC key of the audit chain's links. Always set by
+   * loadKeyMaterial; key material built by hand (unit tests) may leave it out, and
+   * the audit sealer then refuses to seal.
+   */
+  auditChainKey?: Buffer;
   /** True when the keys come from the generated development file. */
   generated: boolean;
 }
@@ -82,6 +88,20 @@ function parseKeyList<K>(
   }
   if (keys.size === 0) throw new KeyMaterialError(`${name}: no key given`);
   return keys;
+}
+
+/** One key, base64 of 32 bytes (a generated one carries the development prefix, refused in production). */
+function parseSingleKey(name: string, value: string, production: boolean): Buffer {
+  let encoded = value.trim();
+  if (encoded.startsWith(GENERATED_PREFIX)) {
+    if (production) throw new KeyMaterialError(`${name}: refusing a generated development key in production; configure a real key`);
+    encoded = encoded.slice(GENERATED_PREFIX.length);
+  }
+  const key = Buffer.from(encoded, 'base64');
+  if (key.length !== KEY_BYTES || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) {
+    throw new KeyMaterialError(`${name}: must be ${KEY_BYTES} bytes, base64-encoded`);
+  }
+  return key;
 }
 
 function parseVersion(id: string): number {
@@ -127,6 +147,8 @@ interface NodeKeySettings {
 interface KeySettings extends Partial<NodeKeySettings> {
   MASTER_KEYS: string;
   BLIND_INDEX_KEYS: string;
+  /** Absent from development files written before the audit chain was keyed. */
+  AUDIT_CHAIN_KEY?: string;
 }
 
 /**
@@ -149,38 +171,48 @@ function generatedKeySettings(): KeySettings {
     // A unique id, so that keys generated elsewhere are never taken for these.
     MASTER_KEYS: `dev-${randomBytes(4).toString('hex')}:${key()}`,
     BLIND_INDEX_KEYS: `1:${key()}`,
+    AUDIT_CHAIN_KEY: key(),
     ...nodeKeySettings(() => randomBytes(KEY_BYTES)),
   };
 }
 
-const hasNodeKeys = (settings: KeySettings): settings is KeySettings & NodeKeySettings =>
-  Boolean(settings.NODE_ID && settings.NODE_SIGNING_KEY && settings.NODE_ENCRYPTION_KEY);
+type CompleteKeySettings = KeySettings & NodeKeySettings & { AUDIT_CHAIN_KEY: string };
+
+const isComplete = (settings: KeySettings): settings is CompleteKeySettings =>
+  Boolean(settings.NODE_ID && settings.NODE_SIGNING_KEY && settings.NODE_ENCRYPTION_KEY && settings.AUDIT_CHAIN_KEY);
 
 /**
- * A development file written before node keys existed gains them. They are derived
- * from the file's own (generated) master key rather than drawn at random, so that an
- * API and a worker upgrading the file at the same moment write identical contents and
- * agree on one identity; the write is a rename, so no reader sees half a file.
+ * A development file written before node keys (or the audit chain key) existed gains
+ * them. They are derived from the file's own (generated) master key rather than drawn
+ * at random, so that an API and a worker upgrading the file at the same moment write
+ * identical contents and agree on one identity; the write is a rename, so no reader
+ * sees half a file.
  */
-function addNodeKeys(file: string, settings: KeySettings, warn: (message: string) => void): KeySettings & NodeKeySettings {
-  const upgraded = {
-    ...settings,
-    ...nodeKeySettings((label) =>
-      createHmac('sha256', settings.MASTER_KEYS).update(`kouza-hub development node key: ${label}`).digest(),
-    ),
-  };
+function addMissingKeys(file: string, settings: KeySettings, warn: (message: string) => void): CompleteKeySettings {
+  const derive = (label: string) =>
+    createHmac('sha256', settings.MASTER_KEYS).update(`kouza-hub development node key: ${label}`).digest();
+  const added: string[] = [];
+  let upgraded: KeySettings = settings;
+  if (!(settings.NODE_ID && settings.NODE_SIGNING_KEY && settings.NODE_ENCRYPTION_KEY)) {
+    upgraded = { ...upgraded, ...nodeKeySettings(derive) };
+    added.push('node keys');
+  }
+  if (!settings.AUDIT_CHAIN_KEY) {
+    upgraded = { ...upgraded, AUDIT_CHAIN_KEY: GENERATED_PREFIX + derive('audit-chain').toString('base64') };
+    added.push('an audit chain key');
+  }
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(temporary, JSON.stringify(upgraded, null, 2), { flag: 'wx', mode: 0o600 });
   renameSync(temporary, file);
-  warn(`Added generated development node keys to ${file}. Never use them in production.`);
-  return upgraded;
+  warn(`Added generated development ${added.join(' and ')} to ${file}. Never use them in production.`);
+  return upgraded as CompleteKeySettings;
 }
 
 /**
  * Outside production: reads the development key file, creating it (exclusively, so
  * that an API and a worker starting together agree on one set) when it is missing.
  */
-function readOrCreateDevKeys(file: string, warn: (message: string) => void): KeySettings & NodeKeySettings {
+function readOrCreateDevKeys(file: string, warn: (message: string) => void): CompleteKeySettings {
   const read = () => JSON.parse(readFileSync(file, 'utf8')) as KeySettings;
   let settings: KeySettings | undefined;
   try {
@@ -198,7 +230,7 @@ function readOrCreateDevKeys(file: string, warn: (message: string) => void): Key
     }
     settings = read();
   }
-  return hasNodeKeys(settings) ? settings : addNodeKeys(file, settings, warn);
+  return isComplete(settings) ? settings : addMissingKeys(file, settings, warn);
 }
 
 const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
@@ -277,6 +309,7 @@ export function loadKeyMaterial(config: AppConfig, warn: (message: string) => vo
     NODE_ID: config.NODE_ID,
     NODE_SIGNING_KEY: config.NODE_SIGNING_KEY,
     NODE_ENCRYPTION_KEY: config.NODE_ENCRYPTION_KEY,
+    AUDIT_CHAIN_KEY: config.AUDIT_CHAIN_KEY,
   };
   const missing = (Object.keys(settings) as (keyof KeySettings)[]).filter((name) => !settings[name]);
   let generated = false;
@@ -289,7 +322,7 @@ export function loadKeyMaterial(config: AppConfig, warn: (message: string) => vo
     generated = true;
     warn(`Using development keys from ${config.KEYS_FILE} for what the environment does not set.`);
   }
-  const { MASTER_KEYS, BLIND_INDEX_KEYS, NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY } = settings as KeySettings & NodeKeySettings;
+  const { MASTER_KEYS, BLIND_INDEX_KEYS, NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY, AUDIT_CHAIN_KEY } = settings as CompleteKeySettings;
   const masters = parseKeyList('MASTER_KEYS', MASTER_KEYS, (id) => id, production);
   const indexes = parseKeyList('BLIND_INDEX_KEYS', BLIND_INDEX_KEYS, parseVersion, production);
   const node: NodeKeyMaterial = {
@@ -308,5 +341,6 @@ export function loadKeyMaterial(config: AppConfig, warn: (message: string) => vo
   if (!indexes.has(activeBlindIndexVersion)) {
     throw new KeyMaterialError('BLIND_INDEX_ACTIVE_VERSION names no key of BLIND_INDEX_KEYS');
   }
-  return { masterKeys: masters, activeMasterKeyId, blindIndexKeys: indexes, activeBlindIndexVersion, node, generated };
+  const auditChainKey = parseSingleKey('AUDIT_CHAIN_KEY', AUDIT_CHAIN_KEY, production);
+  return { masterKeys: masters, activeMasterKeyId, blindIndexKeys: indexes, activeBlindIndexVersion, node, auditChainKey, generated };
 }

@@ -12,8 +12,10 @@ export async function migrationsPending(databaseUrl: string): Promise<boolean> {
   try {
     await client.connect();
   } catch (error) {
-    // 3D000: the database does not exist (migrate creates it).
-    if ((error as { code?: string }).code === '3D000') return true;
+    // 3D000: the database does not exist (migrate creates it); 28000: nor does the
+    // service's role yet (the migrations create it), on a fresh server.
+    const code = (error as { code?: string }).code;
+    if (code === '3D000' || code === '28000') return true;
     throw error;
   }
   try {

@@ -12,6 +12,7 @@ import { RateLimits1764140000010 } from '../../migrations/1764140000010-RateLimi
 import { RegisterHolderIndex1764140000011 } from '../../migrations/1764140000011-RegisterHolderIndex.js';
 import { WebhookDisabling1764140000012 } from '../../migrations/1764140000012-WebhookDisabling.js';
 import { WebhookSecretOverlap1764140000013 } from '../../migrations/1764140000013-WebhookSecretOverlap.js';
+import { AuditAppRole1764140000014 } from '../../migrations/1764140000014-AuditAppRole.js';
 import { PeerTrust1764140000016 } from '../../migrations/1764140000016-PeerTrust.js';
 import { DeceasedReportEvidence1764140000017 } from '../../migrations/1764140000017-DeceasedReportEvidence.js';
 import { RegisterOneActiveUpload1764140000019 } from '../../migrations/1764140000019-RegisterOneActiveUpload.js';
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   RegisterHolderIndex1764140000011,
   WebhookDisabling1764140000012,
   WebhookSecretOverlap1764140000013,
+  AuditAppRole1764140000014,
   PeerTrust1764140000016,
   DeceasedReportEvidence1764140000017,
   RegisterOneActiveUpload1764140000019,

@@ -11,6 +11,7 @@ import { ProblemDto } from '../common/openapi/problem.dto.js';
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { PEER_AUDIT_CHECKPOINT_QUERY_PATH, PEER_AUDIT_CHECKPOINTS_PATH } from '../audit/audit-checkpoints.service.js';
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 import { separateOperationsSurface } from './operations-listener.js';
@@ -73,7 +74,12 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   fastify.addHook('onRequest', async (request, reply) => {
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
-    if (request.routeOptions.url === PEER_LOCATION_QUERIES_PATH || request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH) {
+    if (
+      request.routeOptions.url === PEER_LOCATION_QUERIES_PATH ||
+      request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH ||
+      request.routeOptions.url === PEER_AUDIT_CHECKPOINTS_PATH ||
+      request.routeOptions.url === PEER_AUDIT_CHECKPOINT_QUERY_PATH
+    ) {
       if (!JOSE_BODY.test(type)) {
         sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
         return reply;

@@ -142,6 +142,21 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** Checkpoints of the audit chain's head: signed, or refused (the chain no longer extends the last one). */
+  readonly auditCheckpoints = new Counter({
+    name: 'kouza_audit_checkpoints_total',
+    help: "Checkpoints of the audit chain's head, by outcome: signed, refused (the chain no longer extends the last checkpoint: cut or rewritten)",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditCheckpointDeliveries = new Counter({
+    name: 'kouza_audit_checkpoint_deliveries_total',
+    help: 'Audit checkpoints sent to peer nodes (witnesses), by outcome (delivered, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookDeliveries = new Counter({
     name: 'kouza_webhook_deliveries_total',
     help: 'Webhook delivery attempts by outcome: delivered, retried (failed, another attempt follows), failed (for good)',

@@ -2,6 +2,7 @@ import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullm
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
+import { AuditCheckpoints } from '../audit/audit-checkpoints.service.js';
 import { AuditSealer } from '../audit/audit-sealer.js';
 import { AppConfig } from '../config/app-config.js';
 import { IdempotencyRepository } from '../idempotency/idempotency.repository.js';
@@ -31,6 +32,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     @InjectQueue(QueueName.Maintenance) private readonly queue: Queue,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly sealer: AuditSealer,
+    private readonly checkpoints: AuditCheckpoints,
     private readonly metrics: MetricsService,
     private readonly idempotency: IdempotencyRepository,
     private readonly fanout: FanoutRepository,
@@ -84,6 +86,8 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
           // The chain head in the logs anchors the chain outside the database.
           this.logger.info({ sealed, head: await this.sealer.headSummary() }, 'audit rows sealed');
         }
+        // A signed checkpoint of the head, in the checkpoint log and at the witnesses (peers).
+        await this.checkpoints.checkpointHead();
         return { sealed };
       }
       case JobName.PurgeIdempotencyKeys: {

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
+import { AuditCheckpointsModule } from '../audit/audit-checkpoints.module.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { AppConfig } from '../config/app-config.js';
 import { CoreModule } from '../core/core.module.js';
@@ -38,6 +39,7 @@ export class WorkerModule {
         CryptoModule,
         QueueModule,
         AuditModule,
+        AuditCheckpointsModule,
         IdempotencyModule,
         PeersModule,
         WebhooksModule,

@@ -94,7 +94,15 @@ describe('audit trail', () => {
         (sealed) => sealed >= total,
       );
       const verification = await t.http.get('/v1/audit/verification').set(t.admin).expect(200);
-      expect(verification.body).toEqual({ ok: true, checkedLinks: total, events: total, unsealed: 0, problems: [] });
+      expect(verification.body).toEqual({
+        ok: true,
+        checkedLinks: total,
+        events: total,
+        unsealed: 0,
+        problems: [],
+        checkpoints: [{ source: 'file', seq: expect.any(String), signedAt: expect.any(String) }],
+        checkpointSources: [{ source: 'file', status: 'checked' }],
+      });
     });
 
     it('finds an edited row and a deleted row', async () => {

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { ERROR_CATALOGUE } from '../../src/common/errors/error-codes.js';
 import { dropDatabase } from '../../src/database/ensure-database.js';
 import { validMyNumber } from './support/my-numbers.js';
-import { POSTGRES_SERVER_URL } from './support/test-database.js';
+import { APP_SERVER_URL, POSTGRES_SERVER_URL } from './support/test-database.js';
 import { linkageBody, startTestApp, testKeysEnv, TestApp, TestInstitution } from './support/test-app.js';
 
 /**
@@ -280,6 +280,8 @@ describe('operations: health, metrics, OpenAPI', () => {
       'GET /v1/node',
       'POST /v1/peer/location-queries',
       'POST /v1/peer/numbering-notices',
+      'POST /v1/peer/audit-checkpoints',
+      'POST /v1/peer/audit-checkpoints/latest',
       'PUT /v1/institutions/{code}/webhook',
       'DELETE /v1/institutions/{code}/webhook',
       'POST /v1/institutions/{code}/webhook/secret',
@@ -303,7 +305,13 @@ describe('operations: health, metrics, OpenAPI', () => {
       'POST /v1/access-history',
     ].sort();
     /** Node-to-node routes: public (the envelope's signature authenticates a query). */
-    const PUBLIC_V1 = ['GET /v1/node', 'POST /v1/peer/location-queries', 'POST /v1/peer/numbering-notices'];
+    const PUBLIC_V1 = [
+      'GET /v1/node',
+      'POST /v1/peer/location-queries',
+      'POST /v1/peer/numbering-notices',
+      'POST /v1/peer/audit-checkpoints',
+      'POST /v1/peer/audit-checkpoints/latest',
+    ];
     const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
     type Operation = { responses?: Record<string, { description?: string; content?: Record<string, unknown> }>; security?: Array<Record<string, unknown>> };
@@ -408,7 +416,7 @@ describe('start-up configuration checks (built processes)', () => {
   const devIndex = generatedKey();
   // Real node keys, so that the production cases fail for what they are about.
   const { NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY } = testKeysEnv();
-  const node = { NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY };
+  const node = { NODE_ID, NODE_SIGNING_KEY, NODE_ENCRYPTION_KEY, AUDIT_CHAIN_KEY: realKey() };
   const generatedSigningKey = JSON.stringify({ ...JSON.parse(NODE_SIGNING_KEY), kid: 'dev.signing' });
   const cases: Array<{ name: string; env: Record<string, string>; mentions: RegExp[]; secrets: string[] }> = [
     { name: 'PORT=abc', env: { PORT: 'abc' }, mentions: [/PORT/], secrets: [] },
@@ -470,7 +478,9 @@ describe('npm start (dist/src/start.js) on an empty machine', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kouza-ops-start-'));
   const keysFile = join(dir, 'keys', 'keys.json');
   const dbName = uniqueName('kouza_e2e_start');
-  const databaseUrl = `${POSTGRES_SERVER_URL}/${dbName}`;
+  // As a fresh clone runs it: the service as kouza_app, the migrations (by default) as the local owner.
+  const databaseUrl = `${APP_SERVER_URL}/${dbName}`;
+  const ownerUrl = `${POSTGRES_SERVER_URL}/${dbName}`;
   const adminKey = `ops-admin-${randomBytes(18).toString('base64url')}`;
   const queuePrefix = `{e2e-ops-${randomBytes(4).toString('hex')}}`;
   let child: ChildProcess | undefined;
@@ -483,7 +493,7 @@ describe('npm start (dist/src/start.js) on an empty machine', () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
-    await dropDatabase(databaseUrl).catch(() => undefined);
+    await dropDatabase(ownerUrl).catch(() => undefined);
     const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await redis.connect();
@@ -512,6 +522,7 @@ describe('npm start (dist/src/start.js) on an empty machine', () => {
         PORT: String(port),
         HOST: '127.0.0.1',
         KEYS_FILE: keysFile,
+        AUDIT_CHECKPOINT_FILE: join(dir, 'audit-checkpoints.jsonl'),
         ADMIN_API_KEY: adminKey,
         LOG_LEVEL: 'warn',
         QUEUE_PREFIX: queuePrefix,
@@ -552,6 +563,8 @@ describe('npm start (dist/src/start.js) on an empty machine', () => {
     const mode = statSync(keysFile).mode & 0o777;
     expect(mode.toString(8)).toBe('600');
     expect(stderr).toMatch(/generated development keys/i);
+    // The service connects as its restricted role: no warning that it could rewrite the audit trail.
+    expect(stdout + stderr).not.toMatch(/can change, delete or alter the audit trail/);
 
     const created = await fetch(`${base}/v1/institutions`, {
       method: 'POST',

@@ -32,7 +32,7 @@ describe('when a dependency goes down', () => {
     t = await startTestApp({
       database: db,
       env: {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/${db.name}`,
+        DATABASE_URL: `postgres://kouza_app@127.0.0.1:${pgPort}/${db.name}`,
         REDIS_URL: `redis://127.0.0.1:${redisPort}`,
         DATABASE_CONNECT_TIMEOUT_MS: '1000',
       },

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -44,6 +47,7 @@ export function testKeysEnv(): Record<string, string> {
     NODE_ID: node.nodeId,
     NODE_SIGNING_KEY: JSON.stringify(node.signingPrivateJwk),
     NODE_ENCRYPTION_KEY: JSON.stringify(node.encryptionPrivateJwk),
+    AUDIT_CHAIN_KEY: randomBytes(32).toString('base64'),
   };
 }
 
@@ -55,7 +59,11 @@ export async function startTestApp(options: { env?: Record<string, string>; data
   const db = options.database ?? (await createTestDatabase());
   const env: Record<string, string> = {
     NODE_ENV: 'test',
+    // The service as its restricted role, the migrations (a CLI's, a start's) as the owner.
     DATABASE_URL: db.url,
+    MIGRATION_DATABASE_URL: db.ownerUrl,
+    // A checkpoint log of this app's own (each app is a node of its own).
+    AUDIT_CHECKPOINT_FILE: join(tmpdir(), `kouza-e2e-checkpoints-${db.name}-${randomBytes(3).toString('hex')}.jsonl`),
     ADMIN_API_KEY: ADMIN_KEY,
     QUEUE_PREFIX: `{e2e-${db.name}}`,
     LOG_LEVEL: 'info',
@@ -105,6 +113,7 @@ export async function startTestApp(options: { env?: Record<string, string>; data
       for (const worker of workers) await worker.close();
       await app.close();
       if (!options.database) await db.drop();
+      rmSync(config.AUDIT_CHECKPOINT_FILE, { force: true });
       await deleteRedisKeys(config.REDIS_URL, config.QUEUE_PREFIX);
     },
   };

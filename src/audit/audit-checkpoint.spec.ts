@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { generateNodeIdentity, importPeerKeys } from '../peers/envelope.js';
+import { AuditCheckpointLog } from './audit-checkpoint-log.js';
+import { checkpointSigner, ownSigningKeys, signCheckpoint, verifyCheckpoint } from './audit-checkpoint.js';
+
+const link = { seq: '42', hash: randomBytes(32) };
+
+describe('audit checkpoints', () => {
+  it('are signed by the node and verified with its public key (as a witness holds it)', async () => {
+    const { identity } = await generateNodeIdentity('node-a');
+    const jws = await signCheckpoint(identity, link, new Date('2026-04-01T00:00:00Z'));
+    expect(checkpointSigner(jws)).toBe('node-a');
+    const asPeer = await importPeerKeys('node-a', identity.signingJwk, identity.encryptionJwk);
+    const expected = { nodeId: 'node-a', seq: '42', head: link.hash.toString('base64url'), signedAt: '2026-04-01T00:00:00.000Z' };
+    expect(await verifyCheckpoint(jws, asPeer)).toEqual(expected);
+    expect(await verifyCheckpoint(jws, await ownSigningKeys(identity))).toEqual(expected);
+  });
+
+  it('refuse another signer, a changed payload and what is not a checkpoint', async () => {
+    const { identity } = await generateNodeIdentity('node-a');
+    const { identity: other } = await generateNodeIdentity('node-a');
+    const jws = await signCheckpoint(identity, link);
+    await expect(verifyCheckpoint(jws, await ownSigningKeys(other))).rejects.toThrow(/signature/);
+    const [header, , signature] = jws.split('.');
+    const forged = Buffer.from(JSON.stringify({ typ: 'audit-checkpoint', iss: 'node-a', seq: '43', head: link.hash.toString('base64url'), iat: 1 })).toString('base64url');
+    await expect(verifyCheckpoint(`${header}.${forged}.${signature}`, await ownSigningKeys(identity))).rejects.toThrow(/signature/);
+    const { identity: b } = await generateNodeIdentity('node-b');
+    await expect(verifyCheckpoint(await signCheckpoint(b, link), await ownSigningKeys(identity))).rejects.toThrow(/another node/);
+    for (const junk of [undefined, 42, 'a.b', 'x'.repeat(5000)]) await expect(verifyCheckpoint(junk, await ownSigningKeys(identity))).rejects.toThrow();
+  });
+});
+
+describe('the checkpoint log', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kouza-checkpoints-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends lines (creating its directory) and reads the newest first; a missing file holds none', () => {
+    const log = new AuditCheckpointLog(join(dir, 'nested', 'log.jsonl'));
+    expect(log.newestLines()).toEqual([]);
+    log.append('one');
+    log.append('two');
+    expect(log.newestLines()).toEqual(['two', 'one']);
+  });
+
+  it('reads only whole lines of a long log', () => {
+    const file = join(dir, 'long.jsonl');
+    writeFileSync(file, Array.from({ length: 1000 }, (_, i) => `line-${i}-${'x'.repeat(200)}`).join('\n') + '\n');
+    const lines = new AuditCheckpointLog(file).newestLines();
+    expect(lines[0]).toMatch(/^line-999-/);
+    expect(lines.every((l) => /^line-\d+-x{200}$/.test(l))).toBe(true);
+  });
+});
