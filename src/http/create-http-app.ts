@@ -13,6 +13,7 @@ import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
+import { useBoundedJsonParser } from './json-body.js';
 import { mountQueueDashboard } from './queue-dashboard.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
@@ -56,6 +57,8 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
   const peerInbound = app.get(PeerInboundService);
+  // JSON bodies: depth, array length and duplicate names bounded before parsing.
+  useBoundedJsonParser(app, { maxDepth: options.config.JSON_MAX_DEPTH, maxArrayItems: options.config.JSON_MAX_ARRAY_ITEMS });
   // Node-to-node messages are compact JWEs (text), read whole for the envelope's checks.
   fastify.addContentTypeParser(
     JOSE_MEDIA_TYPE,

@@ -1,5 +1,5 @@
 import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
-import type { ValidationError } from 'class-validator';
+import { getMetadataStorage, ValidationError, ValidatorOptions } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
 import { containsMyNumberLike } from '../my-number/my-number.js';
 import { FieldError, ValidationFailed } from '../errors/domain-error.js';
@@ -80,13 +80,85 @@ export function toFieldErrors(errors: ValidationError[], parent = ''): FieldErro
   return out;
 }
 
+const isObjectItem = (item: unknown) => item !== null && typeof item === 'object' && !Array.isArray(item);
+
+/**
+ * class-validator's `@ValidateNested({ each: true })` walks an array inside the array
+ * as if it were the list itself, so `accounts: [[]]` passed validation (and the
+ * service then failed on an array where it expected an account: a 500). Every item
+ * of a nested list must be an object: arrays among them are INVALID_TYPE at
+ * `list[i]`. (null and scalars class-validator already refuses.) Walks the validated
+ * DTO tree by class-validator's own metadata, so no DTO has to say it.
+ */
+export function nestedListItemErrors(object: object): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const metadatas = getMetadataStorage().getTargetValidationMetadatas(object.constructor, '', true, false);
+  const nested = new Set(metadatas.filter((m) => m.type === 'nestedValidation').map((m) => m.propertyName));
+  for (const property of nested) {
+    const value = (object as Record<string, unknown>)[property];
+    const items = Array.isArray(value) ? value : isObjectItem(value) ? [value] : [];
+    const children: ValidationError[] = [];
+    items.forEach((item, index) => {
+      if (Array.isArray(value) && Array.isArray(item)) {
+        children.push(
+          Object.assign(new ValidationError(), {
+            property: String(index),
+            value: item,
+            constraints: { isObject: 'must be an object' },
+            children: [],
+          }),
+        );
+      } else if (isObjectItem(item)) {
+        const below = nestedListItemErrors(item as object);
+        if (below.length === 0) return;
+        if (Array.isArray(value)) {
+          children.push(Object.assign(new ValidationError(), { property: String(index), children: below }));
+        } else children.push(...below);
+      }
+    });
+    if (children.length > 0) errors.push(Object.assign(new ValidationError(), { property, children }));
+  }
+  return errors;
+}
+
+const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * Members named like Object.prototype's (`constructor`, `hasOwnProperty`, `toString`...)
+ * at any depth. class-transformer skips them silently (they are functions on the
+ * instance), so the whitelist never saw them and a body with `"toString": 1` was
+ * accepted; they are unknown fields like any other. (`__proto__` and
+ * `constructor.prototype` the JSON parser already refuses.)
+ */
+export function prototypeNameErrors(value: unknown, parent = ''): FieldError[] {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((item, i) => prototypeNameErrors(item, `${parent}[${i}]`));
+  return Object.keys(value).flatMap((key) => {
+    // A member's name is the caller's text: it may itself be a My Number.
+    const name = containsMyNumberLike(key) ? '[redacted]' : key;
+    const path = parent ? `${parent}.${name}` : name;
+    return PROTOTYPE_NAMES.has(key)
+      ? [{ path, code: 'UNKNOWN_FIELD' as const, message: `${path} is not a known field` }]
+      : prototypeNameErrors((value as Record<string, unknown>)[key], path);
+  });
+}
+
 /** Bodies are JSON objects; class-validator would otherwise report an array's items as unknown fields. */
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
       throw new ValidationFailed([{ path: '', code: 'INVALID_TYPE', message: 'the request body must be a JSON object' }]);
     }
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const refused = prototypeNameErrors(value);
+      if (refused.length > 0) throw new ValidationFailed(refused);
+    }
     return super.transform(value, metadata);
+  }
+
+  protected override async validate(object: object, validatorOptions?: ValidatorOptions): Promise<ValidationError[]> {
+    const errors = await super.validate(object, validatorOptions);
+    return [...errors, ...nestedListItemErrors(object)];
   }
 }
 
