@@ -2,7 +2,7 @@ import { ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { getMetadataStorage, ValidationError, ValidatorOptions } from 'class-validator';
 import type { FieldErrorCode } from '../errors/error-codes.js';
 import { containsMyNumberLike } from '../my-number/my-number.js';
-import { FieldError, ValidationFailed } from '../errors/domain-error.js';
+import { DomainError, FieldError, ValidationFailed } from '../errors/domain-error.js';
 
 /** Codes for class-validator's built-in constraints (ours carry theirs in `context`). */
 const BUILTIN_CODES: Record<string, FieldErrorCode> = {
@@ -146,6 +146,14 @@ export function prototypeNameErrors(value: unknown, parent = ''): FieldError[] {
 /** Bodies are JSON objects; class-validator would otherwise report an array's items as unknown fields. */
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    // Only the JSON parser makes plain objects. Another parser's body (the register
+    // upload's raw stream, when an empty body is sent as text/csv to a JSON route) would
+    // be walked by class-transformer, which constructs what it finds in it: a socket
+    // handle, and the process aborted.
+    if (metadata.type === 'body' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const prototype = Object.getPrototypeOf(value) as unknown;
+      if (prototype !== Object.prototype && prototype !== null) throw new DomainError('UNSUPPORTED_MEDIA_TYPE');
+    }
     if (metadata.type === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
       throw new ValidationFailed([{ path: '', code: 'INVALID_TYPE', message: 'the request body must be a JSON object' }]);
     }
