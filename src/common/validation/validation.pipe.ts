@@ -143,6 +143,47 @@ export function prototypeNameErrors(value: unknown, parent = ''): FieldError[] {
   });
 }
 
+/**
+ * Lists longer than their `@ArrayMaxSize`, found before class-validator runs: it would
+ * validate (and report) every item of a list it then refuses for its length, which
+ * for 5000 empty objects took seconds of CPU. When one is too long, only that is
+ * reported (TOO_MANY at the list), and nothing else is validated. Run on the body as
+ * parsed (the DTO's own lists, before class-transformer copies every item) and on the
+ * DTO tree (the lists of nested DTOs).
+ */
+export function oversizedListErrors(object: object, type: Function = object.constructor): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const metadatas = getMetadataStorage().getTargetValidationMetadatas(type, '', true, false);
+  for (const m of metadatas) {
+    if (m.name !== 'arrayMaxSize' || m.each) continue;
+    const value = (object as Record<string, unknown>)[m.propertyName];
+    const max = Number(m.constraints?.[0]);
+    if (Array.isArray(value) && value.length > max) {
+      errors.push(
+        Object.assign(new ValidationError(), {
+          property: m.propertyName,
+          value,
+          constraints: { arrayMaxSize: `${m.propertyName} must contain no more than ${max} elements` },
+          contexts: m.context ? { arrayMaxSize: m.context } : undefined,
+          children: [],
+        }),
+      );
+    }
+  }
+  if (errors.length > 0) return errors;
+  for (const m of metadatas) {
+    if (m.type !== 'nestedValidation') continue;
+    const value = (object as Record<string, unknown>)[m.propertyName];
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (isObjectItem(item)) {
+        const below = oversizedListErrors(item as object);
+        if (below.length > 0) return below.map((e) => Object.assign(new ValidationError(), { property: m.propertyName, children: [e] }));
+      }
+    }
+  }
+  return [];
+}
+
 /** Bodies are JSON objects; class-validator would otherwise report an array's items as unknown fields. */
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -161,10 +202,16 @@ class ApiValidationPipe extends ValidationPipe {
       const refused = prototypeNameErrors(value);
       if (refused.length > 0) throw new ValidationFailed(refused);
     }
+    if (metadata.type === 'body' && typeof metadata.metatype === 'function') {
+      const oversized = oversizedListErrors(value as object, metadata.metatype);
+      if (oversized.length > 0) throw this.exceptionFactory(oversized);
+    }
     return super.transform(value, metadata);
   }
 
   protected override async validate(object: object, validatorOptions?: ValidatorOptions): Promise<ValidationError[]> {
+    const oversized = oversizedListErrors(object);
+    if (oversized.length > 0) return oversized;
     const errors = await super.validate(object, validatorOptions);
     return [...errors, ...nestedListItemErrors(object)];
   }
