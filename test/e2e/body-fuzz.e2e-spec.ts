@@ -24,11 +24,12 @@ import {
  * 5xx, every 4xx is problem+json with a `code`, and no My Number that was sent comes
  * back, in any answer.
  *
- * FUZZ_RUNS (runs per endpoint, default 100: about 40 s on 2 cores) and FUZZ_SEED (to replay a failure: the
- * seed is printed with it) tune the run; FUZZ_LOG=<file> appends each request to that
+ * FUZZ_RUNS (runs per endpoint, default 50: under a minute on 2 shared cores) and FUZZ_SEED (to replay a failure: the
+ * seed is printed with it) tune the run, FUZZ_PATHS (a RegExp on `POST /v1/path`)
+ * narrows it to some operations; FUZZ_LOG=<file> appends each request to that
  * file before it is sent (for a request that takes the process down).
  */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 50);
 const SEED = process.env.FUZZ_SEED === undefined ? Date.now() ^ (Math.random() * 0x7fffffff) : Number(process.env.FUZZ_SEED);
 
 /**
@@ -51,7 +52,7 @@ describe('structurally mutated bodies on every JSON endpoint', () => {
     const linkage = await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(validMyNumber(424242))).expect(201);
     ids.push(linkage.body.id);
     doc = (await t.http.get('/docs/openapi.json').expect(200)).body as OpenApiDocument;
-    operations = jsonOperations(doc);
+    operations = jsonOperations(doc).filter((o) => !process.env.FUZZ_PATHS || new RegExp(process.env.FUZZ_PATHS).test(`${o.method.toUpperCase()} ${o.path}`));
     // eslint-disable-next-line no-console
     console.log(`body fuzz: seed ${SEED}, ${RUNS} runs on each of ${operations.length} JSON operations`);
   });
@@ -79,7 +80,7 @@ describe('structurally mutated bodies on every JSON endpoint', () => {
   }
 
   it('never answer 5xx, always problem+json with a code, never echo a My Number', async () => {
-    expect(operations.length).toBeGreaterThanOrEqual(10);
+    if (!process.env.FUZZ_PATHS) expect(operations.length).toBeGreaterThanOrEqual(10);
     const failures: string[] = [];
     for (const operation of operations) {
       const auth = await authFor(operation);
@@ -125,8 +126,12 @@ describe('structurally mutated bodies on every JSON endpoint', () => {
           { numRuns: RUNS, seed: SEED, endOnFailure: true },
         );
       } catch (error) {
-        failures.push(`${operation.method.toUpperCase()} ${operation.path} (FUZZ_SEED=${SEED}):\n${(error as Error).message}\n${(error as Error).stack?.slice(0, 1500)}`);
+        const cause = (error as Error).cause as Error | undefined;
+        failures.push(`${operation.method.toUpperCase()} ${operation.path} (FUZZ_SEED=${SEED}):\n${cause?.message ?? ''}\n${(error as Error).message.slice(0, 3000)}`);
       }
+      // An operation may have left state that would mask the next ones' answers (a tiny
+      // rate limit on the institution's keys: every later request a 429).
+      await t.http.delete(`/v1/institutions/${bank.code}/rate-limit`).set(t.admin);
     }
     expect(failures).toEqual([]);
     // And none of what was sent reached the logs in clear.
