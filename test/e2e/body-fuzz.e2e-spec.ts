@@ -111,8 +111,11 @@ describe('structurally mutated bodies on every JSON endpoint', () => {
             let req = t.http[operation.method](path).set(auth);
             if (idempotencyKey) req = req.set('Idempotency-Key', idempotencyKey);
             if (transport.contentType) req = req.set('Content-Type', transport.contentType);
+            const logged = t.logs.lines.length;
             const res = await (text === '' ? req : req.send(text));
-            const where = `${operation.method.toUpperCase()} ${path} -> ${res.status}`;
+            // A 5xx: what the app logged for it (redacted by the app's logger) says why.
+            const why = res.status >= 500 ? `: ${t.logs.lines.slice(logged).join('').slice(0, 2000)}` : '';
+            const where = `${operation.method.toUpperCase()} ${path} -> ${res.status}${why}`;
             expect({ where, status: res.status < 500 || UPSTREAM_CODES.has(res.body?.code) }).toEqual({ where, status: true });
             if (res.status >= 400) {
               expect({ where, type: res.headers['content-type'] }).toEqual({ where, type: expect.stringMatching(/^application\/problem\+json/) });

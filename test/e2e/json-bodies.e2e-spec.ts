@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Response } from 'supertest';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { validMyNumber } from './support/my-numbers.js';
+import { inheritanceBody } from './support/inquiries.js';
 
 /**
  * Malformed shapes of a JSON body, each once, on the real app: every one is a 4xx
@@ -125,5 +126,12 @@ describe('malformed JSON bodies answer 4xx problem+json, never 5xx', () => {
     expectProblem(await post(linkage({}), 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE');
     expectProblem(await post(linkage({ operatorId: 'x'.repeat(70_000) })), 413, 'PAYLOAD_TOO_LARGE');
     expectProblem(await post(linkage({ operatorId: 'x'.repeat(5000) })), 422, 'VALIDATION_FAILED');
+  });
+
+  it('found by the body fuzzer: accounts "all" under an Idempotency-Key an inquiry used → 422 IDEMPOTENCY_KEY_REUSED, not 500', async () => {
+    const key = 'json-bodies-shared-key-1';
+    await t.http.post('/v1/inquiries').set(bank.auth).set('Idempotency-Key', key).send(inheritanceBody(validMyNumber(7302))).expect(202);
+    const res = await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', key).send(linkageBody(myNumber, { accounts: 'all' }));
+    expectProblem(res, 422, 'IDEMPOTENCY_KEY_REUSED');
   });
 });
