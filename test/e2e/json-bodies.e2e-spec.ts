@@ -134,4 +134,20 @@ describe('malformed JSON bodies answer 4xx problem+json, never 5xx', () => {
     const res = await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', key).send(linkageBody(myNumber, { accounts: 'all' }));
     expectProblem(res, 422, 'IDEMPOTENCY_KEY_REUSED');
   });
+
+  it('found by the body fuzzer: null for an optional field (cursor: null) → 422 INVALID_TYPE, not 500', async () => {
+    const res = await t.http
+      .post('/v1/access-history')
+      .set(bank.auth)
+      .send({
+        branchCode: '001',
+        operatorId: 'T0042',
+        subject: { myNumber, nameKana: 'ヤマダ タロウ', birthDate: '1980-04-01' },
+        verification: { identityDocument: 'my-number-card' },
+        purpose: 'legal-representative-request',
+        cursor: null,
+      });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(res.body.errors).toEqual([{ path: 'cursor', code: 'INVALID_TYPE', message: 'cursor must be left out rather than null' }]);
+  });
 });

@@ -184,6 +184,48 @@ export function oversizedListErrors(object: object, type: Function = object.cons
   return [];
 }
 
+/**
+ * `@IsOptional()` skips every rule of a field that is null as well as absent, so a JSON
+ * `null` reached the services as a value no rule had looked at (`cursor: null` on
+ * POST /v1/access-history was a 500). An optional field is left out, never null,
+ * unless its schema says `nullable: true`. Walks the DTO tree by class-validator's
+ * metadata, so no DTO has to say it.
+ */
+export function nullOptionalErrors(object: object): ValidationError[] {
+  const errors: ValidationError[] = [];
+  const metadatas = getMetadataStorage().getTargetValidationMetadatas(object.constructor, '', true, false);
+  const record = object as Record<string, unknown>;
+  for (const m of metadatas) {
+    if (m.name !== 'isOptional' || record[m.propertyName] !== null) continue;
+    const documented = Reflect.getMetadata('swagger/apiModelProperties', object.constructor.prototype as object, m.propertyName) as
+      | { nullable?: boolean }
+      | undefined;
+    if (documented?.nullable) continue;
+    errors.push(
+      Object.assign(new ValidationError(), {
+        property: m.propertyName,
+        value: null,
+        constraints: { isDefined: 'must be left out rather than null' },
+        contexts: { isDefined: { code: 'INVALID_TYPE' } },
+        children: [],
+      }),
+    );
+  }
+  for (const m of metadatas) {
+    if (m.type !== 'nestedValidation') continue;
+    const value = record[m.propertyName];
+    const items = Array.isArray(value) ? value : [value];
+    items.forEach((item, index) => {
+      if (!isObjectItem(item)) return;
+      const below = nullOptionalErrors(item as object);
+      if (below.length === 0) return;
+      const child = Array.isArray(value) ? [Object.assign(new ValidationError(), { property: String(index), children: below })] : below;
+      errors.push(Object.assign(new ValidationError(), { property: m.propertyName, children: child }));
+    });
+  }
+  return errors;
+}
+
 /** Bodies are JSON objects; class-validator would otherwise report an array's items as unknown fields. */
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -213,7 +255,7 @@ class ApiValidationPipe extends ValidationPipe {
     const oversized = oversizedListErrors(object);
     if (oversized.length > 0) return oversized;
     const errors = await super.validate(object, validatorOptions);
-    return [...errors, ...nestedListItemErrors(object)];
+    return [...errors, ...nestedListItemErrors(object), ...nullOptionalErrors(object)];
   }
 }
 
