@@ -24,7 +24,7 @@ import {
  * 5xx, every 4xx is problem+json with a `code`, and no My Number that was sent comes
  * back, in any answer.
  *
- * FUZZ_RUNS (runs per endpoint, default 500: about 40 s on 2 shared cores) and FUZZ_SEED (to replay a failure: the
+ * FUZZ_RUNS (runs per endpoint, default 500: about 30 s on 2 shared cores) and FUZZ_SEED (to replay a failure: the
  * seed is printed with it) tune the run, FUZZ_PATHS (a RegExp on `POST /v1/path`)
  * narrows it to some operations; FUZZ_LOG=<file> appends each request to that
  * file before it is sent (for a request that takes the process down).
