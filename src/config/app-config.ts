@@ -156,6 +156,26 @@ export class AppConfig {
   @Min(1024)
   BODY_LIMIT_BYTES = 65536;
 
+  /**
+   * Deepest nesting of objects and arrays in a JSON body (the body is level 1); deeper
+   * bodies answer 400 JSON_LIMIT_EXCEEDED before they are parsed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(4)
+  @Max(256)
+  JSON_MAX_DEPTH = 32;
+
+  /**
+   * Most items in any one array of a JSON body; longer arrays answer 400
+   * JSON_LIMIT_EXCEEDED before they are parsed. At least the longest list a request
+   * takes (5000 target institutions of an inquiry).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(5000)
+  JSON_MAX_ARRAY_ITEMS = 5000;
+
   /** Largest account register upload (POST /v1/register-imports); larger ones answer 413. */
   @Transform(toInt)
   @IsInt()

@@ -15,6 +15,7 @@ import { PEER_AUDIT_CHECKPOINT_QUERY_PATH, PEER_AUDIT_CHECKPOINTS_PATH } from '.
 import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 import { separateOperationsSurface } from './operations-listener.js';
+import { useBoundedJsonParser } from './json-body.js';
 import { mountQueueDashboard } from './queue-dashboard.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
@@ -60,6 +61,8 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   if (options.config.OPS_PORT !== undefined) separateOperationsSurface(fastify);
   const metrics = app.get(MetricsService);
   const peerInbound = app.get(PeerInboundService);
+  // JSON bodies: depth, array length and duplicate names bounded before parsing.
+  useBoundedJsonParser(app, { maxDepth: options.config.JSON_MAX_DEPTH, maxArrayItems: options.config.JSON_MAX_ARRAY_ITEMS });
   // Node-to-node messages are compact JWEs (text), read whole for the envelope's checks.
   fastify.addContentTypeParser(
     JOSE_MEDIA_TYPE,

@@ -142,6 +142,11 @@ export class LinkagesService {
       if (!(error instanceof DomainError) || !REGISTER_REFUSALS.has(error.code) || !idempotencyKey) throw error;
       const stored = (await this.idempotencyRecords.storedAnswer(caller.institutionId, idempotencyKey)) as AttachOutcome | undefined;
       if (!stored) throw error;
+      // Keys are per institution, not per route: the key may hold another route's answer
+      // (an inquiry's), which has no linkages to replay. (It was a 500.)
+      if (!Array.isArray((stored as Partial<AttachOutcome>).linkages)) {
+        throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
+      }
       // kouza_attach replays the stored answer (or refuses a different body).
       return stored.linkages.map((l) => ({ branchCode: l.branchCode, accountType: l.accountType as AccountRef['accountType'], accountNumber: l.accountNumber }));
     }

@@ -27,12 +27,20 @@ export class DomainError extends Error {
   }
 }
 
+/** Field errors a 422 lists at most (all are counted in its detail). */
+export const MAX_LISTED_FIELD_ERRORS = 100;
+
 export class ValidationFailed extends DomainError {
   constructor(readonly errors: FieldError[]) {
     const codes = new Set(errors.map((e) => e.code));
     const single = codes.size === 1 ? [...codes][0] : undefined;
     const code: ErrorCode = single === 'INVALID_MY_NUMBER' ? 'INVALID_MY_NUMBER' : 'VALIDATION_FAILED';
-    super(code, `${errors.length} field(s) are invalid`, { errors });
+    const listed = errors.slice(0, MAX_LISTED_FIELD_ERRORS);
+    const detail =
+      listed.length < errors.length
+        ? `${errors.length} field(s) are invalid; the first ${listed.length} are listed`
+        : `${errors.length} field(s) are invalid`;
+    super(code, detail, { errors: listed });
   }
 }
 

@@ -4,6 +4,10 @@
  */
 export const ERROR_CATALOGUE = {
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  JSON_LIMIT_EXCEEDED: {
+    status: 400,
+    title: 'The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS)',
+  },
   INVALID_IDEMPOTENCY_KEY: { status: 400, title: 'The Idempotency-Key header is malformed' },
   UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
   PEER_PROTOCOL_VERSION_UNSUPPORTED: {

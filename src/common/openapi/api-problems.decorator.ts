@@ -9,7 +9,7 @@ import { ProblemDto } from './problem.dto.js';
  */
 export function ApiProblems(...codes: ErrorCode[]): MethodDecorator & ClassDecorator {
   // A route that reads a body can also meet the body parser's refusals.
-  const body: ErrorCode[] = codes.includes('MALFORMED_JSON') ? ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] : [];
+  const body: ErrorCode[] = codes.includes('MALFORMED_JSON') ? ['JSON_LIMIT_EXCEEDED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] : [];
   const all: ErrorCode[] = [...new Set<ErrorCode>([...codes, ...body, 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'])];
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of all) {
