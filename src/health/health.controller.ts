@@ -18,7 +18,7 @@ export class HealthController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Readiness: Postgres and Redis reachable' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: Postgres and Redis reachable' })
   @ApiOkResponse({ description: '`{status: "ok", info: {database, redis}}`' })
   @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` says which' })
   async check(@Res() reply: FastifyReply): Promise<void> {
@@ -42,7 +42,7 @@ export class HealthController {
 
   @Get('live')
   @Public()
-  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: the process answers' })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
