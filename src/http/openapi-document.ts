@@ -13,7 +13,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 /** Codes any route that needs a key may answer, beside its own. */
 const AUTHENTICATED_CODES: ErrorCode[] = ['UNAUTHENTICATED', 'RATE_LIMITED'];
 /** Codes any route may answer. */
-const EVERY_ROUTE_CODES: ErrorCode[] = ['INTERNAL_ERROR'];
+const EVERY_ROUTE_CODES: ErrorCode[] = ['INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'];
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, as served at /docs/openapi.json and
