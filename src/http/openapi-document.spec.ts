@@ -11,7 +11,8 @@ import { completeDocument, deriveOperationId } from './openapi-document.js';
  * The OpenAPI document is a contract: the committed openapi/openapi.json is what the
  * code builds (`npm run openapi` refreshes it), it passes Redocly's recommended rules
  * with no error and no warning that redocly.yaml / .redocly.lint-ignore.yaml do not
- * accept with a reason, and every operation follows the document's conventions.
+ * accept with a reason, and every operation follows the document's conventions. The
+ * client generated from it (clients/typescript) is current and builds.
  */
 const root = repositoryRoot();
 const committed = JSON.parse(readFileSync(join(root, 'openapi/openapi.json'), 'utf8')) as OpenAPIObject;
@@ -44,6 +45,17 @@ describe('the OpenAPI document', () => {
     }
     expect(output).not.toMatch(/warning|error/i);
   }, 60_000);
+
+  it('the TypeScript client is current (npm run client) and builds', () => {
+    const generated = execFileSync(join(root, 'node_modules/.bin/openapi-typescript'), ['openapi/openapi.json', '--redocly', 'redocly.yaml'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(generated).toBe(readFileSync(join(root, 'clients/typescript/src/schema.ts'), 'utf8'));
+    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'clients/typescript/tsconfig.json', '--noEmit'], { cwd: root, stdio: 'pipe' });
+  }, 120_000);
 
   it('is OpenAPI 3.1, with a server', () => {
     expect(committed.openapi).toBe('3.1.0');
