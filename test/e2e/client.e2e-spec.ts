@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createKouzaHubClient, verifyWebhookSignature, WebhookVerificationError, type KouzaHubClient } from '../../clients/typescript/src/index.js';
 import { CSV_HEADER } from '../../src/register/register-row.js';
-import { ResponseContract } from './support/contract.js';
+import request from 'supertest';
+import { ContractViolation, contractCheckedRequest, ResponseContract } from './support/contract.js';
 import { inheritanceBody } from './support/inquiries.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { ADMIN_KEY, eventually, linkageBody, startTestApp, type TestApp } from './support/test-app.js';
@@ -188,6 +189,10 @@ describe('the TypeScript client against the real app', () => {
     expect(
       strict.violations('GET', '/v1/linkages', { status: 422, headers: { 'content-type': 'application/problem+json' }, body: invalid.error, text: JSON.stringify(invalid.error) }).join('\n'),
     ).toMatch(/body\/code must be equal to one of the allowed values/);
+    // The hook test-app.ts puts on t.http: a request whose answer breaks the contract fails when awaited.
+    const checked = contractCheckedRequest(request(t.app.getHttpServer()), strict);
+    await expect(checked.get('/v1/linkages?branchCode=1').set({ Authorization: `Bearer ${ADMIN_KEY}` })).rejects.toThrow(ContractViolation);
+    await expect(contractCheckedRequest(request(t.app.getHttpServer())).get('/v1/linkages?branchCode=1').set({ Authorization: `Bearer ${ADMIN_KEY}` }).expect(403)).resolves.toBeDefined();
     const extra = { ...found.data, unexpected: true };
     expect(contract.violations('GET', '/v1/linkages', { status: 200, headers: { 'content-type': 'application/json' }, body: extra, text: JSON.stringify(extra) }).join('\n')).toMatch(
       /unevaluated properties/,

@@ -123,9 +123,7 @@ function loadDocument(): Document {
 let shared: ResponseContract | undefined;
 
 /** The supertest agent of `server`, every request of it checked against the contract. */
-export function contractCheckedRequest(agent: ReturnType<typeof request>): ReturnType<typeof request> {
-  shared ??= new ResponseContract();
-  const contract = shared;
+export function contractCheckedRequest(agent: ReturnType<typeof request>, contract: ResponseContract = (shared ??= new ResponseContract())): ReturnType<typeof request> {
   return new Proxy(agent, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
