@@ -33,7 +33,6 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
           'Errors are application/problem+json with a stable `code`; each operation lists the codes it may answer.',
       )
       .setVersion('1')
-      .setLicense('UNLICENSED', 'https://example.invalid/kouza-hub/license')
       .addServer('{baseUrl}', 'The deployment: its base URL, without a trailing slash', {
         baseUrl: { default: 'http://127.0.0.1:3000', description: 'e.g. `https://kouza-hub.bank.internal`; `npm start` listens on port 3000' },
       })
@@ -41,6 +40,8 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
       .build(),
     { extraModels: [ProblemDto], operationIdFactory: (_controller, method) => `${DERIVE}${method}` },
   );
+  // package.json's license; no public licence text to link to.
+  document.info.license = { name: 'UNLICENSED', identifier: 'LicenseRef-UNLICENSED' } as OpenAPIObject['info']['license'];
   return completeDocument(document);
 }
 
