@@ -14,6 +14,7 @@ export class AuditController {
   @Get('verification')
   @RequireScopes('admin:audit')
   @ApiOperation({
+    operationId: 'verifyAuditChain',
     summary: 'Verify the audit hash chain',
     description:
       'Recomputes every link of the chain from the rows as they are now and reports edited, deleted or unsealed rows; ' +

@@ -1,4 +1,5 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/errors/domain-error.js';
 import type { InstitutionPrincipal, Principal } from './principal.js';
@@ -10,8 +11,12 @@ export const PUBLIC_KEY = 'kouza:public';
 /** The route needs a key holding every one of these scopes. */
 export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
 
-/** The route answers without a key (health, metrics, docs, node keys). */
-export const Public = () => SetMetadata(PUBLIC_KEY, true);
+/**
+ * The route answers without a key (health, metrics, docs, node keys). The OpenAPI
+ * document says so (`security: []`); every other route documents the bearer key.
+ */
+export const PUBLIC_EXTENSION = 'x-kouza-public';
+export const Public = () => applyDecorators(SetMetadata(PUBLIC_KEY, true), ApiExtension(PUBLIC_EXTENSION, true));
 
 export type AuthenticatedRequest = FastifyRequest & { principal?: Principal };
 

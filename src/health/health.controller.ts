@@ -6,6 +6,19 @@ import { Redis } from 'ioredis';
 import { Public } from '../auth/auth.decorators.js';
 import { REDIS } from '../redis/redis.module.js';
 
+/** Terminus' answer: `status`, and per dependency `{status: "up" | "down", message?}`. */
+const HEALTH_SCHEMA = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] },
+    info: { type: 'object', additionalProperties: { type: 'object', properties: { status: { type: 'string', enum: ['up', 'down'] } } } },
+    error: { type: 'object', additionalProperties: { type: 'object', properties: { status: { type: 'string', enum: ['up', 'down'] } } } },
+    details: { type: 'object', additionalProperties: { type: 'object', properties: { status: { type: 'string', enum: ['up', 'down'] } } } },
+  },
+  example: { status: 'ok', info: { database: { status: 'up' }, redis: { status: 'up' } }, error: {}, details: { database: { status: 'up' }, redis: { status: 'up' } } },
+};
+
 @ApiTags('operations')
 @Controller('health')
 export class HealthController {
@@ -18,9 +31,9 @@ export class HealthController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Readiness: Postgres and Redis reachable' })
-  @ApiOkResponse({ description: '`{status: "ok", info: {database, redis}}`' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` says which' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: Postgres and Redis reachable' })
+  @ApiOkResponse({ description: 'Postgres and Redis answer', schema: HEALTH_SCHEMA })
+  @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` says which', schema: HEALTH_SCHEMA })
   async check(@Res() reply: FastifyReply): Promise<void> {
     try {
       const result = await this.health.check([
@@ -42,7 +55,8 @@ export class HealthController {
 
   @Get('live')
   @Public()
-  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: the process answers' })
+  @ApiOkResponse({ schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }

@@ -20,6 +20,7 @@ export class AccessHistoryController {
   @HttpCode(200)
   @RequireScopes('history:read')
   @ApiOperation({
+    operationId: 'getAccessHistory',
     summary: "The depositor's access history: who handled their number on this node, when and why",
     description:
       'Asked at a branch of any hosted institution, with how the identity was verified. Lists every audited event ' +

@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from '../app.module.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { ProblemFilter, sendProblem, toProblem } from '../common/errors/problem.filter.js';
-import { ProblemDto } from '../common/openapi/problem.dto.js';
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -16,6 +15,7 @@ import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PAT
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 import { separateOperationsSurface } from './operations-listener.js';
 import { useBoundedJsonParser } from './json-body.js';
+import { createOpenApiDocument } from './openapi-document.js';
 import { mountQueueDashboard } from './queue-dashboard.js';
 import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
@@ -112,19 +112,7 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   });
 
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('kouza-hub')
-      .setDescription(
-        'Deposit-account numbering: attach My Numbers to accounts; find at which institutions a depositor holds accounts. ' +
-          'Errors are application/problem+json with a stable `code`.',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An institution API key, or the operator key' })
-      .build(),
-    { extraModels: [ProblemDto] },
-  );
+  const document = createOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

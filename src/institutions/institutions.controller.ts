@@ -85,6 +85,7 @@ export class InstitutionsController {
   @HttpCode(200)
   @RequireScopes('admin:institutions')
   @ApiOperation({
+    operationId: 'rotateWebhookSecret',
     summary: "Rotate an institution's webhook signing secret",
     description:
       'The new secret is answered once as `webhookSecret` and signs every attempt from now on; the previous one ' +
@@ -143,7 +144,7 @@ export class InstitutionsController {
   @Post(':code/api-keys/:id/revocation')
   @HttpCode(200)
   @RequireScopes('admin:api-keys')
-  @ApiOperation({ summary: 'Revoke an API key', description: 'Refused from the next request on.' })
+  @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke an API key', description: 'Refused from the next request on.' })
   @ApiOkResponse({ type: ApiKeyDto })
   @ApiProblems('UNAUTHENTICATED', 'FORBIDDEN_SCOPE', 'NOT_FOUND', 'API_KEY_ALREADY_REVOKED', 'MALFORMED_JSON')
   revokeApiKey(

@@ -112,7 +112,7 @@ export class LinkagesController {
   @Post(':id/revocation')
   @HttpCode(200)
   @RequireScopes('linkages:write')
-  @ApiOperation({ summary: 'Revoke a linkage', description: 'The row is kept, with its status, reason and who revoked it.' })
+  @ApiOperation({ operationId: 'revokeLinkage', summary: 'Revoke a linkage', description: 'The row is kept, with its status, reason and who revoked it.' })
   @ApiOkResponse({ type: LinkageView })
   @ApiProblems(
     'MALFORMED_JSON',

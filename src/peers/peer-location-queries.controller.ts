@@ -19,6 +19,7 @@ export class PeerLocationQueriesController {
   @HttpCode(200)
   @Header('Content-Type', JOSE_MEDIA_TYPE)
   @ApiOperation({
+    operationId: 'answerLocationQuery',
     summary: 'Answer a location query from a peer node',
     description:
       'Body: a compact JWE (ECDH-ES+A256KW, A256GCM, to this node\'s X25519 key) of a compact JWS (EdDSA, kid = the ' +
@@ -43,6 +44,7 @@ export class PeerLocationQueriesController {
   @HttpCode(200)
   @Header('Content-Type', JOSE_MEDIA_TYPE)
   @ApiOperation({
+    operationId: 'answerNumberingNotice',
     summary: 'Number a depositor at the institutions hosted here, at the request of another node (他行付番)',
     description:
       'Body: the same envelope as a location query, of a numbering-notice. Each notice is matched against the ' +

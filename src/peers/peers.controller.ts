@@ -62,6 +62,7 @@ export class PeersController {
   @HttpCode(200)
   @RequireScopes('admin:peers')
   @ApiOperation({
+    operationId: 'refreshPeer',
     summary: "Fetch a peer's GET /v1/node and store its current keys and previous signing keys",
     description:
       'What the worker does on a schedule (PEER_KEY_REFRESH_INTERVAL_MS), now. The node id published must be the ' +
@@ -83,6 +84,7 @@ export class PeersController {
   @Delete(':nodeId')
   @RequireScopes('admin:peers')
   @ApiOperation({
+    operationId: 'disablePeer',
     summary: 'Disable a peer node',
     description: 'Nothing is sent to it or accepted from it any more; its rows are kept. Registering it again enables it.',
   })

@@ -12,6 +12,18 @@ export class FieldErrorDto {
   message: string;
 }
 
+/** The account a refusal is about (never the number of the depositor). */
+export class ProblemAccountDto {
+  @ApiProperty({ example: '001' })
+  branchCode: string;
+
+  @ApiProperty({ enum: ['ordinary', 'current', 'savings', 'other'], example: 'ordinary' })
+  accountType: string;
+
+  @ApiProperty({ example: '0012345' })
+  accountNumber: string;
+}
+
 /** RFC 9457 problem details as this API sends them. */
 export class ProblemDto {
   @ApiProperty({ example: 'urn:kouza-hub:problem:validation-failed' })
@@ -34,4 +46,20 @@ export class ProblemDto {
 
   @ApiProperty({ type: [FieldErrorDto], required: false, description: 'For validation failures' })
   errors?: FieldErrorDto[];
+
+  @ApiProperty({
+    type: ProblemAccountDto,
+    required: false,
+    description: 'The account refused (`ACCOUNT_LINKED_TO_OTHER_SUBJECT`, `ACCOUNT_NOT_IN_REGISTER`, `ACCOUNT_CLOSED`, `ACCOUNT_HOLDER_MISMATCH`)',
+  })
+  account?: ProblemAccountDto;
+
+  @ApiProperty({ type: [String], required: false, description: 'The institution codes not known here (`UNKNOWN_INSTITUTION`)', example: ['9999'] })
+  unknown?: string[];
+
+  @ApiProperty({ required: false, description: 'The institution named (`TARGET_IS_REQUESTER`)', example: '0005' })
+  institution?: string;
+
+  @ApiProperty({ required: false, description: 'Why the peer keys were not taken (`PEER_KEYS_UNAVAILABLE`)', example: 'wrong-node-id' })
+  reason?: string;
 }

@@ -88,11 +88,23 @@ export class InquirySummaryView extends AcceptedInquiryView {
   @ApiProperty({ enum: INQUIRY_KINDS })
   kind: string;
 
+  @ApiProperty({ example: '001' })
+  branchCode: string;
+
+  @ApiProperty({ nullable: true, type: String, description: 'Why the inquiry was rejected' })
+  rejectionReason: string | null;
+
   @ApiProperty()
   createdAt: Date;
 
+  @ApiProperty({ description: 'Nodes that have not answered by then are unreachable' })
+  deadlineAt: Date;
+
   @ApiProperty({ nullable: true, type: Date })
   completedAt: Date | null;
+
+  @ApiProperty({ nullable: true, type: Date, description: 'When the account lists were purged (retention)' })
+  resultsPurgedAt: Date | null;
 }
 
 export class InquiryListView {

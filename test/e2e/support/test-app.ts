@@ -11,6 +11,7 @@ import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
 import { generateNodeKeyMaterial, loadKeyMaterial } from '../../../src/crypto/key-material.js';
 import { createHttpApp } from '../../../src/http/create-http-app.js';
 import { WorkerModule } from '../../../src/worker/worker.module.js';
+import { contractCheckedRequest } from './contract.js';
 import { LogCapture } from './log-capture.js';
 import { createTestDatabase, TestDatabase } from './test-database.js';
 
@@ -83,7 +84,8 @@ export async function startTestApp(options: { env?: Record<string, string>; data
   const app = await createHttpApp({ config, keys, logDestination: logs });
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
-  const http = request(app.getHttpServer());
+  // Every answer is checked against the committed OpenAPI document (support/contract.ts).
+  const http = contractCheckedRequest(request(app.getHttpServer()));
   const admin = { Authorization: `Bearer ${ADMIN_KEY}` };
   const workers: INestApplicationContext[] = [];
 
