@@ -12,6 +12,10 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 /** Codes any route that needs a key may answer, beside its own. */
 const AUTHENTICATED_CODES: ErrorCode[] = ['UNAUTHENTICATED', 'RATE_LIMITED'];
+const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+const JOSE_MEDIA = 'application/jose';
+/** What the JSON body parser and the validation pipe answer before a route runs, on any request that carries a body. */
+const JSON_BODY_CODES: ErrorCode[] = ['MALFORMED_JSON', 'JSON_LIMIT_EXCEEDED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 /** Codes any route may answer. */
 const EVERY_ROUTE_CODES: ErrorCode[] = ['INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'];
 
@@ -54,7 +58,7 @@ type Operation = Record<string, any>; // eslint-disable-line @typescript-eslint/
  *   `GET /v1/linkages` -> listLinkages, `DELETE …/{code}/webhook` -> deleteInstitutionWebhook);
  * - every `{name}` of the path declared, with its schema from PATH_PARAMETERS;
  * - `security: []` on @Public() routes, the bearer key on every other;
- * - the problem codes every route (or every authenticated route) may answer.
+ * - the problem codes every route (every authenticated route, every route reading a JSON body) may answer.
  * A route that breaks a convention (unknown path parameter, no tag, a duplicate
  * operationId) fails the build of the document, and so `npm test`.
  */
@@ -79,7 +83,9 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
       delete operation[PUBLIC_EXTENSION];
       operation.security = isPublic ? [] : [{ [BEARER]: [] }];
 
-      addProblemCodes(operation, [...(isPublic ? [] : AUTHENTICATED_CODES), ...EVERY_ROUTE_CODES]);
+      // Fastify parses a body on these methods whatever the route does with it.
+      const parsesBody = BODY_METHODS.has(method) && !(operation.requestBody as { content?: Record<string, unknown> } | undefined)?.content?.[JOSE_MEDIA];
+      addProblemCodes(operation, [...(isPublic ? [] : AUTHENTICATED_CODES), ...(parsesBody ? JSON_BODY_CODES : []), ...EVERY_ROUTE_CODES]);
     }
   }
   return document;

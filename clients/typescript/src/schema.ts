@@ -1809,6 +1809,25 @@ export interface components {
              * @example wrong-node-id
              */
             reason?: string;
+            /**
+             * @description The node-to-node protocol versions this node speaks (`PEER_PROTOCOL_VERSION_UNSUPPORTED`)
+             * @example [
+             *       2
+             *     ]
+             */
+            supportedVersions?: number[];
+            /**
+             * @description Origin institutions not registered behind the sending node (`PEER_ORIGIN_NOT_REGISTERED`)
+             * @example [
+             *       "0005"
+             *     ]
+             */
+            origins?: string[];
+            /**
+             * @description Where in a peer message the refused member is, as a JSON path (`PEER_DECEASED_CLAIM_REFUSED`)
+             * @example $.queries[0].deceased
+             */
+            path?: string;
         };
     };
     responses: never;
@@ -2708,6 +2727,18 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -2741,6 +2772,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"] & {
                         /** @enum {string} */
                         code?: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The request body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
                     };
                 };
             };
@@ -5296,6 +5351,18 @@ export interface operations {
                     "application/json": components["schemas"]["PeerDto"];
                 };
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -5329,6 +5396,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"] & {
                         /** @enum {string} */
                         code?: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The request body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
                     };
                 };
             };
@@ -5390,6 +5481,18 @@ export interface operations {
                     "application/json": components["schemas"]["PeerDto"];
                 };
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -5435,6 +5538,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"] & {
                         /** @enum {string} */
                         code?: "PEER_KEY_CHANGE_UNENDORSED";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The request body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
                     };
                 };
             };
@@ -5822,6 +5949,18 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterImportView"];
                 };
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -6142,6 +6281,18 @@ export interface operations {
                     "application/json": components["schemas"]["KeyRotationView"];
                 };
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -6175,6 +6326,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"] & {
                         /** @enum {string} */
                         code?: "KEY_ROTATION_IN_PROGRESS";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The request body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
                     };
                 };
             };
@@ -6710,6 +6885,18 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `MALFORMED_JSON`: The request body is not valid JSON; `JSON_LIMIT_EXCEEDED`: The JSON body is nested too deeply or has too long an array (JSON_MAX_DEPTH, JSON_MAX_ARRAY_ITEMS) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "MALFORMED_JSON" | "JSON_LIMIT_EXCEEDED";
+                    };
+                };
+            };
             /** @description `UNAUTHENTICATED`: A valid API key is required */
             401: {
                 headers: {
@@ -6743,6 +6930,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"] & {
                         /** @enum {string} */
                         code?: "NOT_FOUND";
+                    };
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The request body must be application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
                     };
                 };
             };

@@ -24,13 +24,12 @@ export function problemDescription(codes: readonly string[]): string {
  * Documents the problem+json answers of a route, grouped by status, each code with
  * its title, so /docs lists every code a client may meet (and the e2e suite holds
  * every answer to that list). Codes every authenticated route may meet
- * (UNAUTHENTICATED, RATE_LIMITED) are added by the document's build
+ * (UNAUTHENTICATED, RATE_LIMITED), and every route reading a JSON body (the body
+ * parser's MALFORMED_JSON, JSON_LIMIT_EXCEEDED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE), are added by the document's build
  * (src/http/openapi-document.ts), so a route lists only its own.
  */
 export function ApiProblems(...codes: ErrorCode[]): MethodDecorator & ClassDecorator {
-  // A route that reads a body can also meet the body parser's refusals.
-  const body: ErrorCode[] = codes.includes('MALFORMED_JSON') ? ['JSON_LIMIT_EXCEEDED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] : [];
-  const all: ErrorCode[] = [...new Set<ErrorCode>([...codes, ...body, 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'])];
+  const all: ErrorCode[] = [...new Set<ErrorCode>([...codes, 'INTERNAL_ERROR', 'DATABASE_UNAVAILABLE'])];
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of all) {
     const status = ERROR_CATALOGUE[code].status;

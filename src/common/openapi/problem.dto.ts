@@ -62,4 +62,27 @@ export class ProblemDto {
 
   @ApiProperty({ required: false, description: 'Why the peer keys were not taken (`PEER_KEYS_UNAVAILABLE`)', example: 'wrong-node-id' })
   reason?: string;
+
+  @ApiProperty({
+    type: [Number],
+    required: false,
+    description: 'The node-to-node protocol versions this node speaks (`PEER_PROTOCOL_VERSION_UNSUPPORTED`)',
+    example: [2],
+  })
+  supportedVersions?: number[];
+
+  @ApiProperty({
+    type: [String],
+    required: false,
+    description: 'Origin institutions not registered behind the sending node (`PEER_ORIGIN_NOT_REGISTERED`)',
+    example: ['0005'],
+  })
+  origins?: string[];
+
+  @ApiProperty({
+    required: false,
+    description: 'Where in a peer message the refused member is, as a JSON path (`PEER_DECEASED_CLAIM_REFUSED`)',
+    example: '$.queries[0].deceased',
+  })
+  path?: string;
 }
