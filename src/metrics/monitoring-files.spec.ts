@@ -8,7 +8,7 @@ import { MetricsService } from './metrics.service.js';
 /**
  * The Grafana dashboard and the Prometheus rules in docker/ parse, and every kouza_*
  * metric they query is one MetricsService registers (a renamed metric breaks this, not
- * a dashboard at 3 a.m.). Every alert has its entry in the README's runbook.
+ * a dashboard at 3 a.m.). Every alert has its entry in the runbook (docs/operations.md).
  */
 const root = repositoryRoot();
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -34,7 +34,7 @@ describe('monitoring files', () => {
   };
   const alerts = parse(read('docker/prometheus/alerts.yml')) as { groups: { name: string; rules: Rule[] }[] };
   const rules = alerts.groups.flatMap((g) => g.rules);
-  const readme = read('README.md');
+  const runbook = read('docs/operations.md');
 
   it('the dashboard queries only registered metrics, and shows the fan-out ones', () => {
     expect(dashboard.uid).toBe('kouza-hub');
@@ -57,14 +57,14 @@ describe('monitoring files', () => {
     }
   });
 
-  it('the alert rules parse, query registered metrics, and each is explained in the README', () => {
+  it('the alert rules parse, query registered metrics, and each is explained in the runbook', () => {
     expect(rules.length).toBeGreaterThanOrEqual(8);
     for (const rule of rules) {
       expect(rule.alert).toMatch(/^Kouza[A-Za-z]+$/);
       expect(['warning', 'critical']).toContain(rule.labels?.severity);
       expect(rule.annotations?.summary).toBeTruthy();
       for (const name of metricsIn(rule.expr)) expect(registered).toContain(name);
-      expect(readme).toContain(`\`${rule.alert}\``);
+      expect(runbook).toContain(`\`${rule.alert}\``);
     }
   });
 

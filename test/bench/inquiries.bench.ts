@@ -177,7 +177,7 @@ export async function run(): Promise<void> {
 
   const db = await createBenchDatabase(`kouza_bench_${stamp}`);
   cleanup.add('drop the bench database', () => db.drop());
-  const admin = openPool(db.url, 2);
+  const admin = openPool(db.ownerUrl, 2);
   cleanup.add('close the admin pool', () => admin.end());
   const machine = await machineInfo(admin);
 

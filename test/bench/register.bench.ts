@@ -87,7 +87,7 @@ export async function run(): Promise<void> {
 
   const db = await createBenchDatabase(`kouza_bench_register_${stamp}`);
   cleanup.add('drop the bench database', () => db.drop());
-  const pool = openPool(db.url, 2);
+  const pool = openPool(db.ownerUrl, 2);
   cleanup.add('close the pool', () => pool.end());
   const dir = mkdtempSync(join(tmpdir(), 'kouza-register-bench-'));
   cleanup.add('remove the generated file', () => rmSync(dir, { recursive: true, force: true }));
@@ -108,7 +108,7 @@ export async function run(): Promise<void> {
   await pool.query(`CREATE TABLE bare (customer_number text, branch_code text, account_type text, account_number text,
                     name_kana text, birth_date text, postal_code text, address text, status text)`);
   await pool.query('CHECKPOINT');
-  const copyS = psqlCopy(db.url, file);
+  const copyS = psqlCopy(db.ownerUrl, file);
 
   const importRate = rows / imported.wallS;
   const copyRate = rows / copyS;

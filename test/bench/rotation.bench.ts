@@ -134,7 +134,7 @@ export async function run(): Promise<void> {
   const stamp = timestamp();
   const db = await createBenchDatabase(`kouza_bench_rotation_${stamp}`);
   cleanup.add('drop the bench database', () => db.drop());
-  const pool = openPool(db.url, 8);
+  const pool = openPool(db.ownerUrl, 8);
   cleanup.add('close the pool', () => pool.end());
   const machine = await machineInfo(pool);
   console.log(`${describeMachine(machine)}\n`);

@@ -6,7 +6,10 @@ import { migrate } from '../../../src/database/migrate.js';
 
 export interface BenchDatabase {
   name: string;
+  /** As the service connects (the app role). */
   url: string;
+  /** As the migrations connect (the owner): for the benchmark's own set-up and counts. */
+  ownerUrl: string;
   drop(): Promise<void>;
 }
 
@@ -15,14 +18,19 @@ export interface BenchDatabase {
  * the service's migrations applied by the service's own code.
  */
 export async function createBenchDatabase(name: string): Promise<BenchDatabase> {
-  const url = new URL(loadConfig(process.env).DATABASE_URL);
-  url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
+  const config = loadConfig(process.env);
+  const named = (base: string) => {
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const databaseUrl = named(config.DATABASE_URL);
+  const ownerUrl = named(config.migrationDatabaseUrl);
   // Never benchmark (and later drop) a database that someone else created.
-  if (!(await ensureDatabase(databaseUrl))) throw new Error(`database ${name} already exists`);
-  const database = { name, url: databaseUrl, drop: () => dropDatabase(databaseUrl) };
+  if (!(await ensureDatabase(ownerUrl))) throw new Error(`database ${name} already exists`);
+  const database = { name, url: databaseUrl, ownerUrl, drop: () => dropDatabase(ownerUrl) };
   try {
-    await migrate(loadConfig({ ...process.env, DATABASE_URL: databaseUrl }));
+    await migrate(loadConfig({ ...process.env, DATABASE_URL: databaseUrl, MIGRATION_DATABASE_URL: ownerUrl }));
   } catch (error) {
     await database.drop();
     throw error;
