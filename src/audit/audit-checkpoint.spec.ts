@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { generateNodeIdentity, importPeerKeys } from '../peers/envelope.js';
 import { AuditCheckpointLog } from './audit-checkpoint-log.js';
-import { checkpointSigner, ownSigningKeys, signCheckpoint, verifyCheckpoint } from './audit-checkpoint.js';
+import { checkpointSigner, ownSigningKeys, signCheckpoint, verifyCheckpoint, witnessesOf } from './audit-checkpoint.js';
 
 const link = { seq: '42', hash: randomBytes(32) };
 
@@ -52,5 +52,26 @@ describe('the checkpoint log', () => {
     const lines = new AuditCheckpointLog(file).newestLines();
     expect(lines[0]).toMatch(/^line-999-/);
     expect(lines.every((l) => /^line-\d+-x{200}$/.test(l))).toBe(true);
+  });
+});
+
+describe('witnessesOf', () => {
+  const peers = Array.from({ length: 50 }, (_, i) => ({ nodeId: `peer-${i}` }));
+
+  it('picks at most the configured number, stably whatever the order of the peers', () => {
+    const chosen = witnessesOf('node-a', peers, 8);
+    expect(chosen).toHaveLength(8);
+    expect(witnessesOf('node-a', [...peers].reverse(), 8)).toEqual(chosen);
+    expect(witnessesOf('node-a', peers, 0)).toEqual([]);
+    expect(witnessesOf('node-a', peers.slice(0, 3), 8)).toHaveLength(3);
+  });
+
+  it('changes one witness when a chosen peer goes, none when another does, and differs between nodes', () => {
+    const chosen = witnessesOf('node-a', peers, 8).map((p) => p.nodeId);
+    const withoutChosen = witnessesOf('node-a', peers.filter((p) => p.nodeId !== chosen[0]), 8).map((p) => p.nodeId);
+    expect(withoutChosen.filter((id) => !chosen.includes(id))).toHaveLength(1);
+    const other = peers.find((p) => !chosen.includes(p.nodeId))!;
+    expect(witnessesOf('node-a', peers.filter((p) => p !== other), 8).map((p) => p.nodeId)).toEqual(chosen);
+    expect(witnessesOf('node-b', peers, 8).map((p) => p.nodeId)).not.toEqual(chosen);
   });
 });

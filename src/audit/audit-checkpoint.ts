@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { CompactJoseError, decodeProtectedHeader, signCompact, verifyCompact } from '../peers/compact-jose.js';
 import { JWS_ALGORITHM, NODE_ID_PATTERN, type NodeIdentity, type PeerKeys } from '../peers/envelope.js';
 
@@ -108,4 +108,19 @@ export async function ownSigningKeys(identity: NodeIdentity): Promise<Pick<PeerK
     signingKey: publicKeyOf(identity.signingJwk),
     previousSigningKeys: previous.map((p) => ({ kid: p.signingKid!, key: publicKeyOf(p.signingJwk!), notAfter: p.notAfter })),
   };
+}
+
+/**
+ * The peers that witness `nodeId`'s checkpoints: the `count` with the highest
+ * SHA-256(nodeId, peer) (rendezvous hashing). Adding or removing a peer changes at most
+ * one witness; two nodes with the same peers pick different witnesses. Every peer would
+ * make each seal cost a message per peer, as much as an inquiry's fan-out.
+ */
+export function witnessesOf<P extends { nodeId: string }>(nodeId: string, peers: readonly P[], count: number): P[] {
+  const rank = (peer: P) => createHash('sha256').update(`${nodeId}\n${peer.nodeId}`).digest('hex');
+  return peers
+    .map((peer) => ({ peer, rank: rank(peer) }))
+    .sort((a, b) => (a.rank < b.rank ? 1 : a.rank > b.rank ? -1 : 0))
+    .slice(0, count)
+    .map((r) => r.peer);
 }

@@ -26,6 +26,7 @@ import {
   ownSigningKeys,
   signCheckpoint,
   verifyCheckpoint,
+  witnessesOf,
   type AuditCheckpoint,
 } from './audit-checkpoint.js';
 import { AuditCheckpointLog } from './audit-checkpoint-log.js';
@@ -97,7 +98,7 @@ export class AuditCheckpoints implements OnModuleDestroy {
 
   /**
    * After a seal: signs the chain's head, appends it to the checkpoint log and sends it
-   * to every enabled peer, when the head moved since this process last did; otherwise
+   * to this node's witnesses (AUDIT_WITNESSES of the enabled peers), when the head moved since this process last did; otherwise
    * sends the last one again (at most once a minute) to the peers that missed it. A peer that cannot be reached
    * is logged, never fatal (the next checkpoint supersedes this one); a log that cannot
    * be written fails the job (the next run checkpoints again).
@@ -138,14 +139,18 @@ export class AuditCheckpoints implements OnModuleDestroy {
       if (!retry || (this.undelivered.size > 0 && Date.now() - this.lastRound >= REDELIVERY_INTERVAL_MS)) {
         this.sentJws = jws;
         this.lastRound = Date.now();
-        this.delivering = this.peers
-          .listActive()
+        this.delivering = this.witnesses()
           .then((peers) => this.deliver(retry ? peers.filter((p) => this.undelivered.has(p.nodeId)) : peers, jws))
           .catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'audit checkpoint not sent to the witnesses'))
           .finally(() => (this.delivering = undefined));
       }
     }
     return { seq: head.seq };
+  }
+
+  /** This node's witnesses among the enabled peers (AUDIT_WITNESSES of them). */
+  private async witnesses(): Promise<PeerNode[]> {
+    return witnessesOf(this.identity.nodeId, await this.peers.listActive(), this.config.AUDIT_WITNESSES);
   }
 
   /** On shutdown, the witness round in flight ends first (bounded by PEER_REQUEST_TIMEOUT_MS). */
@@ -185,7 +190,7 @@ export class AuditCheckpoints implements OnModuleDestroy {
     return newest && { checkpoint: newest };
   }
 
-  /** Verifies the chain against the newest checkpoint of the log and of every witness. */
+  /** Verifies the chain against the newest checkpoint of the log and of each witness. */
   async verify(): Promise<AuditVerification> {
     const sources: Array<{ source: string; status: string }> = [];
     const evidence: CheckpointEvidence[] = [];
@@ -193,7 +198,7 @@ export class AuditCheckpoints implements OnModuleDestroy {
     const fromFile = (await this.newestInLog())?.checkpoint;
     if (fromFile) evidence.push({ source: 'file', checkpoint: fromFile });
     sources.push({ source: 'file', status: fromFile ? 'checked' : this.log.newestLines().length ? 'invalid' : 'none' });
-    for (const answer of await Promise.all((await this.peers.listActive()).map((peer) => this.askWitness(peer, own)))) {
+    for (const answer of await Promise.all((await this.witnesses()).map((peer) => this.askWitness(peer, own)))) {
       sources.push({ source: answer.source, status: answer.status });
       if (answer.checkpoint) evidence.push({ source: answer.source, checkpoint: answer.checkpoint });
     }

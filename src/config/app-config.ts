@@ -393,6 +393,17 @@ export class AppConfig {
   @MinLength(1)
   AUDIT_CHECKPOINT_FILE = '.keys/audit-checkpoints.jsonl';
 
+  /**
+   * How many peer nodes witness this node's audit checkpoints (each seal's checkpoint is
+   * sent to them; the verifier asks them). A stable choice among the enabled peers
+   * (rendezvous hashing on the two node ids), so that it changes little as peers come
+   * and go and each node's witnesses differ; 0 keeps checkpoints in the local log only.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  AUDIT_WITNESSES = 8;
+
   /** How often the worker seals new audit rows into the hash chain. */
   @Transform(toInt)
   @IsInt()
