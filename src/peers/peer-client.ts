@@ -1,4 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Agent, request, type Dispatcher } from 'undici';
 import { PinoLogger } from 'nestjs-pino';
 import { AppConfig } from '../config/app-config.js';
 import type { HostedAccount } from '../locations/hosted-locations.js';
@@ -138,19 +139,53 @@ export type PeerLocations = Map<string, { code: string; accounts: HostedAccount[
 /** Per notice ref, the outcome at each institution asked that the peer reported on. */
 export type PeerNumberings = Map<string, NumberedInstitution[]>;
 
+/** Drops an undici body and its connection; the abort that destroy() reports is expected, not an error. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /**
- * Outbound location queries. HTTP goes through Node's global fetch, whose undici
- * dispatcher keeps connections to each peer alive and does not cap connections per
- * origin, so concurrent messages to many peers do not queue behind one another.
+ * Reads an undici body as it streams, counting bytes: past `limit` the stream is
+ * destroyed (the connection dropped) and undefined returned (readBodyCapped's rule).
+ */
+async function readUndiciBodyCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.byteLength;
+    if (bytes > limit) {
+      discard(body);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Outbound peer messages. They go through an undici Agent of this client's own: a
+ * keep-alive pool per peer origin, at most PEER_CONCURRENCY connections each, with
+ * undici's `request` rather than fetch — the WHATWG fetch layer (web streams, Request
+ * and Response objects, abort plumbing) cost as much worker CPU per message as the
+ * envelope's crypto in a profile of the inquiries benchmark (docs/benchmarks.md).
+ * Redirects are not followed (a 3xx is an answer like any other non-200).
  */
 @Injectable()
-export class PeerClient {
+export class PeerClient implements OnModuleDestroy {
+  private readonly agent: Agent;
+
   constructor(
     @Inject(NODE_IDENTITY) private readonly identity: NodeIdentity,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(PeerClient.name);
+    this.agent = new Agent({ connections: config.PEER_CONCURRENCY, keepAliveTimeout: 30_000 });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.agent.close();
   }
 
   /**
@@ -319,36 +354,41 @@ export class PeerClient {
         ? new PeerUnreachableError('timeout', `${peer.nodeId} did not answer in time`)
         : new PeerUnreachableError('network', `${peer.nodeId}: ${(error as Error)?.message ?? 'request failed'}`);
 
-    let response: Response;
+    let response: Dispatcher.ResponseData;
     try {
       this.assertTransport(peer.endpointUrl);
-      response = await fetch(peerUrl(peer.endpointUrl, path), {
+      response = await request(peerUrl(peer.endpointUrl, path), {
+        dispatcher: this.agent,
         method: 'POST',
         headers: { 'content-type': JOSE_MEDIA_TYPE, accept: JOSE_MEDIA_TYPE },
         body: envelope,
         signal,
-        redirect: 'error',
       });
     } catch (error) {
       throw unreachable(error);
     }
-    if (response.status !== 200) {
-      await response.body?.cancel().catch(() => undefined);
-      if (response.status === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
-      if (response.status === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`);
-      throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.status}`);
+    const header = (name: string): string => {
+      const value = response.headers[name];
+      return (Array.isArray(value) ? value[0] : value) ?? '';
+    };
+    if (response.statusCode !== 200) {
+      // A short refusal is read to its end, so that the kept-alive connection can carry the next message.
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      if (response.statusCode === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
+      if (response.statusCode === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`);
+      throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.statusCode}`);
     }
-    const type = response.headers.get('content-type') ?? '';
+    const type = header('content-type');
     const limit = this.config.PEER_BODY_LIMIT_BYTES;
-    const length = Number(response.headers.get('content-length') ?? 0);
+    const length = Number(header('content-length') || 0);
     if (!type.toLowerCase().startsWith(JOSE_MEDIA_TYPE) || length > limit) {
-      await response.body?.cancel().catch(() => undefined);
+      discard(response.body);
       throw this.notBelieved(peer, 'malformed', length > limit ? 'answer too large' : 'answer not application/jose');
     }
     let text: string | undefined;
     try {
       // Counted as it streams (a Content-Length can be absent or lie): cut off past the limit.
-      text = await readBodyCapped(response, limit);
+      text = await readUndiciBodyCapped(response.body, limit);
     } catch (error) {
       throw unreachable(error);
     }
