@@ -223,7 +223,9 @@ function mutateNode(node: Json, mutation: Mutation): Json | undefined {
     case 'longArray': {
       // Of small items only: copies of a long string or array would outgrow any body limit.
       const item = JSON.stringify(node ?? null).length <= 64 ? node : 0;
-      return Array.from({ length: mutation.length }, () => item);
+      // Copies, not one shared object: a later mutation of one item must not grow all of them
+      // (structuredClone keeps shared references shared, and 5,001 long strings outgrow V8's strings).
+      return Array.from({ length: mutation.length }, () => structuredClone(item ?? null) as Json);
     }
   }
 }
