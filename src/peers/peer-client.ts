@@ -107,31 +107,6 @@ export const PEER_LOCATION_QUERIES_PATH = '/v1/peer/location-queries';
 export const PEER_NUMBERING_NOTICES_PATH = '/v1/peer/numbering-notices';
 export const JOSE_MEDIA_TYPE = 'application/jose';
 
-/**
- * Reads a response body as it streams, counting bytes: past `limit` the stream is
- * cancelled (the connection dropped) and undefined returned, so that a peer answering
- * an endless or huge body costs at most `limit` bytes of memory, never the whole body.
- * Hand-written: fetch's `text()` / `arrayBuffer()` have no size limit, and undici's
- * own `maxResponseSize` applies to a whole dispatcher, not to one request's limit.
- */
-export async function readBodyCapped(response: Response, limit: number): Promise<string | undefined> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes > limit) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** A path under a peer's base URL (registered without a trailing slash; tolerated anyway). */
 export const peerUrl = (endpointUrl: string, path: string) => endpointUrl.replace(/\/+$/, '') + path;
 
@@ -146,10 +121,13 @@ function discard(body: Dispatcher.ResponseData['body']): void {
 }
 
 /**
- * Reads an undici body as it streams, counting bytes: past `limit` the stream is
- * destroyed (the connection dropped) and undefined returned (readBodyCapped's rule).
+ * Reads a response body as it streams, counting bytes: past `limit` the stream is
+ * destroyed (the connection dropped) and undefined returned, so that a peer answering
+ * an endless or huge body costs at most `limit` bytes of memory, never the whole body.
+ * Hand-written: undici's own `maxResponseSize` applies to a whole dispatcher, not to
+ * one request's limit.
  */
-async function readUndiciBodyCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+async function readBodyCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -164,7 +142,7 @@ async function readUndiciBodyCapped(body: Dispatcher.ResponseData['body'], limit
 }
 
 /**
- * Outbound peer messages. They go through an undici Agent of this client's own: a
+ * Outbound peer messages (and key fetches). They go through an undici Agent of this client's own: a
  * keep-alive pool per peer origin, at most PEER_CONCURRENCY connections each, with
  * undici's `request` rather than fetch — the WHATWG fetch layer (web streams, Request
  * and Response objects, abort plumbing) cost as much worker CPU per message as the
@@ -253,16 +231,16 @@ export class PeerClient implements OnModuleDestroy {
     let body: unknown;
     try {
       this.assertTransport(endpointUrl);
-      const response = await fetch(peerUrl(endpointUrl, NODE_PATH), {
+      const response = await request(peerUrl(endpointUrl, NODE_PATH), {
+        dispatcher: this.agent,
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(options.timeoutMs ?? this.config.PEER_REQUEST_TIMEOUT_MS),
-        redirect: 'error',
       });
-      if (response.status !== 200) {
-        await response.body?.cancel().catch(() => undefined);
-        throw new PeerUnreachableError('http-status', `GET /v1/node answered HTTP ${response.status}`);
+      if (response.statusCode !== 200) {
+        await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+        throw new PeerUnreachableError('http-status', `GET /v1/node answered HTTP ${response.statusCode}`);
       }
-      const text = await readBodyCapped(response, MAX_NODE_BODY_BYTES);
+      const text = await readBodyCapped(response.body, MAX_NODE_BODY_BYTES);
       if (text === undefined) throw new PeerUnreachableError('malformed', 'GET /v1/node: answer too large');
       body = JSON.parse(text);
     } catch (error) {
@@ -388,7 +366,7 @@ export class PeerClient implements OnModuleDestroy {
     let text: string | undefined;
     try {
       // Counted as it streams (a Content-Length can be absent or lie): cut off past the limit.
-      text = await readUndiciBodyCapped(response.body, limit);
+      text = await readBodyCapped(response.body, limit);
     } catch (error) {
       throw unreachable(error);
     }
