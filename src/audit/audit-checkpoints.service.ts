@@ -46,10 +46,8 @@ export const PEER_AUDIT_CHECKPOINT_QUERY_PATH = '/v1/peer/audit-checkpoints/late
  *   of audit-checkpoint.ts, signed by the sender); answered 204.
  * - `audit-checkpoint-query` `{node}`: asks for the newest checkpoint held of `node`;
  *   answered 200 with an `audit-checkpoint-answer` `{inReplyTo, node, checkpoint|null}`.
- * Not in envelope.ts's PeerMessageType: these types are this feature's own.
  */
-export type CheckpointMessageType = 'audit-checkpoint-notice' | 'audit-checkpoint-query' | 'audit-checkpoint-answer';
-const asMessageType = (typ: CheckpointMessageType) => typ as unknown as PeerMessageType;
+export type CheckpointMessageType = Extract<PeerMessageType, `audit-checkpoint-${string}`>;
 
 /** A peer that missed the newest checkpoint is sent it again at most this often while the head stays put. */
 const REDELIVERY_INTERVAL_MS = 60_000;
@@ -306,7 +304,7 @@ export class AuditCheckpoints implements OnModuleDestroy {
     }
     try {
       const { claims } = await openEnvelope(sealed, this.identity, async (kid) => (kid === peer.nodeId ? peer.keys : undefined));
-      checkClaims(claims, { typ: asMessageType('audit-checkpoint-answer'), audience: this.identity.nodeId, issuer: peer.nodeId });
+      checkClaims(claims, { typ: 'audit-checkpoint-answer', audience: this.identity.nodeId, issuer: peer.nodeId });
       if (claims.inReplyTo !== jti || claims.node !== this.identity.nodeId) throw new EnvelopeError('wrong-reply');
       if (claims.checkpoint === null) return { source, status: 'none' };
       // Signed by this node: a witness can withhold a checkpoint, never make one up.
@@ -344,7 +342,7 @@ export class AuditCheckpoints implements OnModuleDestroy {
         peerNodeId = kid;
         return (await this.peers.findActiveKeys(kid))?.keys;
       });
-      checkClaims(claims, { typ: asMessageType(typ), audience: this.identity.nodeId, issuer: sender.nodeId });
+      checkClaims(claims, { typ, audience: this.identity.nodeId, issuer: sender.nodeId });
       const { jti, exp } = claims as { jti?: unknown; exp: number };
       if (typeof jti !== 'string' || jti.length === 0 || jti.length > 128) throw new EnvelopeError('malformed', 'jti');
       if (typ === 'audit-checkpoint-notice' && (typeof claims.checkpoint !== 'string' || claims.checkpoint.length > MAX_CHECKPOINT_LENGTH)) {

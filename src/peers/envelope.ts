@@ -35,7 +35,15 @@ import {
  * rotation), so that a message costs its ephemeral key pair and the one-shot calls.
  */
 
-export type PeerMessageType = 'location-query' | 'location-answer' | 'numbering-notice' | 'numbering-result';
+export type PeerMessageType =
+  | 'location-query'
+  | 'location-answer'
+  | 'numbering-notice'
+  | 'numbering-result'
+  // The audit witness protocol (src/audit/audit-checkpoints.service.ts).
+  | 'audit-checkpoint-notice'
+  | 'audit-checkpoint-query'
+  | 'audit-checkpoint-answer';
 
 /** This node: its id and private keys, with the public halves it publishes. */
 export interface NodeIdentity {
