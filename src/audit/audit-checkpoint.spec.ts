@@ -32,6 +32,19 @@ describe('audit checkpoints', () => {
     await expect(verifyCheckpoint(await signCheckpoint(b, link), await ownSigningKeys(identity))).rejects.toThrow(/another node/);
     for (const junk of [undefined, 42, 'a.b', 'x'.repeat(5000)]) await expect(verifyCheckpoint(junk, await ownSigningKeys(identity))).rejects.toThrow();
   });
+
+  it('accept a previous key for checkpoints it signed before its notAfter, and refuse those dated after', async () => {
+    const { identity: old } = await generateNodeIdentity('node-a');
+    const { identity: current } = await generateNodeIdentity('node-a');
+    const notAfter = Date.parse('2026-04-01T00:00:00Z') / 1000;
+    const asPeer = await importPeerKeys('node-a', current.signingJwk, current.encryptionJwk, [{ jwk: old.signingJwk, notAfter }]);
+    const before = await signCheckpoint(old, link, new Date('2026-03-31T23:59:59Z'));
+    expect((await verifyCheckpoint(before, asPeer)).signedAt).toBe('2026-03-31T23:59:59.000Z');
+    const after = await signCheckpoint(old, link, new Date('2026-04-01T00:00:01Z'));
+    await expect(verifyCheckpoint(after, asPeer)).rejects.toThrow(/after its notAfter/);
+    // The current key has no such bound.
+    expect((await verifyCheckpoint(await signCheckpoint(current, link, new Date('2026-05-01T00:00:00Z')), asPeer)).seq).toBe('42');
+  });
 });
 
 describe('the checkpoint log', () => {

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { CompactJoseError, decodeProtectedHeader, signCompact, verifyCompact } from '../peers/compact-jose.js';
 import { JWS_ALGORITHM, NODE_ID_PATTERN, type NodeIdentity, type PeerKeys } from '../peers/envelope.js';
 
@@ -70,16 +70,26 @@ export function checkpointSigner(jws: unknown): string {
 /**
  * Verifies a checkpoint against the keys of the node it names (current or previous
  * signing keys: a checkpoint outlives a key rotation, so the notAfter of a previous key
- * bounds when it may have signed, not when it is read) and returns what it says.
+ * bounds when it may have signed, not when it is read: a checkpoint that a previous key
+ * signed with an `iat` past that key's notAfter is refused, since whoever holds a retired
+ * key could otherwise sign checkpoints dated after its retirement) and returns what it says.
  */
 export async function verifyCheckpoint(jws: unknown, signer: Pick<PeerKeys, 'nodeId' | 'signingKey' | 'previousSigningKeys'>): Promise<AuditCheckpoint> {
   if (checkpointSigner(jws) !== signer.nodeId) throw new CheckpointError('signed by another node');
-  const keys = [signer.signingKey, ...(signer.previousSigningKeys ?? []).map((p) => p.key)];
+  const candidates: { key: KeyObject; notAfter?: number }[] = [
+    { key: signer.signingKey },
+    ...(signer.previousSigningKeys ?? []).map((p) => ({ key: p.key, notAfter: p.notAfter })),
+  ];
   let payload: Uint8Array | undefined;
-  try {
-    ({ payload } = verifyCompact(jws as string, keys));
-  } catch (error) {
-    if (!(error instanceof CompactJoseError)) throw error;
+  let retiredAt: number | undefined;
+  for (const candidate of candidates) {
+    try {
+      ({ payload } = verifyCompact(jws as string, [candidate.key]));
+      retiredAt = candidate.notAfter;
+      break;
+    } catch (error) {
+      if (!(error instanceof CompactJoseError)) throw error;
+    }
   }
   if (!payload) throw new CheckpointError('bad signature');
   let claims: Record<string, unknown>;
@@ -94,6 +104,7 @@ export async function verifyCheckpoint(jws: unknown, signer: Pick<PeerKeys, 'nod
     throw new CheckpointError('seq or head malformed');
   }
   if (typeof iat !== 'number' || !Number.isInteger(iat) || iat < 0) throw new CheckpointError('iat malformed');
+  if (retiredAt !== undefined && iat > retiredAt) throw new CheckpointError('signed by a previous key after its notAfter');
   return { nodeId: iss, seq, head, signedAt: new Date(iat * 1000).toISOString() };
 }
 
