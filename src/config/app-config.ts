@@ -357,6 +357,24 @@ export class AppConfig {
   @Min(1000)
   KEY_ROTATION_RESUME_INTERVAL_MS = 60_000;
 
+  /**
+   * How often the worker looks for register uploads that nothing will finish: spooled ones
+   * whose job Redis lost (enqueued again) and ones that broke off mid-upload (failed).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  REGISTER_IMPORT_SWEEP_INTERVAL_MS = 60_000;
+
+  /**
+   * An upload that has not written to its spool for this long, is not spooled whole and
+   * has no job, broke off (the API died mid-request): the sweeper marks it failed.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  REGISTER_UPLOAD_IDLE_TIMEOUT_MS = 300_000;
+
   /** How long an Idempotency-Key and its stored answer are kept. */
   @Transform(toInt)
   @IsInt()

@@ -16,6 +16,7 @@ import { AuditAppRole1764140000014 } from '../../migrations/1764140000014-AuditA
 import { PeerTrust1764140000016 } from '../../migrations/1764140000016-PeerTrust.js';
 import { DeceasedReportEvidence1764140000017 } from '../../migrations/1764140000017-DeceasedReportEvidence.js';
 import { RegisterOneActiveUpload1764140000019 } from '../../migrations/1764140000019-RegisterOneActiveUpload.js';
+import { RegisterUploadSpool1764140000024 } from '../../migrations/1764140000024-RegisterUploadSpool.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   PeerTrust1764140000016,
   DeceasedReportEvidence1764140000017,
   RegisterOneActiveUpload1764140000019,
+  RegisterUploadSpool1764140000024,
 ];

@@ -36,6 +36,8 @@ export enum JobName {
   /** Re-enqueues due webhook deliveries that have no job. */
   SweepWebhooks = 'webhook.sweep',
   ImportRegister = 'register.import',
+  /** Re-enqueues spooled register uploads that have no job; fails uploads that broke off. */
+  SweepRegisterImports = 'register.sweep',
   /** Runs (or resumes) one key rotation; data = { rotationId }. */
   RotateKeys = 'keys.rotate',
   /** Re-enqueues key rotations that are unfinished and idle (their worker died). */
@@ -57,6 +59,8 @@ export const JOB_SCHEDULERS = {
   webhookSweep: { id: 'webhook-sweep', name: JobName.SweepWebhooks },
   /** Re-enqueues unfinished key rotations whose runner stopped; every KEY_ROTATION_RESUME_INTERVAL_MS. */
   keyRotationsResume: { id: 'key-rotations-resume', name: JobName.ResumeKeyRotations },
+  /** Register uploads that nothing will finish; every REGISTER_IMPORT_SWEEP_INTERVAL_MS. */
+  registerImportsSweep: { id: 'register-imports-sweep', name: JobName.SweepRegisterImports },
 } as const;
 
 /** Retention: enough history to debug, bounded so Redis does not grow. */

@@ -199,11 +199,12 @@ export class RegisterImportsService {
       let pendingBytes = head.length;
       const flush = async () => {
         if (pendingBytes === 0) return;
-        await this.pool.query('INSERT INTO register_import_chunks (import_id, seq, data) VALUES ($1, $2, $3)', [
-          id,
-          seq++,
-          Buffer.concat(pending, pendingBytes),
-        ]);
+        // The chunk, and the upload's sign of life for the sweeper (touched_at).
+        await this.pool.query(
+          `WITH chunk AS (INSERT INTO register_import_chunks (import_id, seq, data) VALUES ($1, $2, $3))
+           UPDATE register_imports SET touched_at = now() WHERE id = $1`,
+          [id, seq++, Buffer.concat(pending, pendingBytes)],
+        );
         pending = [];
         pendingBytes = 0;
       };
@@ -221,7 +222,8 @@ export class RegisterImportsService {
         if (pendingBytes >= CHUNK_BYTES) await flush();
       }
       await flush();
-      await this.pool.query('UPDATE register_imports SET bytes_total = $2 WHERE id = $1', [id, total]);
+      // Spooled whole: from here the sweeper enqueues it again if its job is lost.
+      await this.pool.query('UPDATE register_imports SET bytes_total = $2, spooled_at = now(), touched_at = now() WHERE id = $1', [id, total]);
     } catch (error) {
       await this.pool.query('DELETE FROM register_imports WHERE id = $1', [id]).catch(() => undefined);
       throw error;
@@ -233,6 +235,7 @@ export class RegisterImportsService {
       await this.queue.add(JobName.ImportRegister, { importId: id } satisfies ImportRegisterJob, registerImportJobOptions(id));
     } catch (error) {
       // No job, no import: left queued, the row would refuse the institution's next uploads.
+      // (Should this fail too, the sweeper enqueues the spooled upload again.)
       await markImportFailed(this.pool, id, 'the import could not be queued; nothing was written').catch(() => undefined);
       await this.pool.query('DELETE FROM register_import_chunks WHERE import_id = $1', [id]).catch(() => undefined);
       throw error;

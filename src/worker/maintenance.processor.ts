@@ -11,6 +11,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { PeerMessageIdsRepository } from '../peers/peer-message-ids.repository.js';
 import { PeersService } from '../peers/peers.service.js';
 import { ensureJobSchedulers, JobName, JOB_SCHEDULERS, QueueName } from '../queue/queues.js';
+import { RegisterImportSweeper } from '../register/register-import-sweeper.js';
 
 const PURGE_BATCH = 5000;
 
@@ -38,6 +39,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     private readonly fanout: FanoutRepository,
     private readonly peerMessageIds: PeerMessageIdsRepository,
     private readonly peers: PeersService,
+    private readonly registerImports: RegisterImportSweeper,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -58,6 +60,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
         JOB_SCHEDULERS.inquiryResultsPurge,
         JOB_SCHEDULERS.peerMessageIdsPurge,
         { ...JOB_SCHEDULERS.peerKeysRefresh, everyMs: this.config.PEER_KEY_REFRESH_INTERVAL_MS },
+        { ...JOB_SCHEDULERS.registerImportsSweep, everyMs: this.config.REGISTER_IMPORT_SWEEP_INTERVAL_MS },
       ],
       onlyMissing,
     );
@@ -77,7 +80,9 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     }
   }
 
-  private async run(job: Job): Promise<{ sealed: number } | { purged: number } | { refreshed: number; failed: number }> {
+  private async run(
+    job: Job,
+  ): Promise<{ sealed: number } | { purged: number } | { refreshed: number; failed: number } | { enqueued: number; abandoned: number }> {
     switch (job.name) {
       case JobName.SealAudit: {
         const sealed = await this.sealer.sealPending();
@@ -106,6 +111,8 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
       }
       case JobName.RefreshPeerKeys:
         return this.peers.refreshAllKeys();
+      case JobName.SweepRegisterImports:
+        return this.registerImports.sweep();
       default:
         throw new Error(`unknown maintenance job ${job.name}`);
     }

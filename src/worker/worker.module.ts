@@ -22,6 +22,7 @@ import { InquiryReconciler } from '../inquiries/fanout/inquiry-reconciler.js';
 import { WebhookProcessor } from '../webhooks/webhook.processor.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { RegisterImportProcessor } from '../register/register-import.processor.js';
+import { RegisterImportSweeper } from '../register/register-import-sweeper.js';
 import { KeyRotationProcessor } from '../keys/key-rotation.processor.js';
 import { MaintenanceProcessor } from './maintenance.processor.js';
 
@@ -54,6 +55,7 @@ export class WorkerModule {
         InquiryReconciler,
         WebhookProcessor,
         RegisterImportProcessor,
+        RegisterImportSweeper,
         WorkerMetricsServer,
         KeyRotationProcessor,
       ],

@@ -1,6 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { QueueName } from '../../src/queue/queues.js';
 import { CSV_HEADER } from '../../src/register/register-row.js';
 import { eventually, startTestApp, type TestApp, type TestInstitution } from './support/test-app.js';
 
@@ -162,4 +165,70 @@ describe('register uploads: one at a time per institution, and a bounded spool',
       60_000,
     );
   }, 90_000);
+});
+
+describe('register uploads that nothing would finish (the sweeper)', () => {
+  let t: TestApp;
+  let lost: TestInstitution;
+  let broken: TestInstitution;
+  let spooling: TestInstitution;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { REGISTER_IMPORT_SWEEP_INTERVAL_MS: '300', REGISTER_UPLOAD_IDLE_TIMEOUT_MS: '60000' } });
+    const scopes = ['register:write', 'register:read'];
+    lost = await t.createInstitution('0421', scopes);
+    broken = await t.createInstitution('0422', scopes);
+    spooling = await t.createInstitution('0423', scopes);
+  }, 60_000);
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const upload = (who: TestInstitution, body: Buffer) =>
+    t.http.post('/v1/register-imports?mode=full').set(who.auth).set('content-type', 'text/csv; charset=utf-8').send(body);
+  const statusOf = async (id: string) => (await t.db.query('SELECT status, refusal FROM register_imports WHERE id = $1', [id]))[0];
+  /** An upload that the API was spooling when it died: queued, part of its file spooled, no job. */
+  const interruptedUpload = async (who: TestInstitution, idleFor: string) => {
+    const [{ id }] = await t.db.query(
+      `INSERT INTO register_imports (id, institution_id, source, mode, format, encoding, status, touched_at)
+       VALUES (gen_random_uuid(), $1, 'upload', 'full', 'csv', 'utf-8', 'queued', now() - $2::interval) RETURNING id`,
+      [who.id, idleFor],
+    );
+    await t.db.query('INSERT INTO register_import_chunks (import_id, seq, data) VALUES ($1, 0, $2)', [id, registerFile(20_000)]);
+    return id as string;
+  };
+
+  it('an upload whose job Redis lost is enqueued again from its spool and completes', async () => {
+    const accepted = await upload(lost, registerFile(30_000)).expect(202);
+    // Redis loses every register job (a flush, a failover without persistence).
+    const queue = t.app.get<Queue>(getQueueToken(QueueName.Register), { strict: false });
+    await queue.obliterate({ force: true });
+    expect(await queue.getJob(accepted.body.id)).toBeUndefined();
+
+    const interrupted = await interruptedUpload(broken, '1 hour');
+    const fresh = await interruptedUpload(spooling, '0 seconds');
+    await t.startWorker();
+
+    const done = await eventually(
+      async () => (await t.http.get(`/v1/register-imports/${accepted.body.id}`).set(lost.auth).expect(200)).body,
+      (view) => view.status === 'completed',
+      30_000,
+    );
+    expect(done.counts.inserted).toBeGreaterThan(0);
+    const [{ rows }] = await t.db.query('SELECT count(*)::int AS rows FROM account_register WHERE institution_id = $1', [lost.id]);
+    expect(rows).toBe(done.counts.inserted);
+
+    // The upload that broke off an hour ago ends as failed, its partial spool deleted ...
+    const failed = await eventually(() => statusOf(interrupted), (row) => row.status === 'failed', 10_000);
+    expect(failed.refusal).toMatch(/broke off/);
+    expect(await t.db.query('SELECT 1 FROM register_import_chunks WHERE import_id = $1', [interrupted])).toEqual([]);
+    // ... and no longer holds up the institution.
+    await upload(broken, registerFile(10_000)).expect(202);
+
+    // One still spooling (touched just now) is left alone, and never run from a partial spool.
+    expect(await statusOf(fresh)).toEqual({ status: 'queued', refusal: null });
+    await upload(spooling, registerFile(10_000)).expect(409);
+    expect(await t.db.query('SELECT 1 FROM account_register WHERE institution_id = $1 LIMIT 1', [spooling.id])).toEqual([]);
+  }, 60_000);
 });
