@@ -7,17 +7,21 @@ import { redactingDestination } from './redacting-destination.js';
 
 /**
  * Errors as logged: what and where, never the query parameters a driver error
- * carries (ciphertexts, blind indexes, names).
+ * carries (ciphertexts, blind indexes, names). pino-http hands this serializer the
+ * error already through pino's standard one (a plain object of `type`, `message`,
+ * `stack` and every enumerable property, `parameters` included): both shapes are read,
+ * and only the fields below are kept.
  */
 export function serializeError(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { message: String(err) };
-  const e = err as Error & { code?: unknown; query?: unknown; driverError?: { code?: unknown } };
+  if (err === null || typeof err !== 'object') return { message: String(err) };
+  const e = err as { name?: unknown; type?: unknown; message?: unknown; code?: unknown; query?: unknown; stack?: unknown; driverError?: { code?: unknown } };
+  if (!(err instanceof Error) && typeof e.message !== 'string') return { message: String(err) };
   return {
-    type: e.name,
+    type: err instanceof Error ? err.name : typeof e.type === 'string' ? e.type : undefined,
     message: e.message,
     code: e.code ?? e.driverError?.code,
     query: typeof e.query === 'string' ? e.query.replace(/\s+/g, ' ').slice(0, 500) : undefined,
-    stack: e.stack,
+    stack: typeof e.stack === 'string' ? e.stack : undefined,
   };
 }
 

@@ -83,9 +83,14 @@ describe('My Number ciphertexts are bound to their row', () => {
         expectFailedClosed(await read(i));
         expectFailedClosed(await findByAccount(i));
       }
-      // Logged for the operator, by row id only.
-      // Logged for the operator: the code and the request id.
-      await eventually(async () => t.logs.text, (text) => text.includes('"code":"RECORD_INTEGRITY_FAILED"'));
+      // Logged for the operator: the code, the request id, and the error naming the row by id only.
+      const logged = await eventually(
+        async () => t.logs.lines.map((line) => JSON.parse(line)).filter((entry) => entry.code === 'RECORD_INTEGRITY_FAILED'),
+        (entries) => entries.length > 0,
+      );
+      expect(logged[0].requestId).toEqual(expect.any(String));
+      expect(logged[0].err).toMatchObject({ type: 'CiphertextMismatchError', message: expect.stringMatching(/^the My Number ciphertext of subjects [0-9a-f-]{36} does not open/) });
+      expect(logged[0].err.stack).toContain('CiphertextMismatchError');
       // Counted for the alert (KouzaCiphertextMismatch).
       const metrics = await t.http.get('/metrics').expect(200);
       expect(metrics.text).toMatch(/^kouza_ciphertext_mismatches_total\{[^}]*table="subjects"[^}]*\} [4-9]/m);
