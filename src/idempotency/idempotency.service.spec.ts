@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DomainError } from '../common/errors/domain-error.js';
+import type { KeyMaterial } from '../crypto/key-material.js';
 import { canonicalJson, IdempotencyService } from './idempotency.service.js';
 
 /** The same value with every object's keys in reverse order. */
@@ -91,5 +92,30 @@ describe('IdempotencyService.parseKey', () => {
 
   it.each([[['a']], [['a', 'b']], [[]]])('refuses a repeated header %j', (value) => {
     expect(() => sut(value)).toThrow(expect.objectContaining({ code: 'INVALID_IDEMPOTENCY_KEY' }));
+  });
+});
+
+describe('IdempotencyService.storedKey', () => {
+  const material = (versions: number[], active: number) =>
+    ({
+      blindIndexKeys: new Map(versions.map((v) => [v, Buffer.alloc(32, v)])),
+      activeBlindIndexVersion: active,
+    }) as unknown as KeyMaterial;
+  const sut = new IdempotencyService(material([1], 1));
+
+  it('stores neither the key nor anything of it in clear, and scopes it to the route', () => {
+    const key = '123456789018';
+    const stored = sut.storedKey('POST /v1/linkages', key);
+    expect(stored).toMatch(/^k1\.[A-Za-z0-9_-]{43}$/);
+    expect(stored).not.toContain(key);
+    expect(sut.storedKey('POST /v1/linkages', key)).toBe(stored);
+    expect(sut.storedKey('POST /v1/inquiries', key)).not.toBe(stored);
+    expect(sut.storedKey('POST /v1/linkages', `${key}0`)).not.toBe(stored);
+  });
+
+  it('is the same across a blind-index rotation (a new active version), and differs under other keys', () => {
+    const stored = sut.storedKey('POST /v1/linkages', 'k');
+    expect(new IdempotencyService(material([1, 2], 2)).storedKey('POST /v1/linkages', 'k')).toBe(stored);
+    expect(new IdempotencyService(material([2], 2)).storedKey('POST /v1/linkages', 'k')).not.toBe(stored);
   });
 });

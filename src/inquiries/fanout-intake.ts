@@ -60,7 +60,7 @@ export class FanoutIntake {
   ) {}
 
   async accept(caller: InstitutionPrincipal, actor: AuditActor, request: IntakeRequest): Promise<Accepted> {
-    const { idempotencyKey } = request;
+    const idempotencyKey = request.idempotencyKey === undefined ? undefined : this.idempotency.storedKey(request.route, request.idempotencyKey);
     const index = this.blindIndex.compute(request.myNumber);
     // The row's id, chosen here: the ciphertext is bound to it.
     const id = randomUUID();

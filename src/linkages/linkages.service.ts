@@ -23,6 +23,9 @@ import { AttachOutcome, AttachRefusal, LinkageRow, LinkagesRepository, LinkageWi
 import { RegisterChecks } from './register-checks.js';
 
 /** The refusals that come from the account register (not from the linkages themselves). */
+/** The route an attachment's Idempotency-Key and fingerprint are scoped to. */
+const ATTACH_ROUTE = 'POST /v1/linkages';
+
 const REGISTER_REFUSALS = new Set([
   'ACCOUNT_NOT_IN_REGISTER',
   'ACCOUNT_CLOSED',
@@ -66,7 +69,8 @@ export class LinkagesService {
     actor: AuditActor,
   ): Promise<CreateResult> {
     const { myNumber, birthDate } = dto.subject;
-    const accounts = await this.accountsToAttach(caller, dto, idempotencyKey);
+    const storedKey = idempotencyKey === undefined ? undefined : this.idempotency.storedKey(ATTACH_ROUTE, idempotencyKey);
+    const accounts = await this.accountsToAttach(caller, dto, storedKey);
     // The subject's id and index version, chosen here: its ciphertext is bound to them.
     const subjectId = randomUUID();
     const indexes = this.blindIndex.computeAll(myNumber);
@@ -82,9 +86,9 @@ export class LinkagesService {
         institutionId: caller.institutionId,
         apiKeyId: caller.apiKeyId,
         requestId: actor.requestId ?? '',
-        idempotencyKey,
+        idempotencyKey: storedKey,
         idempotencyTtlHours: this.config.IDEMPOTENCY_TTL_HOURS,
-        fingerprints: idempotencyKey ? this.idempotency.fingerprints('POST /v1/linkages', dto) : [],
+        fingerprints: storedKey ? this.idempotency.fingerprints(ATTACH_ROUTE, dto) : [],
         subjectId,
         indexes,
         ciphertext: encrypted.ciphertext,
@@ -124,7 +128,7 @@ export class LinkagesService {
   private async accountsToAttach(
     caller: InstitutionPrincipal,
     dto: CreateLinkageDto,
-    idempotencyKey: string | undefined,
+    storedKey: string | undefined,
   ): Promise<AccountRef[]> {
     const all = dto.accounts === 'all';
     // Institutions without a register (the usual case so far) pay a cached look-up.
@@ -139,14 +143,9 @@ export class LinkagesService {
       }
       return await this.register.allAccounts(caller.institutionId, dto.subject);
     } catch (error) {
-      if (!(error instanceof DomainError) || !REGISTER_REFUSALS.has(error.code) || !idempotencyKey) throw error;
-      const stored = (await this.idempotencyRecords.storedAnswer(caller.institutionId, idempotencyKey)) as AttachOutcome | undefined;
+      if (!(error instanceof DomainError) || !REGISTER_REFUSALS.has(error.code) || !storedKey) throw error;
+      const stored = (await this.idempotencyRecords.storedAnswer(caller.institutionId, storedKey)) as AttachOutcome | undefined;
       if (!stored) throw error;
-      // Keys are per institution, not per route: the key may hold another route's answer
-      // (an inquiry's), which has no linkages to replay. (It was a 500.)
-      if (!Array.isArray((stored as Partial<AttachOutcome>).linkages)) {
-        throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request');
-      }
       // kouza_attach replays the stored answer (or refuses a different body).
       return stored.linkages.map((l) => ({ branchCode: l.branchCode, accountType: l.accountType as AccountRef['accountType'], accountNumber: l.accountNumber }));
     }

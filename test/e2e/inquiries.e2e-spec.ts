@@ -1,3 +1,4 @@
+import { IdempotencyService } from '../../src/idempotency/idempotency.service.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -321,8 +322,11 @@ describe('inquiries: hosted institutions', () => {
         [first.body.id, burst[0].body.id],
       ]);
       expect(count.n).toBe(2);
-      const [keys] = await t.db.query(`SELECT count(*)::int AS n FROM idempotency_keys WHERE idempotency_key LIKE 'inq-%'`);
+      // Two keys kept, each only as its HMAC (a key is the caller's free text).
+      const stored = ['inq-1', 'inq-2'].map((key) => t.app.get(IdempotencyService).storedKey('POST /v1/inquiries', key));
+      const [keys] = await t.db.query(`SELECT count(*)::int AS n FROM idempotency_keys WHERE idempotency_key = ANY ($1::text[])`, [stored]);
       expect(keys.n).toBe(2);
+      expect(await t.db.query(`SELECT 1 FROM idempotency_keys WHERE idempotency_key LIKE 'inq-%'`)).toEqual([]);
     });
 
     it('shows an inquiry only to the institution that made it', async () => {

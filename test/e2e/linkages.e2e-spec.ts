@@ -1,3 +1,4 @@
+import { IdempotencyService } from '../../src/idempotency/idempotency.service.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { invalidMyNumber, validMyNumber } from './support/my-numbers.js';
@@ -218,7 +219,10 @@ describe('linkages', () => {
       const body = linkageBody(nextNumber(), { accounts: [nextAccount()] });
       await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'key-expiring').send(body).expect(201);
       const age = (hours: number) =>
-        t.db.pool.query(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1) WHERE idempotency_key = $2`, [hours, 'key-expiring']);
+        t.db.pool.query(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1) WHERE idempotency_key = $2`, [
+          hours,
+          t.app.get(IdempotencyService).storedKey('POST /v1/linkages', 'key-expiring'),
+        ]);
       await age(t.config.IDEMPOTENCY_TTL_HOURS + 1);
       const other = linkageBody(nextNumber(), { accounts: [nextAccount()] });
       const fresh = await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', 'key-expiring').send(other).expect(201);
@@ -228,7 +232,9 @@ describe('linkages', () => {
       const worker = await t.startWorker();
       const purged = await worker.get(IdempotencyRepository).purgeOlderThan(t.config.IDEMPOTENCY_TTL_HOURS, 100);
       expect(purged).toBeGreaterThanOrEqual(1);
-      const left = await t.db.pool.query(`SELECT 1 FROM idempotency_keys WHERE idempotency_key = 'key-expiring'`);
+      const left = await t.db.pool.query(`SELECT 1 FROM idempotency_keys WHERE idempotency_key = $1`, [
+        t.app.get(IdempotencyService).storedKey('POST /v1/linkages', 'key-expiring'),
+      ]);
       expect(left.rowCount).toBe(0);
     });
 

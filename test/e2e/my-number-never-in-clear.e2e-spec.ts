@@ -48,7 +48,10 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
     record(await t.http.post('/v1/linkages').set(bank.auth).send({ ...linkageBody(number(555)), extra: number(556) }));
     record(await t.http.post('/v1/linkages').set(bank.auth).send(linkageBody(number(666), { operatorId: number(667) })));
     record(await t.http.post('/v1/linkages').set(bank.auth).set('content-type', 'application/json').send(`{"subject":{"myNumber":"${number(777)}"`));
-    record(await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', number(778)).send(linkageBody(number(779))));
+    // A number as the Idempotency-Key, on a request that succeeds (so that the key is kept).
+    const ownAccount = { accounts: [{ branchCode: '001', accountType: 'ordinary', accountNumber: '0778778' }] };
+    record(await t.http.post('/v1/linkages').set(bank.auth).set('Idempotency-Key', number(778)).send(linkageBody(number(779), ownAccount)).expect(201));
+    record(await t.http.post('/v1/inquiries').set(bank.auth).set('Idempotency-Key', sent.at(-2)!).send(inheritanceBody(sent.at(-1)!)).expect(202));
     record(await t.http.post('/v1/linkages').set(bank.auth).set('X-Request-Id', number(780)).send(linkageBody(number(781))));
     record(await t.http.post('/v1/linkages').set({ Authorization: `Bearer ${number(888)}` }).send(linkageBody(number(889))));
     record(await t.http.get(`/v1/linkages/${number(990)}`).set(bank.auth));
@@ -179,7 +182,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('the requests really carried the numbers and the service really answered them', () => {
     expect(sent.length).toBeGreaterThan(20);
-    expect(responses.length).toBe(53 + 6 * spellings('123456789018').length + 6);
+    expect(responses.length).toBe(54 + 6 * spellings('123456789018').length + 6);
     expect(spelled.length).toBeGreaterThan(50);
     // Numbering at the registered institution attached (and the conflict was refused).
     expect(responses).toContain(JSON.stringify([{ code: '0005', status: 'no-match', reason: 'no-register' }, { code: '0008', status: 'attached', accounts: 2 }]));
