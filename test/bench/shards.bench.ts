@@ -375,9 +375,9 @@ export async function run(): Promise<void> {
     ['layout', 'hosted answer ms', 'last peer answer ms'],
     layouts.map(({ result: r }) => [r.layout, fmt(r.single.hostedAnswerP50Ms, 0), fmt(r.single.peerAnswerP50Ms, 0)]),
   );
-  console.log('\nBurst per node: inquiries made there, peer queries it answered for the others\n');
+  console.log('\nBurst per node: inquiries made there; look-ups it answered for the other nodes (one audit row per institution matched, or one per query that matched none)\n');
   printTable(
-    ['layout', 'node', 'inquiries', 'peer queries answered'],
+    ['layout', 'node', 'inquiries made there', 'peer look-ups answered (audit rows)'],
     layouts.flatMap(({ result: r }) => r.burst.perNode.map((n) => [r.layout, n.label, n.inquiries, n.peerQueriesAnswered])),
   );
   console.log(
