@@ -53,9 +53,13 @@ describe('the shards profile of docker/compose.yaml', () => {
     }
     SHARDS.forEach((s, i) => {
       expect(envs[i].NODE_ENV).toBe('production');
-      // The API, the worker and the migration of a node share one configuration.
+      // The API, the worker and the migration of a node share one configuration; API and
+      // worker (which send peer messages) trust shard-tls's CA, from the volume they mount.
       expect(services[`shard-${s}-worker`].environment).toEqual(envs[i]);
-      expect(services[`shard-${s}-migrate`].environment).toEqual(envs[i]);
+      const { NODE_EXTRA_CA_CERTS: ca, ...rest } = envs[i];
+      expect(services[`shard-${s}-migrate`].environment).toEqual(rest);
+      expect(ca).toBe('/etc/kouza-shards/ca/root.crt');
+      for (const role of ['api', 'worker']) expect(services[`shard-${s}-${role}`].volumes).toContain('shard-tls-ca:/etc/kouza-shards/ca:ro');
       expect(services[`shard-${s}-worker`].volumes).toContain(`shard-${s}-audit:/var/lib/kouza-hub/audit`);
     });
   });
