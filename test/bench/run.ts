@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   rotation: () => import('./rotation.bench.js'),
   redaction: () => import('./redaction.bench.js'),
   envelope: () => import('./envelope.bench.js'),
+  shards: () => import('./shards.bench.js'),
 };
 
 const name = process.argv[2] ?? 'linkages';

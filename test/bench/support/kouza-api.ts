@@ -19,16 +19,21 @@ export interface BenchApi {
 }
 
 /**
- * The API as `npm run start:api` runs it (dist/src/main.js), on a port from 3900 on,
+ * The API as `npm run start:api` runs it (dist/src/main.js), on a port from 3900 on
+ * (or `portFrom`),
  * with a random admin key and development keys in a temp file. LOG_LEVEL=warn: at
  * info, one log line per request would dominate the measurement. Extra node flags
  * (e.g. --cpu-prof) come from BENCH_API_NODE_ARGS. Stopped by the cleanup.
  */
-export async function startBenchApi(databaseUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<BenchApi> {
+export async function startBenchApi(
+  databaseUrl: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+  options: { portFrom?: number } = {},
+): Promise<BenchApi> {
   const tmp = mkdtempSync(join(tmpdir(), 'kouza-bench-'));
   cleanup.add('remove the temp directory', () => rmSync(tmp, { recursive: true, force: true }));
   const adminKey = randomBytes(24).toString('base64url');
-  const port = await findFreePort(3900);
+  const port = await findFreePort(options.portFrom ?? 3900);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'development', // generated keys (KEYS_FILE) are refused in production

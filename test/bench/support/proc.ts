@@ -86,7 +86,8 @@ function cpuSeconds(pid: number | string): number | undefined {
  * (WAL writer, checkpointer...). Backends of other databases, e.g. tests running
  * meanwhile, are left out.
  */
-function postgresCpuSeconds(database: string): Map<string, number> {
+function postgresCpuSeconds(database: string | string[]): Map<string, number> {
+  const databases = ([] as string[]).concat(database);
   const out = new Map<string, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
@@ -94,7 +95,7 @@ function postgresCpuSeconds(database: string): Map<string, number> {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
       const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
       const isClientBackend = /\(\d+\)|\[local\]/.test(title);
-      if (isClientBackend && !title.includes(` ${database} `)) continue;
+      if (isClientBackend && !databases.some((name) => title.includes(` ${name} `))) continue;
       const seconds = cpuSeconds(pid);
       if (seconds !== undefined) out.set(pid, seconds);
     } catch {
@@ -158,10 +159,10 @@ function secondsSince(before: Map<number | string, number>, after: Map<number | 
 }
 
 /**
- * CPU used by the API child, Postgres, this process and other named process trees
+ * CPU used by the API child, Postgres (the backends of `database`, one name or several), this process and other named process trees
  * (e.g. the worker, the simulator, Redis) between start and stop.
  */
-export function measureCpu(opts: { database: string; apiPid?: number; processes?: Record<string, number | number[]> }): { stop(): CpuShare } {
+export function measureCpu(opts: { database: string | string[]; apiPid?: number; processes?: Record<string, number | number[]> }): { stop(): CpuShare } {
   const started = performance.now();
   const named = Object.entries({ ...(opts.apiPid !== undefined ? { api: opts.apiPid } : {}), ...opts.processes }).map(
     ([name, pids]) => ({ name, pids: ([] as number[]).concat(pids) }),

@@ -15,7 +15,8 @@ export class TcpProxy {
     private readonly targetPort: number,
   ) {}
 
-  async start(): Promise<number> {
+  /** Listens on `port` (0: any free one); returns the port. */
+  async start(port = 0): Promise<number> {
     this.server = net.createServer((client) => {
       if (!this.up) {
         client.destroy();
@@ -32,7 +33,7 @@ export class TcpProxy {
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server!.address() as net.AddressInfo).port;
     return this.port;
   }
