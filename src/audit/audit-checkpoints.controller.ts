@@ -5,6 +5,7 @@ import { Public } from '../auth/auth.decorators.js';
 import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { JOSE_MEDIA_TYPE } from '../peers/peer-client.js';
 import { AuditCheckpoints } from './audit-checkpoints.service.js';
+import { AcceptsBody } from '../http/request-body.js';
 
 /** This node as a witness of its peers' audit chains. */
 @ApiTags('peers (node-to-node)')
@@ -13,6 +14,7 @@ export class AuditCheckpointsController {
   constructor(private readonly checkpoints: AuditCheckpoints) {}
 
   @Post()
+  @AcceptsBody('jose')
   @Public() // Authenticated by the envelope's signature, against the registered peer.
   @HttpCode(204)
   @ApiOperation({
@@ -31,6 +33,7 @@ export class AuditCheckpointsController {
   }
 
   @Post('latest')
+  @AcceptsBody('jose')
   @Public()
   @HttpCode(200)
   @Header('Content-Type', JOSE_MEDIA_TYPE)

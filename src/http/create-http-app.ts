@@ -10,14 +10,13 @@ import { ProblemFilter, sendProblem, toProblem } from '../common/errors/problem.
 import { containsMyNumberLike } from '../common/my-number/my-number.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { PEER_AUDIT_CHECKPOINT_QUERY_PATH, PEER_AUDIT_CHECKPOINTS_PATH } from '../audit/audit-checkpoints.service.js';
-import { JOSE_MEDIA_TYPE, PEER_LOCATION_QUERIES_PATH, PEER_NUMBERING_NOTICES_PATH } from '../peers/peer-client.js';
+import { JOSE_MEDIA_TYPE } from '../peers/peer-client.js';
+import { requestBodyKind } from './request-body.js';
 import { PeerInboundService } from '../peers/peer-inbound.service.js';
 import { separateOperationsSurface } from './operations-listener.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { createOpenApiDocument } from './openapi-document.js';
 import { mountQueueDashboard } from './queue-dashboard.js';
-import { REGISTER_IMPORTS_PATH } from '../register/register-imports.controller.js';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 const JOSE_BODY = /^application\/jose\s*(;|$)/i;
@@ -77,19 +76,15 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   fastify.addHook('onRequest', async (request, reply) => {
     const hasBody = request.headers['content-length'] !== undefined ? request.headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined;
     const type = request.headers['content-type'] ?? '';
-    if (
-      request.routeOptions.url === PEER_LOCATION_QUERIES_PATH ||
-      request.routeOptions.url === PEER_NUMBERING_NOTICES_PATH ||
-      request.routeOptions.url === PEER_AUDIT_CHECKPOINTS_PATH ||
-      request.routeOptions.url === PEER_AUDIT_CHECKPOINT_QUERY_PATH
-    ) {
+    const kind = requestBodyKind(request);
+    if (kind === 'jose') {
       if (!JOSE_BODY.test(type)) {
         sendProblem(reply, toProblem(peerInbound.refuse('not-jose', request.id), request.id));
         return reply;
       }
       return;
     }
-    if (request.routeOptions.url === REGISTER_IMPORTS_PATH && request.method === 'POST') {
+    if (kind === 'register') {
       if (!REGISTER_BODY.test(type)) {
         sendProblem(reply, toProblem(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'The register is sent as text/csv or application/x-ndjson'), request.id));
         return reply;

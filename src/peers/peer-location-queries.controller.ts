@@ -6,6 +6,7 @@ import { ApiProblems } from '../common/openapi/api-problems.decorator.js';
 import { JOSE_MEDIA_TYPE } from './peer-client.js';
 import { PeerAddressLimitGuard } from './peer-address-limit.guard.js';
 import { PeerInboundService } from './peer-inbound.service.js';
+import { AcceptsBody } from '../http/request-body.js';
 
 @ApiTags('peers (node-to-node)')
 @Controller('v1/peer')
@@ -15,6 +16,7 @@ export class PeerLocationQueriesController {
   constructor(private readonly inbound: PeerInboundService) {}
 
   @Post('location-queries')
+  @AcceptsBody('jose')
   @Public() // Authenticated by the envelope's signature, against the registered peer.
   @HttpCode(200)
   @Header('Content-Type', JOSE_MEDIA_TYPE)
@@ -40,6 +42,7 @@ export class PeerLocationQueriesController {
   }
 
   @Post('numbering-notices')
+  @AcceptsBody('jose')
   @Public() // Authenticated by the envelope's signature, against the registered peer.
   @HttpCode(200)
   @Header('Content-Type', JOSE_MEDIA_TYPE)

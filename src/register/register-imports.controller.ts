@@ -14,6 +14,7 @@ import {
   RegisterImportView,
 } from './dto/register-import.view.js';
 import { RegisterImportsService } from './register-imports.service.js';
+import { AcceptsBody } from '../http/request-body.js';
 
 export const REGISTER_IMPORTS_PATH = '/v1/register-imports';
 
@@ -24,6 +25,7 @@ export class RegisterImportsController {
   constructor(private readonly imports: RegisterImportsService) {}
 
   @Post()
+  @AcceptsBody('register')
   @HttpCode(202)
   @RequireScopes('register:write')
   @ApiOperation({

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Response } from 'supertest';
 import { linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
@@ -159,5 +160,51 @@ describe('malformed JSON bodies answer 4xx problem+json, never 5xx', () => {
       });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(res.body.errors).toEqual([{ path: 'cursor', code: 'INVALID_TYPE', message: 'cursor must be left out rather than null' }]);
+  });
+});
+
+describe('each route takes the body its own configuration names (application/jose, a register file, JSON)', () => {
+  let t: TestApp;
+  let bank: TestInstitution;
+  const document = JSON.parse(readFileSync(new URL('../../openapi/openapi.json', import.meta.url), 'utf8')) as {
+    paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>>;
+  };
+  /** The operations whose documented body is `mediaType`, as [method, path]. */
+  const taking = (mediaType: string) =>
+    Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody && mediaType in operation.requestBody.content)
+        .map(([method, ]) => [method, path] as const),
+    );
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    bank = await t.createInstitution('0005', ['register:write', 'register:read', 'linkages:write']);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('every node-to-node route refuses another media type as it refuses any bad message: 401 PEER_MESSAGE_REFUSED', async () => {
+    const routes = taking('application/jose');
+    expect(routes.length).toBeGreaterThanOrEqual(4);
+    for (const [method, path] of routes) {
+      for (const [type, body] of [['text/plain', 'hello'], ['application/json', '{}']]) {
+        const res = await t.http[method as 'post'](path).set('Content-Type', type).send(body);
+        expect({ path, type, status: res.status, code: res.body.code }).toEqual({ path, type, status: 401, code: 'PEER_MESSAGE_REFUSED' });
+      }
+    }
+  });
+
+  it('every register upload route refuses JSON with 415, and every JSON route refuses a register file with 415', async () => {
+    const registerRoutes = taking('text/csv');
+    expect(registerRoutes.length).toBeGreaterThanOrEqual(1);
+    for (const [method, path] of registerRoutes) {
+      const res = await t.http[method as 'post'](path).set(bank.auth).set('Content-Type', 'application/json').send('{}');
+      expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    }
+    const res = await t.http.post('/v1/linkages').set(bank.auth).set('Content-Type', 'text/csv').send('a,b\n');
+    expect({ status: res.status, code: res.body.code }).toEqual({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
   });
 });
