@@ -132,7 +132,7 @@ export class AppConfig {
 
   /**
    * The base of BullMQ's key prefixes. Each queue family gets its own hash tag from it
-   * (`{kouza-hub:fanout}` for inquiries, peer queries and their flows, `{kouza-hub:webhooks}`,
+   * (`{kouza-hub:inquiries}` for inquiries, peer queries and their flows, `{kouza-hub:webhooks}`,
    * `{kouza-hub:register}`, …), so that on Redis Cluster the families spread over the
    * masters while a flow's queues stay in one slot. Braces are optional (dropped).
    */
