@@ -137,7 +137,7 @@ describe('on Redis Cluster', () => {
     await t?.close().catch(() => undefined);
     await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
     await cluster.stop();
-  });
+  }, 120_000);
 
   it('fans out, with the completion webhooks', async () => {
     const numbers = [validMyNumber(++nextNumber), validMyNumber(++nextNumber), validMyNumber(++nextNumber), validMyNumber(++nextNumber)];

@@ -31,7 +31,7 @@ process.once('exit', () => {
  * (`redis-server --cluster-enabled yes`, joined with `redis-cli --cluster create`).
  * Each node's cluster bus port is its port + `busOffset`, so that every port it uses
  * is one the test chose. A low cluster-node-timeout makes a killed master's replica
- * take over within seconds. Torn down with stop(), or when the process exits.
+ * take over within seconds. start() returns once every replica has synced. Torn down with stop(), or when the process exits.
  */
 export class LocalRedisCluster {
   readonly nodes: ClusterNode[];
@@ -54,15 +54,22 @@ export class LocalRedisCluster {
     live.add(this);
     for (const node of this.nodes) this.spawn(node);
     for (const node of this.nodes) await waitFor(() => ping(node.port), `redis-server on ${node.port}`);
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      '1',
-      '--cluster-yes',
-    ]);
+    const create = ['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'];
+    await run('redis-cli', create).catch((error: { stdout?: string; stderr?: string }) => {
+      throw new Error(`redis-cli --cluster create failed: ${error.stdout ?? ''} ${error.stderr ?? ''}`);
+    });
     await this.waitUntilOk();
+    // A replica that has not finished its first sync could not take over.
+    await waitFor(async () => {
+      let replicas = 0;
+      for (const node of this.running()) {
+        const info = await command(node.port, 'INFO', 'replication');
+        if (!/^role:slave\s*$/m.test(info)) continue;
+        if (!/^master_link_status:up\s*$/m.test(info) || !/^master_sync_in_progress:0\s*$/m.test(info)) return false;
+        replicas++;
+      }
+      return replicas === 3;
+    }, 'replicas in sync');
   }
 
   private spawn(node: ClusterNode): void {
@@ -73,6 +80,9 @@ export class LocalRedisCluster {
       '--cluster-port', String(node.port + this.options.busOffset),
       '--cluster-config-file', join(this.dir, `nodes-${node.port}.conf`),
       '--cluster-node-timeout', String(this.options.nodeTimeoutMs ?? 2000),
+      // A replica may take over however long ago it last heard from its master (the
+      // default refuses after 10 node timeouts, which a loaded machine can reach).
+      '--cluster-replica-validity-factor', '0',
       '--dir', this.dir,
       '--dbfilename', `dump-${node.port}.rdb`,
       '--appendfilename', `appendonly-${node.port}.aof`,
