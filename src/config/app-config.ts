@@ -122,7 +122,7 @@ export class AppConfig {
 
   /**
    * Redis Cluster: some of its nodes, `host:port` separated by commas (the client learns
-   * the others from them). Set, BullMQ, rate limits and health use the cluster, with
+   * the others from them). When set, BullMQ, rate limits and health use the cluster, with
    * REDIS_URL's user, password and TLS (`rediss://`) for every node (its host is then
    * unused). Unset: the single Redis at REDIS_URL.
    */
