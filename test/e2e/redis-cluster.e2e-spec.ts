@@ -181,6 +181,13 @@ describe('on Redis Cluster', () => {
     }
   }, 60_000);
 
+  it('health checks the cluster; rate-limit buckets are on it, without a hash tag', async () => {
+    const health = await t.http.get('/health').expect(200);
+    expect(health.body.info.redis).toEqual({ status: 'up' });
+    const buckets = [...(await cluster.keysPerMaster('kouza-rate:kouza-hub:*')).values()].reduce((a, b) => a + b, 0);
+    expect(buckets).toBeGreaterThan(0);
+  }, 30_000);
+
   it('a master SIGKILLed mid-fan-out: its replica takes over and every inquiry ends as undisturbed', async () => {
     await disturbedRun(async () => {
       await cluster.killMaster(await cluster.masterOf(queuePrefix(t.config, QueueName.Inquiries)));
