@@ -120,9 +120,24 @@ export class AppConfig {
   @Matches(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
-  /** BullMQ key prefix; keep the braces (a hash tag) when running on Redis Cluster. */
+  /**
+   * Redis Cluster: some of its nodes, `host:port` separated by commas (the client learns
+   * the others from them). When set, BullMQ, rate limits and health use the cluster, with
+   * REDIS_URL's user, password and TLS (`rediss://`) for every node (its host is then
+   * unused). Unset: the single Redis at REDIS_URL.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]+:\d{1,5}(,[A-Za-z0-9._-]+:\d{1,5})*$/, { message: 'must be host:port[,host:port…]' })
+  REDIS_CLUSTER_NODES?: string;
+
+  /**
+   * The base of BullMQ's key prefixes. Each queue family gets its own hash tag from it
+   * (`{kouza-hub:inquiries}` for inquiries, peer queries and their flows, `{kouza-hub:webhooks}`,
+   * `{kouza-hub:register}`, …), so that on Redis Cluster the families spread over the
+   * masters while a flow's queues stay in one slot. Braces are optional (dropped).
+   */
   @IsString()
-  @Matches(/^[A-Za-z0-9:{}_-]{1,64}$/)
+  @Matches(/^(\{[A-Za-z0-9:_-]{1,56}\}|[A-Za-z0-9:_-]{1,56})$/)
   QUEUE_PREFIX = '{kouza-hub}';
 
   /** The operator's key: accepted with every admin scope. Unset: no admin access. */

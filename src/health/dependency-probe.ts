@@ -1,8 +1,8 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { REDIS } from '../redis/redis.module.js';
+import { checkRedis, type RedisClient } from '../redis/redis-client.js';
 
 const PROBE_TIMEOUT_MS = 1500;
 
@@ -22,13 +22,13 @@ function within(probe: Promise<unknown>): Promise<boolean> {
 export class DependencyProbe implements OnModuleInit {
   constructor(
     private readonly db: DataSource,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
     this.metrics.probeDependencies = async () => {
-      const [postgres, redis] = await Promise.all([within(this.db.query('SELECT 1')), within(this.redis.ping())]);
+      const [postgres, redis] = await Promise.all([within(this.db.query('SELECT 1')), within(checkRedis(this.redis))]);
       return { postgres, redis };
     };
   }

@@ -2,9 +2,9 @@ import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
-import { Redis } from 'ioredis';
 import { Public } from '../auth/auth.decorators.js';
 import { REDIS } from '../redis/redis.module.js';
+import { checkRedis, type RedisClient } from '../redis/redis-client.js';
 
 /** Terminus' answer: `status`, and per dependency `{status: "up" | "down", message?}`. */
 const HEALTH_SCHEMA = {
@@ -26,7 +26,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @Get()
@@ -42,7 +42,7 @@ export class HealthController {
           this.indicators
             .check('redis')
             .attempt(async () => {
-              await this.redis.ping();
+              await checkRedis(this.redis);
             })
             .withTimeout(1500),
       ]);

@@ -1,13 +1,14 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 import { DomainError } from '../common/errors/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TOKEN_BUCKET_LUA, toDecision, type BucketDecision, type RateLimit } from '../rate-limit/token-bucket.js';
 import { REDIS } from '../redis/redis.module.js';
+import type { RedisClient } from '../redis/redis-client.js';
+import { redisKeyBase } from '../queue/queues.js';
 
-type QuotaRedis = Redis & { kouzaTokenBucket(key: string, burst: number, perMs: string, cost: number): Promise<[number, number, number, number]> };
+type QuotaRedis = RedisClient & { kouzaTokenBucket(key: string, burst: number, perMs: string, cost: number): Promise<[number, number, number, number]> };
 
 const ERROR_LOG_INTERVAL_MS = 60_000;
 
@@ -38,12 +39,13 @@ export class PeerQuota {
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly logger: PinoLogger,
-    @Optional() @Inject(REDIS) redis?: Redis,
+    @Optional() @Inject(REDIS) redis?: RedisClient,
   ) {
     logger.setContext(PeerQuota.name);
     if (redis && !('kouzaTokenBucket' in redis)) redis.defineCommand('kouzaTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
     this.redis = redis as QuotaRedis | undefined;
-    this.keyPrefix = `kouza-peer-quota:${config.QUEUE_PREFIX.replace(/[{}]/g, '')}:`;
+    // No hash tag: buckets spread over a Redis Cluster's slots (each is one key).
+    this.keyPrefix = `kouza-peer-quota:${redisKeyBase(config.QUEUE_PREFIX)}:`;
   }
 
   /**

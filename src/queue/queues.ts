@@ -20,6 +20,40 @@ export enum QueueName {
 /** The flow producer that creates one flow per fan-out. */
 export const FANOUT_FLOW_PRODUCER = 'fanout';
 
+/**
+ * Which hash tag each queue's keys carry. BullMQ's scripts touch several keys of a queue
+ * at once (and a flow's, its parent's and children's queues), which Redis Cluster allows
+ * only within one slot: a queue's keys must share a tag, and a flow's queues too. One
+ * tag per family rather than one for all, so that on a cluster the families spread over
+ * the masters (a slot lives on one master). With the default QUEUE_PREFIX on three
+ * masters of evenly split slots, the two busiest families (inquiries, webhooks) land on
+ * different masters (see docs/benchmarks.md); `CLUSTER KEYSLOT` tells for other splits.
+ */
+const QUEUE_FAMILIES: Record<QueueName, string> = {
+  // One flow per fan-out: the finish job (inquiries) is the parent of its peer queries.
+  [QueueName.Inquiries]: 'inquiries',
+  [QueueName.PeerQueries]: 'inquiries',
+  [QueueName.Webhooks]: 'webhooks',
+  [QueueName.Register]: 'register',
+  [QueueName.Maintenance]: 'maintenance',
+  [QueueName.KeyRotations]: 'key-rotations',
+};
+
+/** QUEUE_PREFIX without its braces: what every Redis key of this deployment starts from. */
+export function redisKeyBase(queuePrefix: string): string {
+  return queuePrefix.replace(/[{}]/g, '');
+}
+
+/**
+ * The BullMQ prefix of a queue (or of the fan-out flow producer): its family's hash tag,
+ * e.g. `{kouza-hub:inquiries}` for QUEUE_PREFIX `{kouza-hub}`. Every Queue, Worker and
+ * FlowProducer takes its prefix from here.
+ */
+export function queuePrefix(config: { QUEUE_PREFIX: string }, queue: QueueName | typeof FANOUT_FLOW_PRODUCER): string {
+  const family = queue === FANOUT_FLOW_PRODUCER ? QUEUE_FAMILIES[QueueName.Inquiries] : QUEUE_FAMILIES[queue];
+  return `{${redisKeyBase(config.QUEUE_PREFIX)}:${family}}`;
+}
+
 export enum JobName {
   SealAudit = 'audit.seal',
   PurgeIdempotencyKeys = 'idempotency.purge',

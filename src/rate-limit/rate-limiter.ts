@@ -1,14 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 import type { Principal } from '../auth/principal.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { REDIS } from '../redis/redis.module.js';
+import type { RedisClient } from '../redis/redis-client.js';
+import { redisKeyBase } from '../queue/queues.js';
 import { RateLimitsRepository } from './rate-limits.repository.js';
 import { BucketDecision, RateLimit, TOKEN_BUCKET_LUA, toDecision } from './token-bucket.js';
 
-type BucketRedis = Redis & { kouzaTokenBucket(key: string, burst: number, perMs: string): Promise<[number, number, number, number]> };
+type BucketRedis = RedisClient & { kouzaTokenBucket(key: string, burst: number, perMs: string): Promise<[number, number, number, number]> };
 
 const ERROR_LOG_INTERVAL_MS = 60_000;
 
@@ -28,7 +29,7 @@ export class RateLimiter {
   private lastErrorLog = 0;
 
   constructor(
-    @Inject(REDIS) redis: Redis,
+    @Inject(REDIS) redis: RedisClient,
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly repository: RateLimitsRepository,
     private readonly metrics: MetricsService,
@@ -38,7 +39,7 @@ export class RateLimiter {
     if (!('kouzaTokenBucket' in redis)) redis.defineCommand('kouzaTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
     this.redis = redis as BucketRedis;
     // No hash tag: buckets spread over a Redis Cluster's slots (each is one key).
-    this.keyPrefix = `kouza-rate:${config.QUEUE_PREFIX.replace(/[{}]/g, '')}:`;
+    this.keyPrefix = `kouza-rate:${redisKeyBase(config.QUEUE_PREFIX)}:`;
   }
 
   /** The decision for one request of this caller; undefined when not limited (or Redis failed). */

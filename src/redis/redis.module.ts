@@ -1,11 +1,11 @@
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 
 export const REDIS = Symbol('REDIS');
 
 /**
- * A Redis connection for checks and small commands. It fails fast while Redis is down
+ * A Redis (or Redis Cluster) connection for checks and small commands. It fails fast while Redis is down
  * (no offline queue) so that nothing waits on it; nothing on the attachment path uses it.
  */
 @Global()
@@ -15,7 +15,7 @@ export const REDIS = Symbol('REDIS');
       provide: REDIS,
       inject: [AppConfig],
       useFactory: (config: AppConfig) =>
-        new Redis(config.REDIS_URL, {
+        createRedisClient(config, {
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: 2000,
@@ -29,7 +29,7 @@ export const REDIS = Symbol('REDIS');
   exports: [REDIS],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
 
   async onApplicationShutdown(): Promise<void> {
     this.redis.disconnect();

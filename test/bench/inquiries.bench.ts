@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
 import { loadConfig } from '../../src/config/app-config.js';
@@ -8,6 +7,7 @@ import { createInstitutionKey, startBenchApi, startBenchWorker, type BenchApi } 
 import { mapConcurrently } from './support/load.js';
 import { registerSimulatedPeers, startBenchSimulator, type BenchSimulator } from './support/peer-simulator.js';
 import { measureCpu, pidsByName, sampleRss, type CpuShare } from './support/proc.js';
+import { commandsPerMaster, distribution, dropQueueKeys, type MasterShare } from './support/redis-distribution.js';
 import { describeMachine, fmt, machineInfo, printTable, timestamp, writeResults } from './support/report.js';
 import { getJson, postJson } from './support/service-process.js';
 import { positive } from './support/settings.js';
@@ -144,24 +144,6 @@ async function singleStages(db: pg.Pool, runs: { id: string; ms: number }[]) {
   };
 }
 
-/** BullMQ keys of this run (its own queue prefix), removed at the end. */
-async function dropQueueKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  try {
-    // The prefix holds braces: match them literally.
-    const pattern = `${prefix.replace(/[[\]*?\\]/g, '\\$&')}:*`;
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = nextCursor;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export async function run(): Promise<void> {
   const settings = {
     nodes: positive('BENCH_NODES', 1000),
@@ -182,10 +164,12 @@ export async function run(): Promise<void> {
   const machine = await machineInfo(admin);
 
   // A queue prefix of its own: no other kouza-hub on this Redis takes (or feeds) the bench's jobs.
-  const queuePrefix = `{kouza-bench-${stamp}}`;
+  // BENCH_QUEUE_PREFIX on a Redis of the bench's own, e.g. the default's on a cluster
+  // (REDIS_CLUSTER_NODES), to see where a default deployment's families land.
+  const queuePrefix = process.env.BENCH_QUEUE_PREFIX ?? `{kouza-bench-${stamp}}`;
   const api = await startBenchApi(db.url, { QUEUE_PREFIX: queuePrefix });
   const config = loadConfig(api.env);
-  cleanup.add('remove the queue keys', () => dropQueueKeys(config.REDIS_URL, queuePrefix));
+  cleanup.add('remove the queue keys', () => dropQueueKeys(config));
 
   console.log(
     `kouza-hub bench: ${SUITE} — inheritance inquiries across ${settings.nodes} simulated peer nodes answering after ${settings.latencyMs} ms`,
@@ -242,6 +226,7 @@ export async function run(): Promise<void> {
   const stages = await singleStages(admin, single.result);
 
   // --- 2. A burst ---
+  const commandsBefore = await commandsPerMaster(config);
   const burst = await measured(ctx, async () => {
     const t0 = performance.now();
     const ids = await mapConcurrently(Array.from({ length: settings.burst }), settings.burstConcurrency, async () => (await post()).id);
@@ -284,6 +269,10 @@ export async function run(): Promise<void> {
     [burst.result.ids],
   );
   const burstLatency: LatencySummary = summarizeLatencies(burstRows[0].latencies.map(Number));
+
+  // Where the burst's keys and commands went (the keys still held: finished flows' jobs
+  // are kept for an hour, webhook and maintenance history by count).
+  const shares: MasterShare[] = await distribution(config, commandsBefore);
 
   const apiHwmKb = await api.process.stop();
   const workerHwmKb = await worker.process.stop();
@@ -329,6 +318,23 @@ export async function run(): Promise<void> {
   );
   console.log(`\npeak RSS over the whole run (sampled, and VmHWM at the end): worker ${fmt(workerPeakRssMb)} MB, API ${fmt(apiPeakRssMb)} MB`);
 
+  const totalCommands = shares.reduce((n, s) => n + s.commands, 0);
+  console.log(
+    `\nRedis ${config.REDIS_CLUSTER_NODES ? `Cluster (${shares.length} masters)` : '(single)'}: this run's queue keys held by each master at the end ` +
+      'of the burst, and the commands each ran during it (INFO commandstats)\n',
+  );
+  printTable(
+    ['master', 'families (hash tags)', 'keys', 'keys by family', 'commands', 'share'],
+    shares.map((s) => [
+      s.master,
+      s.families.join(', ') || '—',
+      String(s.keys),
+      Object.entries(s.keysByFamily).map(([f, n]) => `${f} ${n}`).join(', ') || '—',
+      String(s.commands),
+      `${fmt((100 * s.commands) / Math.max(1, totalCommands), 0)}%`,
+    ]),
+  );
+
   const checks = [
     { name: `one inquiry across ${settings.nodes} nodes p50 ≤ ${TARGET.singleP50Ms} ms`, value: `${fmt(singleLatency.p50, 0)} ms`, pass: singleLatency.p50 <= TARGET.singleP50Ms },
     { name: `${settings.burst} inquiries complete within ${TARGET.burstS} s`, value: `${fmt(burst.result.totalS, 2)} s`, pass: burst.result.totalS <= TARGET.burstS },
@@ -361,6 +367,7 @@ export async function run(): Promise<void> {
     target: TARGET,
     single: { warmupMs, latency: singleLatency, stagesP50Ms: stages, ...single.phase },
     burst: { postedS: burst.result.postedS, totalS: burst.result.totalS, fanouts: burstRows[0].fanouts, outcome: burstOutcome, latency: burstLatency, ...burst.phase },
+    redis: { cluster: Boolean(config.REDIS_CLUSTER_NODES), queuePrefix, masters: shares },
     workerPeakRssMb,
     apiPeakRssMb,
     summary: { checks, burstCompleted, pass: burstCompleted && checks.every((c) => c.pass) },

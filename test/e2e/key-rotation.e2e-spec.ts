@@ -9,6 +9,7 @@ import { HostedLocations } from '../../src/locations/hosted-locations.js';
 import { standaloneRotationRunner } from '../../src/keys/standalone-runner.js';
 import { MasterKeySealer, webhookSecretAad } from '../../src/crypto/master-key-sealer.js';
 import { formatWebhookSecret } from '../../src/webhooks/webhook-signature.js';
+import { QueueName, queuePrefix } from '../../src/queue/queues.js';
 import { finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { validMyNumber } from './support/my-numbers.js';
 import { LINKAGE_SUBJECT } from './support/inquiries.js';
@@ -329,7 +330,7 @@ describe('key rotation', () => {
     expect(rows.length).toBeGreaterThanOrEqual(5);
     const redis = new Redis(t!.config.REDIS_URL);
     try {
-      const jobKeys = await redis.keys(`${t!.config.QUEUE_PREFIX}:key-rotations:*`);
+      const jobKeys = await redis.keys(`${queuePrefix(t!.config, QueueName.KeyRotations)}:key-rotations:*`);
       const jobs = await Promise.all(jobKeys.map(async (k) => ((await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : '')));
       const job = jobs.find((j) => j.includes(queued.body.id));
       expect(job).toBeDefined();

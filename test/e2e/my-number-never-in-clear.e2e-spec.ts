@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { eventually, linkageBody, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
+import { eventually, linkageBody, queueKeysPattern, startTestApp, TestApp, TestInstitution } from './support/test-app.js';
 import { databaseText } from './support/database-text.js';
 import { disasterBody, finalInquiryResponse, inheritanceBody } from './support/inquiries.js';
 import { inClearForm, invalidMyNumber, spellings, validMyNumber } from './support/my-numbers.js';
@@ -215,7 +215,7 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
   it('no Redis key or value the service wrote contains one', async () => {
     const redis = new Redis(t.config.REDIS_URL);
     try {
-      const keys = await redis.keys(`${t.config.QUEUE_PREFIX}*`);
+      const keys = await redis.keys(queueKeysPattern(t.config));
       expect(keys.length).toBeGreaterThan(0);
       let dump = keys.join('\n');
       for (const key of keys) {

@@ -8,7 +8,7 @@ import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../../src/metrics/metrics.service.js';
-import { JOB_SCHEDULERS, QueueName } from '../../src/queue/queues.js';
+import { JOB_SCHEDULERS, QueueName, queuePrefix } from '../../src/queue/queues.js';
 import { WebhooksService, type WebhookEvent } from '../../src/webhooks/webhooks.service.js';
 import { eventually, startTestApp, TestApp } from './support/test-app.js';
 
@@ -571,7 +571,7 @@ describe('completion webhooks', () => {
   /** Takes the job as a worker would and ends it as failed for good, as if a run had crashed on its last attempt. */
   async function failJobWithoutRunningIt(id: string): Promise<void> {
     const connection = new Redis(t.config.REDIS_URL, { maxRetriesPerRequest: null });
-    const manual = new Worker(QueueName.Webhooks, null, { connection, prefix: t.config.QUEUE_PREFIX });
+    const manual = new Worker(QueueName.Webhooks, null, { connection, prefix: queuePrefix(t.config, QueueName.Webhooks) });
     try {
       const token = randomUUID();
       const job = await manual.getNextJob(token);
@@ -605,7 +605,7 @@ describe('completion webhooks', () => {
   async function deleteQueueKeys(): Promise<void> {
     const redis = new Redis(t.config.REDIS_URL);
     try {
-      const keys = await redis.keys(`${t.config.QUEUE_PREFIX}:webhooks:*`);
+      const keys = await redis.keys(`${queuePrefix(t.config, QueueName.Webhooks)}:webhooks:*`);
       if (keys.length) await redis.del(...keys);
     } finally {
       redis.disconnect();

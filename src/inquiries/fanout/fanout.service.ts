@@ -16,7 +16,7 @@ import type { PeerNode } from '../../peers/peer-client.js';
 import { PeersRepository } from '../../peers/peers.repository.js';
 import { bullmqConnectionOptions } from '../../queue/bullmq-connection.js';
 import { WebhooksService } from '../../webhooks/webhooks.service.js';
-import { FANOUT_FLOW_PRODUCER, JobName, QueueName } from '../../queue/queues.js';
+import { FANOUT_FLOW_PRODUCER, JobName, QueueName, queuePrefix } from '../../queue/queues.js';
 import { DEATH_EVIDENCE, HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { FanoutKind, InstitutionFinding } from '../inquiry.types.js';
 import { HostedNumbering } from '../../numbering/hosted-numbering.js';
@@ -96,7 +96,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const common = {
       // Its own connections, which BullMQ closes with the worker.
       connection: bullmqConnectionOptions(this.config),
-      prefix: this.config.QUEUE_PREFIX,
+      prefix: queuePrefix(this.config, QueueName.Inquiries),
       lockDuration: this.config.JOB_LOCK_DURATION_MS,
       stalledInterval: Math.max(1000, Math.floor(this.config.JOB_LOCK_DURATION_MS / 2)),
     };

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
 import { generateNodeKeyMaterial, loadKeyMaterial } from '../../../src/crypto/key-material.js';
 import { createHttpApp } from '../../../src/http/create-http-app.js';
+import { redisKeyBase } from '../../../src/queue/queues.js';
+import { createRedisClient, masters, type RedisClient } from '../../../src/redis/redis-client.js';
 import { WorkerModule } from '../../../src/worker/worker.module.js';
 import { contractCheckedRequest } from './contract.js';
 import { LogCapture } from './log-capture.js';
@@ -116,21 +117,43 @@ export async function startTestApp(options: { env?: Record<string, string>; data
       await app.close();
       if (!options.database) await db.drop();
       rmSync(config.AUDIT_CHECKPOINT_FILE, { force: true });
-      await deleteRedisKeys(config.REDIS_URL, config.QUEUE_PREFIX);
+      await deleteRedisKeys(config);
     },
   };
 }
 
-/** Removes what a test's queues left in Redis (scheduled jobs, their history). */
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
+/** The SCAN/KEYS pattern of every queue key of this config (all families' hash tags). */
+export function queueKeysPattern(config: Pick<AppConfig, 'QUEUE_PREFIX'>): string {
+  return `{${redisKeyBase(config.QUEUE_PREFIX)}:*`;
+}
+
+/** A connected client of this config's Redis (a Cluster's slot map loaded). */
+export async function connectRedis(config: Pick<AppConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>): Promise<RedisClient> {
+  const redis = createRedisClient(config, { lazyConnect: true });
+  await redis.connect();
+  return redis;
+}
+
+/** Every key matching `pattern`, on every master of a cluster. */
+export async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of masters(redis)) {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
       cursor = next;
-      if (keys.length) await redis.del(...keys);
+      found.push(...keys);
     } while (cursor !== '0');
+  }
+  return found;
+}
+
+/** Removes what a test's queues left in Redis (scheduled jobs, their history), on every master. */
+async function deleteRedisKeys(config: AppConfig): Promise<void> {
+  const redis = await connectRedis(config);
+  try {
+    // One key per DEL: on a cluster, keys of a call must share a slot.
+    for (const key of await scanKeys(redis, queueKeysPattern(config))) await redis.del(key);
   } finally {
     redis.disconnect();
   }
