@@ -80,7 +80,8 @@ const GAP = `[${SEPARATOR_CLASS}]{0,${MAX_SEPARATOR_RUN}}`;
  * Any twelve digits, valid check digit or not: a mistyped number is still (nearly)
  * someone's number, and it keeps the rule what it was for the plain form. The price:
  * twelve digits in consecutive groups are found whatever they are (`+81-90-1234-5678`,
- * three groups of a card number, `2026-04-01-0001`; see the spec).
+ * three groups of a card number, `2026-04-01-0001`; see the spec), except inside a UUID
+ * (containsMyNumberLike and redactMyNumbers skip those: see insideUuid).
  *
  * Digits and separators are disjoint classes, so the pattern cannot backtrack
  * catastrophically: it runs in linear time on any input.
@@ -98,9 +99,32 @@ export function containsTwelveDigitRun(text: string): boolean {
   return TWELVE_DIGIT_RUN.test(text);
 }
 
+/** A UUID as machines write them (any version), hex in either case. */
+const UUID = /[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}/g;
+
+/**
+ * Whether the match at [start, end) is only a UUID's hyphenated groups read as a chain:
+ * it lies inside a UUID and spans one of its hyphens. (About one random UUID in a few
+ * hundred holds such a chain, and a request or rotation id redacted in a log line can no
+ * longer be followed.) A UUID whose last group is twelve digits is still found: that
+ * group is one run, not a chain, and a number may be hidden there.
+ */
+function insideUuid(text: string, start: number, end: number): boolean {
+  if (!text.slice(start, end).includes('-')) return false;
+  UUID.lastIndex = 0;
+  for (let m = UUID.exec(text); m; m = UUID.exec(text)) {
+    if (m.index <= start && end <= m.index + m[0].length) return true;
+    if (m.index > start) return false;
+  }
+  return false;
+}
+
 export function containsMyNumberLike(text: string): boolean {
   MY_NUMBER_LIKE.lastIndex = 0;
-  return MY_NUMBER_LIKE.test(text);
+  for (let m = MY_NUMBER_LIKE.exec(text); m; m = MY_NUMBER_LIKE.exec(text)) {
+    if (!insideUuid(text, m.index, m.index + m[0].length)) return true;
+  }
+  return false;
 }
 
 /**
@@ -134,5 +158,8 @@ export const REDACTED_MY_NUMBER = '[redacted-12-digits]';
 export function redactMyNumbers(text: string): string {
   MY_NUMBER_LIKE.lastIndex = 0;
   // test() first: most text holds none, and then no copy is made.
-  return MY_NUMBER_LIKE.test(text) ? text.replace(MY_NUMBER_LIKE, REDACTED_MY_NUMBER) : text;
+  if (!MY_NUMBER_LIKE.test(text)) return text;
+  return text.replace(MY_NUMBER_LIKE, (found: string, offset: number) =>
+    insideUuid(text, offset, offset + found.length) ? found : REDACTED_MY_NUMBER,
+  );
 }
