@@ -63,8 +63,8 @@ function requesterActor(inquiry: FanoutInquiry): AuditActor {
 /**
  * The fan-out. Queued inquiries are admitted together (up to PEER_BATCH_SIZE, one
  * kind at a time, disaster first) into one BullMQ flow: a child job answers for the
- * hosted institutions in one query, one child job per peer node sends that node one
- * message carrying every query, and the parent makes the inquiries final once every
+ * hosted institutions in one query, one child job per PEER_NODES_PER_JOB peer nodes sends
+ * each of them one message carrying every query, and the parent makes the inquiries final once every
  * child is done. Each child writes its answers under (inquiry, node), so a job that
  * runs twice changes nothing; the reconciler covers deadlines and lost jobs.
  */
