@@ -451,11 +451,11 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
 }
 
 /**
- * Node jobs a worker runs at once: about PEER_CONCURRENCY peer messages in flight, as
- * each job sends PEER_NODES_PER_JOB.
+ * Node jobs a worker runs at once: at most PEER_CONCURRENCY peer messages in flight (the
+ * connections of the peer client's pool), as each job sends PEER_NODES_PER_JOB; at least one job.
  */
 export function nodeJobConcurrency(config: Pick<AppConfig, 'PEER_CONCURRENCY' | 'PEER_NODES_PER_JOB'>): number {
-  return Math.max(1, Math.ceil(config.PEER_CONCURRENCY / config.PEER_NODES_PER_JOB));
+  return Math.max(1, Math.floor(config.PEER_CONCURRENCY / config.PEER_NODES_PER_JOB));
 }
 
 /** A location query for an inquiry: the number and the subject named (name key, birth date). */
