@@ -497,6 +497,17 @@ export class AppConfig {
   @Max(10000)
   PEER_CONCURRENCY = 256;
 
+  /**
+   * Peer nodes per node job of a fan-out: a job sends its nodes their messages at once
+   * and writes each node's answer on its own, so that a fan-out over 1,000 nodes is
+   * 40 queue jobs rather than 1,000. A job that runs again skips the nodes already done.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  PEER_NODES_PER_JOB = 25;
+
   /** How often a worker reconciles Postgres with the queue (deadlines, lost jobs). */
   @Transform(toInt)
   @IsInt()

@@ -58,6 +58,8 @@ describe('inquiries across peer nodes', () => {
       PEER_REQUEST_TIMEOUT_MS: '3000',
       PEER_RETRY_ATTEMPTS: '3',
       PEER_RETRY_BACKOFF_MS: '1000',
+      // Several nodes per job, and several jobs: a retry re-asks only the nodes without an answer.
+      PEER_NODES_PER_JOB: '3',
       PEER_NODE_DEADLINE_SECONDS: '20',
       INQUIRY_DEADLINE_SECONDS: '60',
       RECONCILE_INTERVAL_MS: '500',

@@ -36,7 +36,10 @@ export interface FanoutJobData {
   fanoutId: string;
 }
 export interface NodeJobData extends FanoutJobData {
-  nodeId: string;
+  /** The peer nodes this job asks (PEER_NODES_PER_JOB of the fan-out's nodes). */
+  nodeIds: string[];
+  /** A job queued by a version that asked one node per job. */
+  nodeId?: string;
   /** Some inquiries of the fan-out were begun by a fan-out that was lost. */
   resumed: boolean;
   /** Epoch ms when the fan-out began: the per-node deadline counts from it. */
@@ -60,8 +63,8 @@ function requesterActor(inquiry: FanoutInquiry): AuditActor {
 /**
  * The fan-out. Queued inquiries are admitted together (up to PEER_BATCH_SIZE, one
  * kind at a time, disaster first) into one BullMQ flow: a child job answers for the
- * hosted institutions in one query, one child job per peer node sends that node one
- * message carrying every query, and the parent makes the inquiries final once every
+ * hosted institutions in one query, one child job per PEER_NODES_PER_JOB peer nodes sends
+ * each of them one message carrying every query, and the parent makes the inquiries final once every
  * child is done. Each child writes its answers under (inquiry, node), so a job that
  * runs twice changes nothing; the reconciler covers deadlines and lost jobs.
  */
@@ -102,9 +105,9 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     };
     this.workers.push(
       new Worker(QueueName.Inquiries, (job) => this.processInquiryJob(job), { ...common, concurrency: 8 }),
-      new Worker(QueueName.PeerQueries, (job: Job<NodeJobData>) => this.askNode(job), {
+      new Worker(QueueName.PeerQueries, (job: Job<NodeJobData>) => this.askNodes(job), {
         ...common,
-        concurrency: this.config.PEER_CONCURRENCY,
+        concurrency: nodeJobConcurrency(this.config),
       }),
     );
     for (const worker of this.workers) {
@@ -169,26 +172,32 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       removeOnComplete: true,
       removeOnFail: { age: 24 * 3600 },
     };
-    const children: NonNullable<FlowJob['children']> = nodes.map((nodeId) =>
-      nodeId === HOSTED_NODE_ID
-        ? {
-            name: JobName.FanoutHosted,
-            queueName: QueueName.Inquiries,
-            data: { fanoutId } satisfies FanoutJobData,
-            opts: { ...childOptions, jobId: `fanout-${fanoutId}-hosted`, attempts: 5, backoff: { type: 'exponential', delay: 500 } },
-          }
-        : {
-            name: JobName.FanoutNode,
-            queueName: QueueName.PeerQueries,
-            data: { fanoutId, nodeId, resumed, startedAt } satisfies NodeJobData,
-            opts: {
-              ...childOptions,
-              jobId: `fanout-${fanoutId}-${nodeId}`,
-              attempts: this.config.PEER_RETRY_ATTEMPTS,
-              backoff: { type: 'exponential', delay: this.config.PEER_RETRY_BACKOFF_MS },
-            },
-          },
-    );
+    const children: NonNullable<FlowJob['children']> = [];
+    if (nodes.includes(HOSTED_NODE_ID)) {
+      children.push({
+        name: JobName.FanoutHosted,
+        queueName: QueueName.Inquiries,
+        data: { fanoutId } satisfies FanoutJobData,
+        opts: { ...childOptions, jobId: `fanout-${fanoutId}-hosted`, attempts: 5, backoff: { type: 'exponential', delay: 500 } },
+      });
+    }
+    // Peer nodes in groups: one job per PEER_NODES_PER_JOB nodes, named by its first node
+    // (the node list is sorted, so that a relaunch names its jobs the same way).
+    const peerNodes = nodes.filter((nodeId) => nodeId !== HOSTED_NODE_ID).sort();
+    for (let i = 0; i < peerNodes.length; i += this.config.PEER_NODES_PER_JOB) {
+      const nodeIds = peerNodes.slice(i, i + this.config.PEER_NODES_PER_JOB);
+      children.push({
+        name: JobName.FanoutNode,
+        queueName: QueueName.PeerQueries,
+        data: { fanoutId, nodeIds, resumed, startedAt } satisfies NodeJobData,
+        opts: {
+          ...childOptions,
+          jobId: `fanout-${fanoutId}-${nodeIds[0]}`,
+          attempts: this.config.PEER_RETRY_ATTEMPTS,
+          backoff: { type: 'exponential', delay: this.config.PEER_RETRY_BACKOFF_MS },
+        },
+      });
+    }
     await this.flows.add({
       name: JobName.FanoutFinish,
       queueName: QueueName.Inquiries,
@@ -283,9 +292,32 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     return { answered: pending.length };
   }
 
+  /**
+   * A node job: each of its nodes is asked at once (askNode), and each node's answer is
+   * written as soon as it comes. If a node failed and has tries left, the job fails after
+   * all its nodes are done and BullMQ retries it with the backoff; the retry asks again
+   * only the nodes without an answer row (answered, or unreachable after their last try).
+   */
+  async askNodes(job: Job<NodeJobData>): Promise<{ queries: number; nodes: number; unreachable: number }> {
+    const nodeIds = job.data.nodeIds ?? (job.data.nodeId ? [job.data.nodeId] : []);
+    const outcomes = await Promise.allSettled(nodeIds.map((nodeId) => this.askNode(job, nodeId)));
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed.length > 0) {
+      const error = failed[0].reason as Error;
+      if (failed.length > 1) error.message = `${error.message} (and ${failed.length - 1} more of the job's ${nodeIds.length} nodes)`;
+      throw error;
+    }
+    const done = outcomes as PromiseFulfilledResult<{ queries: number; unreachable?: string }>[];
+    return {
+      queries: done.reduce((n, o) => n + o.value.queries, 0),
+      nodes: nodeIds.length,
+      unreachable: done.filter((o) => o.value.unreachable).length,
+    };
+  }
+
   /** One message to one peer node for every inquiry of the fan-out that asks it. */
-  async askNode(job: Job<NodeJobData>): Promise<{ queries: number; unreachable?: string }> {
-    const { fanoutId, nodeId, resumed, startedAt } = job.data;
+  async askNode(job: Job<NodeJobData>, nodeId: string): Promise<{ queries: number; unreachable?: string }> {
+    const { fanoutId, resumed, startedAt } = job.data;
     const fanout = await this.cache.get(fanoutId);
     const peer = (await this.activePeers()).get(nodeId);
     // A peer disabled since the fan-out began: its institutions end unreachable at finish.
@@ -416,6 +448,14 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     }
     return finalized;
   }
+}
+
+/**
+ * Node jobs a worker runs at once: at most PEER_CONCURRENCY peer messages in flight (the
+ * connections of the peer client's pool), as each job sends PEER_NODES_PER_JOB; at least one job.
+ */
+export function nodeJobConcurrency(config: Pick<AppConfig, 'PEER_CONCURRENCY' | 'PEER_NODES_PER_JOB'>): number {
+  return Math.max(1, Math.floor(config.PEER_CONCURRENCY / config.PEER_NODES_PER_JOB));
 }
 
 /** A location query for an inquiry: the number and the subject named (name key, birth date). */

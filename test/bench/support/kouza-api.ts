@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/app-config.js';
 import { cleanup } from './cleanup.js';
 import { REPO_ROOT } from './report.js';
-import { findFreePort, postJson, startProcess, startService, type ChildService, type ServiceProcess } from './service-process.js';
+import { benchPortBase, findFreePort, postJson, startProcess, startService, type ChildService, type ServiceProcess } from './service-process.js';
 
 export interface BenchApi {
   process: ServiceProcess;
@@ -33,7 +33,7 @@ export async function startBenchApi(
   const tmp = mkdtempSync(join(tmpdir(), 'kouza-bench-'));
   cleanup.add('remove the temp directory', () => rmSync(tmp, { recursive: true, force: true }));
   const adminKey = randomBytes(24).toString('base64url');
-  const port = await findFreePort(options.portFrom ?? 3900);
+  const port = await findFreePort(options.portFrom ?? benchPortBase());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'development', // generated keys (KEYS_FILE) are refused in production

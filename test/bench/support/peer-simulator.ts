@@ -4,7 +4,7 @@ import { cleanup } from './cleanup.js';
 import type { BenchApi } from './kouza-api.js';
 import { mapConcurrently } from './load.js';
 import { REPO_ROOT } from './report.js';
-import { findFreePort, getJson, postJson, startProcess, type ChildService } from './service-process.js';
+import { benchPortBase, findFreePort, getJson, postJson, startProcess, type ChildService } from './service-process.js';
 
 export interface BenchSimulator {
   process: ChildService;
@@ -20,7 +20,7 @@ export interface BenchSimulator {
  * (e.g. --cpu-prof) come from BENCH_SIMULATOR_NODE_ARGS. Stopped by the cleanup.
  */
 export async function startBenchSimulator(api: BenchApi, opts: { nodes: number; latencyMs: number }): Promise<BenchSimulator> {
-  const port = await findFreePort(4100);
+  const port = await findFreePort(benchPortBase() + 200);
   const args = ['--nodes', String(opts.nodes), '--latency-ms', String(opts.latencyMs), '--port', String(port), '--trust', `${api.process.baseUrl}/v1/node`,
     // The benchmark's inquiries name this subject (inquiries.bench.ts): every simulated number is theirs.
     '--holder-name', 'ヤマダ タロウ', '--holder-birth-date', '1940-04-01'];

@@ -4,6 +4,13 @@ import { createInterface } from 'node:readline';
 import { readTreeKb } from './proc.js';
 
 /** The first port from `from` on that nothing listens on (other runs may hold some). */
+/** Where the bench's own services look for free ports: BENCH_PORT_BASE (3900) for the API, +200 for the simulator. */
+export function benchPortBase(): number {
+  const base = Number(process.env.BENCH_PORT_BASE ?? 3900);
+  if (!Number.isInteger(base) || base < 1024 || base > 65000) throw new Error(`BENCH_PORT_BASE ${process.env.BENCH_PORT_BASE} is not a port`);
+  return base;
+}
+
 export async function findFreePort(from = 3900, host = '127.0.0.1'): Promise<number> {
   for (let port = from; port < from + 100; port++) {
     const free = await new Promise<boolean>((resolve) => {
