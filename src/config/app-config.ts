@@ -102,6 +102,18 @@ export class AppConfig {
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
   MIGRATION_DATABASE_URL?: string;
 
+  /**
+   * A read replica (a hot standby), as the service's role: only the reads that may be
+   * stale go there (an inquiry's and a numbering request's status, their lists); linkage
+   * checks and every read that decides a write stay on DATABASE_URL. When it cannot be
+   * reached those reads go to the primary (and /health says `degraded`). Unset: every
+   * read on the primary.
+   */
+  @Secret()
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// URL' })
+  DATABASE_READ_URL?: string;
+
   /** Connections per process; on a machine shared with Postgres, fewer is faster (the benchmark uses 4). */
   @Transform(toInt)
   @IsInt()
@@ -653,6 +665,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     'NODE_ENCRYPTION_KEY',
     'NODE_PREVIOUS_KEYS',
     'MIGRATION_DATABASE_URL',
+    'DATABASE_READ_URL',
     'AUDIT_CHAIN_KEY',
   ];
   for (const key of [...known, ...optional]) {

@@ -13,6 +13,9 @@ const CONNECTION_CODES = new Set([
   '08003',
   '08006',
   '53300', // too_many_connections
+  // read_only_sql_transaction: the address still leads to a standby (a failover not yet
+  // switched, or a former primary come back as a replica). No primary to write to.
+  '25006',
 ]);
 
 const CONNECTION_MESSAGES = [
@@ -22,6 +25,10 @@ const CONNECTION_MESSAGES = [
   'Connection terminated unexpectedly',
   'the database system is starting up',
   'the database system is shutting down',
+  'the database system is not yet accepting connections',
+  'the database system is in recovery mode',
+  'Client was closed and is not queryable',
+  'Connection terminated due to connection timeout',
 ];
 
 export function pgErrorCode(error: unknown): string | undefined {
@@ -30,7 +37,11 @@ export function pgErrorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** True when the error says that Postgres could not be reached, not that a query was wrong. */
+/**
+ * True when the error says that Postgres could not be reached, or that what answered
+ * cannot take writes (a failover under way), not that a query was wrong: the request
+ * is answered 503 with Retry-After, never 500.
+ */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = pgErrorCode(error);
   if (code && CONNECTION_CODES.has(code)) return true;

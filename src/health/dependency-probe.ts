@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { READ_DATABASE, ReadDatabase } from '../database/read-database.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { REDIS } from '../redis/redis.module.js';
 import { checkRedis, type RedisClient } from '../redis/redis-client.js';
@@ -16,7 +17,8 @@ function within(probe: Promise<unknown>): Promise<boolean> {
 
 /**
  * What /health checks, as a gauge read at scrape time (kouza_dependency_up), so that
- * Prometheus alerts on Postgres or Redis being unreachable from the API.
+ * Prometheus alerts on Postgres or Redis being unreachable from the API (and on the
+ * read replica, `postgres_replica`, when there is one).
  */
 @Injectable()
 export class DependencyProbe implements OnModuleInit {
@@ -24,12 +26,18 @@ export class DependencyProbe implements OnModuleInit {
     private readonly db: DataSource,
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly metrics: MetricsService,
+    @Inject(READ_DATABASE) private readonly reads: ReadDatabase,
   ) {}
 
   onModuleInit(): void {
     this.metrics.probeDependencies = async () => {
-      const [postgres, redis] = await Promise.all([within(this.db.query('SELECT 1')), within(checkRedis(this.redis))]);
-      return { postgres, redis };
+      const [postgres, redis, replica] = await Promise.all([
+        within(this.db.query('SELECT 1')),
+        within(checkRedis(this.redis)),
+        this.reads.ping(PROBE_TIMEOUT_MS),
+      ]);
+      // postgres_replica only when DATABASE_READ_URL is set.
+      return { postgres, redis, ...(replica === undefined ? {} : { postgres_replica: replica }) };
     };
   }
 }

@@ -128,12 +128,20 @@ export class InquiriesRepository {
     return rows[0];
   }
 
+  // find, list and results read from `db`: the read replica for the status views
+  // (ReadDatabase), the primary by default.
+
   /**
    * The requester's row of one of `kinds`; undefined for anyone else's, and for a row of
    * another kind (a numbering request is not an inquiry, nor the reverse).
    */
-  async find(institutionId: string, id: string, kinds: readonly FanoutKind[] = LOCATION_KINDS): Promise<InquiryRecord | undefined> {
-    const rows: InquiryRecord[] = await this.db.query(
+  async find(
+    institutionId: string,
+    id: string,
+    kinds: readonly FanoutKind[] = LOCATION_KINDS,
+    db: SqlExecutor = this.db,
+  ): Promise<InquiryRecord | undefined> {
+    const rows: InquiryRecord[] = await db.query(
       `SELECT ${RECORD_COLUMNS} FROM inquiries WHERE id = $1 AND institution_id = $2 AND kind = ANY ($3::text[])`,
       [id, institutionId, kinds],
     );
@@ -145,8 +153,9 @@ export class InquiriesRepository {
     limit: number,
     status?: InquiryStatus,
     kinds: readonly FanoutKind[] = LOCATION_KINDS,
+    db: SqlExecutor = this.db,
   ): Promise<InquiryRecord[]> {
-    return this.db.query(
+    return db.query(
       `SELECT ${RECORD_COLUMNS} FROM inquiries
         WHERE institution_id = $1 AND ($3::text IS NULL OR status = $3) AND kind = ANY ($4::text[])
         ORDER BY created_at DESC LIMIT $2`,
@@ -158,8 +167,8 @@ export class InquiriesRepository {
    * One row per institution asked: its node's answer, if any. An institution whose
    * node answered is `found` when the answer lists it, else `not-found`.
    */
-  results(id: string): Promise<InquiryResultRow[]> {
-    return this.db.query(
+  results(id: string, db: SqlExecutor = this.db): Promise<InquiryResultRow[]> {
+    return db.query(
       `SELECT t.code AS "institutionCode", coalesce(k.name, t.code) AS "institutionName",
               CASE WHEN a.status IS NULL THEN CASE WHEN i.completed_at IS NULL THEN 'pending' ELSE 'unreachable' END
                    WHEN a.status = 'unreachable' THEN 'unreachable'

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
@@ -6,6 +6,7 @@ import type { InstitutionPrincipal } from '../auth/principal.js';
 import { DomainError, notFound, ValidationFailed } from '../common/errors/domain-error.js';
 import type { FieldError } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
+import { READ_DATABASE, ReadDatabase } from '../database/read-database.js';
 import { normalizeKanaName } from '../common/kana/kana-name.js';
 import { normalizeMunicipalityCode } from '../common/municipality/municipality-code.js';
 import { todayInJapan } from '../common/validation/validators.js';
@@ -28,6 +29,7 @@ export class InquiriesService {
     private readonly intake: FanoutIntake,
     private readonly audit: AuditService,
     private readonly metrics: MetricsService,
+    @Inject(READ_DATABASE) private readonly reads: ReadDatabase,
   ) {}
 
   /**
@@ -90,9 +92,19 @@ export class InquiriesService {
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<InquiryView> {
-    const record = isUuid(id) ? await this.inquiries.find(caller.institutionId, id) : undefined;
-    if (!record) throw notFound('Inquiry');
-    const results = await this.inquiries.results(id);
+    // A status view, from the read replica if any; an inquiry it does not have yet (accepted
+    // a moment ago, not yet replayed there) is looked up again on the primary.
+    const found = isUuid(id)
+      ? await this.reads.read(
+          async (db) => {
+            const record = await this.inquiries.find(caller.institutionId, id, undefined, db);
+            return record && { record, results: await this.inquiries.results(id, db) };
+          },
+          (view) => view === undefined,
+        )
+      : undefined;
+    if (!found) throw notFound('Inquiry');
+    const { record, results } = found;
     // Reading where a person holds accounts is an access to personal information.
     await this.audit.record(this.db, actor, { action: 'inquiry.read', resourceType: 'inquiry', resourceId: id });
     const answered = results.filter((r) => r.status === 'found' || r.status === 'not-found').length;
@@ -105,7 +117,7 @@ export class InquiriesService {
   }
 
   list(caller: InstitutionPrincipal, limit: number, status?: InquiryStatus): Promise<InquiryRecord[]> {
-    return this.inquiries.list(caller.institutionId, limit, status);
+    return this.reads.read((db) => this.inquiries.list(caller.institutionId, limit, status, undefined, db));
   }
 }
 

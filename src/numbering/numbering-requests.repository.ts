@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { SqlExecutor } from '../database/sql-executor.js';
 import { KNOWN_INSTITUTIONS } from '../inquiries/inquiries.repository.js';
 import type { NumberingTargetStatus } from './numbering.types.js';
 
@@ -21,8 +22,8 @@ export class NumberingRequestsRepository {
    * every institution it was asked about; one that it left out is `unreachable`
    * (reason `not-in-answer`), as is one whose node never answered by the end.
    */
-  results(id: string): Promise<NumberingTargetRow[]> {
-    return this.db.query(
+  results(id: string, db: SqlExecutor = this.db): Promise<NumberingTargetRow[]> {
+    return db.query(
       `SELECT t.code AS "institutionCode", coalesce(k.name, t.code) AS "institutionName",
               CASE WHEN a.status IS NULL THEN CASE WHEN i.completed_at IS NULL THEN 'pending' ELSE 'unreachable' END
                    WHEN a.status = 'unreachable' OR f.e IS NULL THEN 'unreachable'

@@ -1,10 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import type { InstitutionPrincipal } from '../auth/principal.js';
 import { DomainError, notFound } from '../common/errors/domain-error.js';
 import { isUuid } from '../common/ids.js';
+import { READ_DATABASE, ReadDatabase } from '../database/read-database.js';
 import { normalizeKanaName } from '../common/kana/kana-name.js';
 import { FanoutIntake } from '../inquiries/fanout-intake.js';
 import { InquiriesRepository } from '../inquiries/inquiries.repository.js';
@@ -32,6 +33,7 @@ export class NumberingRequestsService {
     private readonly numbering: NumberingRequestsRepository,
     private readonly intake: FanoutIntake,
     private readonly audit: AuditService,
+    @Inject(READ_DATABASE) private readonly reads: ReadDatabase,
   ) {}
 
   async create(
@@ -80,9 +82,19 @@ export class NumberingRequestsService {
   }
 
   async get(caller: InstitutionPrincipal, id: string, actor: AuditActor): Promise<NumberingRequestView> {
-    const record = isUuid(id) ? await this.inquiries.find(caller.institutionId, id, NUMBERING) : undefined;
-    if (!record) throw notFound('Numbering request');
-    const rows = await this.numbering.results(id);
+    // A status view, from the read replica if any; a request it does not have yet (created
+    // a moment ago) is looked up again on the primary.
+    const found = isUuid(id)
+      ? await this.reads.read(
+          async (db) => {
+            const record = await this.inquiries.find(caller.institutionId, id, NUMBERING, db);
+            return record && { record, rows: await this.numbering.results(id, db) };
+          },
+          (view) => view === undefined,
+        )
+      : undefined;
+    if (!found) throw notFound('Numbering request');
+    const { record, rows } = found;
     // What became of a person's number at other institutions is personal information.
     await this.audit.record(this.db, actor, { action: 'numbering.read', resourceType: 'numbering-request', resourceId: id });
     const results = rows.map((r): NumberingTargetView => ({
@@ -107,7 +119,7 @@ export class NumberingRequestsService {
   }
 
   async list(caller: InstitutionPrincipal, limit: number, status?: InquiryStatus) {
-    const rows: InquiryRecord[] = await this.inquiries.list(caller.institutionId, limit, status, NUMBERING);
+    const rows: InquiryRecord[] = await this.reads.read((db) => this.inquiries.list(caller.institutionId, limit, status, NUMBERING, db));
     return rows.map((r) => ({ id: r.id, status: r.status, createdAt: r.createdAt, completedAt: r.completedAt }));
   }
 

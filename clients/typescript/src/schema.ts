@@ -630,7 +630,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Postgres and Redis reachable */
+        /**
+         * Readiness: Postgres and Redis reachable
+         * @description With a read replica (DATABASE_READ_URL), `databaseReplica` too: when only the replica is lost the answer is 200 with status `degraded` (its reads go to the primary).
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -6506,7 +6509,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Postgres and Redis answer */
+            /** @description Postgres and Redis answer (the read replica may be `degraded`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6514,23 +6517,23 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status: "ok" | "error" | "shutting_down";
+                        status: "ok" | "degraded" | "error" | "shutting_down";
                         info?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                         error?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                         details?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                     };
@@ -6556,23 +6559,23 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        status: "ok" | "error" | "shutting_down";
+                        status: "ok" | "degraded" | "error" | "shutting_down";
                         info?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                         error?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                         details?: {
                             [key: string]: {
                                 /** @enum {string} */
-                                status?: "up" | "down";
+                                status?: "up" | "down" | "degraded";
                             };
                         };
                     };
