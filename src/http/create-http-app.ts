@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from '../app.module.js';
 import { DomainError } from '../common/errors/domain-error.js';
 import { ProblemFilter, sendProblem, toProblem } from '../common/errors/problem.filter.js';
@@ -52,7 +52,9 @@ export async function createHttpApp(options: AppModuleOptions): Promise<NestFast
   });
   app.useLogger(app.get(Logger));
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new ProblemFilter());
+  const errorLog = await app.resolve(PinoLogger);
+  errorLog.setContext('Errors');
+  app.useGlobalFilters(new ProblemFilter(errorLog));
   app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();

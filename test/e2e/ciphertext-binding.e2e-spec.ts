@@ -6,6 +6,7 @@ import { DataKeysRepository } from '../../src/crypto/data-keys.repository.js';
 import { loadKeyMaterial } from '../../src/crypto/key-material.js';
 import { dataKeyAad, MasterKeySealer } from '../../src/crypto/master-key-sealer.js';
 import { MyNumberCipher, numberAad } from '../../src/crypto/my-number-cipher.js';
+import { buildOpenApiDocument } from '../../src/http/openapi-build.js';
 import { standaloneRotationRunner } from '../../src/keys/standalone-runner.js';
 import { finalInquiry, inheritanceBody } from './support/inquiries.js';
 import { inClearForm, validMyNumber } from './support/my-numbers.js';
@@ -56,6 +57,10 @@ describe('My Number ciphertexts are bound to their row', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
+    // Another Nest context in the same process started with `logger: false` (as the
+    // OpenAPI build does) turns Nest's process-wide logger off: the errors below must
+    // be logged all the same, through the application's own logger.
+    await buildOpenApiDocument();
     bank = await t.createInstitution('0005');
     for (const [i, n] of numbers.entries()) {
       const res = await t.http

@@ -176,11 +176,12 @@ describe('Postgres failover: a synchronous standby behind a virtual address', ()
       id?: string;
       code?: string;
       retryAfter?: string;
+      requestId?: string;
     }
     const outcomes: Outcome[] = [];
     let stop = false;
     const record = (kind: Outcome['kind'], res: { status: number; body: any; headers: Record<string, string> }) =>
-      outcomes.push({ kind, status: res.status, at: Date.now(), id: res.body?.id, code: res.body?.code, retryAfter: res.headers['retry-after'] });
+      outcomes.push({ kind, status: res.status, at: Date.now(), id: res.body?.id, code: res.body?.code, retryAfter: res.headers['retry-after'], requestId: res.body?.requestId });
     // A teller's steady stream: attach, then ask, again and again, three at a time.
     const client = async () => {
       while (!stop) {
@@ -222,6 +223,15 @@ describe('Postgres failover: a synchronous standby behind a virtual address', ()
       const statuses: Record<string, number> = {};
       for (const o of outcomes) statuses[`${o.kind} ${o.status}`] = (statuses[`${o.kind} ${o.status}`] ?? 0) + 1;
       const unavailable = outcomes.filter((o) => o.status === 503);
+      // Should an answer be anything else, what the service logged for it says why.
+      const unexpected = outcomes.filter((o) => o.status !== 201 && o.status !== 202 && o.status !== 503);
+      if (unexpected.length > 0) {
+        const near = (l: string) => {
+          const at = Date.parse(/"time":"([^"]+)"/.exec(l)?.[1] ?? '');
+          return unexpected.some((o) => at >= o.at - 3_000 && at <= o.at + 500);
+        };
+        console.log(JSON.stringify(unexpected), t.logs.lines.filter((l) => near(l) && !/"level":30/.test(l)).join(''));
+      }
       // Every answer was a success or a 503 with Retry-After: never a 500, nor anything else.
       expect(Object.keys(statuses).sort()).toEqual(expect.arrayContaining(['attachment 201', 'inquiry 202']));
       for (const o of outcomes) expect([`${o.kind} ${o.status}`]).toEqual([o.kind === 'attachment' ? (o.status === 201 ? 'attachment 201' : 'attachment 503') : o.status === 202 ? 'inquiry 202' : 'inquiry 503']);

@@ -1,4 +1,4 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CiphertextMismatchError } from '../../crypto/my-number-cipher.js';
 import { isDatabaseUnavailable } from '../../database/pg-errors.js';
@@ -31,7 +31,10 @@ const HTTP_CODES: Partial<Record<number, ErrorCode>> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
-const logger = new Logger('Errors');
+/** Where a failed request is logged: the application's own pino logger, never Nest's process-wide one. */
+export interface ProblemLog {
+  error(fields: Record<string, unknown>, message: string): void;
+}
 
 /**
  * Maps anything thrown to problem+json. Internal details never leave the process: a
@@ -70,21 +73,28 @@ export function sendProblem(reply: FastifyReply, problem: Problem): void {
   void reply.status(problem.status).headers(headers).send(problem);
 }
 
-export function logProblem(error: unknown, problem: Problem): void {
+export function logProblem(log: ProblemLog, error: unknown, problem: Problem): void {
   if (problem.status >= 500) {
     // The logger's redaction removes any 12-digit run from what is printed.
-    logger.error({ err: error, code: problem.code, requestId: problem.requestId }, 'request failed');
+    log.error({ err: error, code: problem.code, requestId: problem.requestId }, 'request failed');
   }
 }
 
+/**
+ * The one place an error becomes an answer. It logs through the logger it is given (the
+ * application's pino logger): Nest's static Logger is one per process, and another Nest
+ * context in the same process (a worker started with `logger: false`) silenced it.
+ */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
+  constructor(private readonly log: ProblemLog) {}
+
   catch(error: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(error, request?.id);
-    logProblem(error, problem);
+    logProblem(this.log, error, problem);
     if (error instanceof DomainError) void reply.headers(error.headers);
     sendProblem(reply, problem);
   }

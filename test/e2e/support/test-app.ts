@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
 import request from 'supertest';
 import { AppConfig, loadConfig } from '../../../src/config/app-config.js';
 import { generateNodeKeyMaterial, loadKeyMaterial } from '../../../src/crypto/key-material.js';
@@ -104,10 +105,12 @@ export async function startTestApp(options: { env?: Record<string, string>; data
       return { id: created.body.id, code, key: key.body.key, auth: { Authorization: `Bearer ${key.body.key}` } };
     },
     async startWorker() {
-      const worker = await NestFactory.createApplicationContext(
-        WorkerModule.register({ config, keys, logDestination: logs }),
-        { logger: false },
-      );
+      // As src/worker.ts starts it. Not `logger: false`: Nest's logger is one per process,
+      // and turning it off here would silence what the API logs through it (its errors).
+      const worker = await NestFactory.createApplicationContext(WorkerModule.register({ config, keys, logDestination: logs }), {
+        bufferLogs: true,
+      });
+      worker.useLogger(worker.get(Logger));
       await worker.init();
       workers.push(worker);
       return worker;
