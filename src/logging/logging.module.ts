@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { type DestinationStream } from 'pino';
 import { containsMyNumberLike, redactMyNumbers, urlDecoded } from '../common/my-number/my-number.js';
@@ -46,6 +46,9 @@ export class LoggingModule {
     return LoggerModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({
+        // Every route. Not nestjs-pino's default (`{/*splat}`): the Fastify adapter hands that
+        // path to @fastify/middie, which matches it against `/` only, so no request was logged.
+        forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
         pinoHttp: [
           {
             level: config.LOG_LEVEL,

@@ -207,6 +207,9 @@ describe('a My Number is never stored, logged, queued or returned in clear', () 
 
   it('no log line contains one', () => {
     const logs = t.logs.text;
+    // The requests themselves were logged (one line each, with its id), so the check below reads them too.
+    const requestLines = t.logs.lines.filter((l) => l.includes('"msg":"request completed"'));
+    expect(requestLines.some((l) => l.includes('"url":"/v1/linkages"') && /"req":\{"id":"[0-9a-f-]{36}"/.test(l))).toBe(true);
     for (const n of sent) expect(logs).not.toContain(n);
     const clear = inClearForm(logs);
     for (const n of spelled) expect(clear).not.toContain(n);
