@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from './pg-errors.js';
 
 /** What a client sees while a primary dies, a standby is promoted and the address moves. */
@@ -25,6 +26,9 @@ describe('isDatabaseUnavailable', () => {
     ['25006 read_only_sql_transaction (the address leads to a standby)', pgError('25006', 'cannot execute INSERT in a read-only transaction')],
     ['25006 wrapped by TypeORM', wrapped(pgError('25006', 'cannot execute INSERT in a read-only transaction'))],
     ['53300 too_many_connections', pgError('53300')],
+    // The connection lost mid-transaction: TypeORM released the runner, the next statement says so.
+    ['a statement after the connection was lost (DataSource.query)', new QueryRunnerProviderAlreadyReleasedError()],
+    ['a statement after the connection was lost (the runner)', new QueryRunnerAlreadyReleasedError()],
   ])('%s: unavailable (503)', (_name, error) => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });

@@ -31,6 +31,13 @@ const CONNECTION_MESSAGES = [
   'Connection terminated due to connection timeout',
 ];
 
+/**
+ * TypeORM's query runner releases itself when its connection reports an error (the server
+ * gone, the proxy closing it): the transaction's next statement then fails with one of
+ * these, whatever the moment of the loss. Nothing was committed.
+ */
+const RELEASED_RUNNER_ERRORS = new Set(['QueryRunnerProviderAlreadyReleasedError', 'QueryRunnerAlreadyReleasedError']);
+
 export function pgErrorCode(error: unknown): string | undefined {
   const e = error as { code?: unknown; driverError?: { code?: unknown } };
   const code = e?.driverError?.code ?? e?.code;
@@ -45,6 +52,8 @@ export function pgErrorCode(error: unknown): string | undefined {
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = pgErrorCode(error);
   if (code && CONNECTION_CODES.has(code)) return true;
+  const name = (error as { name?: unknown })?.name;
+  if (typeof name === 'string' && RELEASED_RUNNER_ERRORS.has(name)) return true;
   const message = (error as { message?: unknown })?.message;
   return typeof message === 'string' && CONNECTION_MESSAGES.some((m) => message.includes(m));
 }
