@@ -1,4 +1,5 @@
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
+import { LoggedWorkerHost } from '../queue/logged-worker-host.js';
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
@@ -21,7 +22,7 @@ import { KeyRotationRunner, RotationNotRunnableError } from './key-rotation-runn
  * enqueued again and resume from their cursor.
  */
 @Processor(QueueName.KeyRotations, { concurrency: 1 })
-export class KeyRotationProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class KeyRotationProcessor extends LoggedWorkerHost implements OnApplicationBootstrap {
   private readonly runner: KeyRotationRunner;
 
   constructor(
@@ -32,7 +33,7 @@ export class KeyRotationProcessor extends WorkerHost implements OnApplicationBoo
     cipher: MyNumberCipher,
     sealer: MasterKeySealer,
     audit: AuditService,
-    private readonly logger: PinoLogger,
+    protected readonly logger: PinoLogger,
   ) {
     super();
     logger.setContext(KeyRotationProcessor.name);

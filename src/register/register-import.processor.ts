@@ -1,4 +1,5 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
+import { LoggedWorkerHost } from '../queue/logged-worker-host.js';
 import { Inject } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { Readable } from 'node:stream';
@@ -33,11 +34,11 @@ function spoolReader(pool: pg.Pool, importId: string): Readable {
  * the spool is deleted when the import has an outcome.
  */
 @Processor(QueueName.Register, { concurrency: 1 })
-export class RegisterImportProcessor extends WorkerHost {
+export class RegisterImportProcessor extends LoggedWorkerHost {
   constructor(
     @Inject(PG_POOL) private readonly pool: pg.Pool,
     @Inject(AppConfig) private readonly config: AppConfig,
-    private readonly logger: PinoLogger,
+    protected readonly logger: PinoLogger,
   ) {
     super();
     logger.setContext(RegisterImportProcessor.name);

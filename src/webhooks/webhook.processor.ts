@@ -1,4 +1,5 @@
-import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { LoggedWorkerHost } from '../queue/logged-worker-host.js';
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import { type Job, type Queue, UnrecoverableError } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
@@ -58,7 +59,7 @@ export function webhookRetryInMs(backoffMs: number, attempt: number, retryAfterM
  * delivered event again nor restarts the schedule.
  */
 @Processor(QueueName.Webhooks, { concurrency: CONCURRENCY, settings: { backoffStrategy: webhookRetryDelay } })
-export class WebhookProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class WebhookProcessor extends LoggedWorkerHost implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(QueueName.Webhooks) private readonly queue: Queue,
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -66,7 +67,7 @@ export class WebhookProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly webhooks: WebhooksService,
     private readonly secrets: WebhookSecrets,
     private readonly metrics: MetricsService,
-    private readonly logger: PinoLogger,
+    protected readonly logger: PinoLogger,
   ) {
     super();
     logger.setContext(WebhookProcessor.name);

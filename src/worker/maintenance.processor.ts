@@ -1,4 +1,5 @@
-import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { LoggedWorkerHost } from '../queue/logged-worker-host.js';
 import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
@@ -28,7 +29,7 @@ async function drain(purgeBatch: (limit: number) => Promise<number>): Promise<nu
 
 /** Periodic housekeeping; one job at a time per worker. */
 @Processor(QueueName.Maintenance, { concurrency: 1 })
-export class MaintenanceProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class MaintenanceProcessor extends LoggedWorkerHost implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(QueueName.Maintenance) private readonly queue: Queue,
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -40,7 +41,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     private readonly peerMessageIds: PeerMessageIdsRepository,
     private readonly peers: PeersService,
     private readonly registerImports: RegisterImportSweeper,
-    private readonly logger: PinoLogger,
+    protected readonly logger: PinoLogger,
   ) {
     super();
     logger.setContext(MaintenanceProcessor.name);
