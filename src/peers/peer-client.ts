@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Agent, request, type Dispatcher } from 'undici';
 import { PinoLogger } from 'nestjs-pino';
+import { parseRetryAfter } from '../common/http/retry-after.js';
 import { AppConfig } from '../config/app-config.js';
 import type { HostedAccount } from '../locations/hosted-locations.js';
 import type { JWK } from 'jose';
@@ -53,6 +54,8 @@ export class PeerUnreachableError extends Error {
   constructor(
     readonly reason: PeerUnreachableReason,
     message?: string,
+    /** How long the peer asked us to wait (its 429's or 503's Retry-After), in ms; the retry waits at least that. */
+    readonly retryAfterMs?: number,
   ) {
     super(message ?? reason);
   }
@@ -353,8 +356,13 @@ export class PeerClient implements OnModuleDestroy {
       // A short refusal is read to its end, so that the kept-alive connection can carry the next message.
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
       if (response.statusCode === 401) throw new PeerUnreachableError('refused', `${peer.nodeId} refused the message`);
-      if (response.statusCode === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`);
-      throw new PeerUnreachableError('http-status', `${peer.nodeId} answered HTTP ${response.statusCode}`);
+      const retryAfterMs = parseRetryAfter(header('retry-after') || null) ?? undefined;
+      if (response.statusCode === 429) throw new PeerUnreachableError('quota', `${peer.nodeId}: our quota there is spent`, retryAfterMs);
+      throw new PeerUnreachableError(
+        'http-status',
+        `${peer.nodeId} answered HTTP ${response.statusCode}`,
+        response.statusCode === 503 ? retryAfterMs : undefined,
+      );
     }
     const type = header('content-type');
     const limit = this.config.PEER_BODY_LIMIT_BYTES;

@@ -13,6 +13,10 @@ export interface FaultSettings {
   badSignatureRate: number;
   /** Destroy the connection at once, without an answer. */
   down: boolean;
+  /** Answer 429 PEER_QUOTA_EXCEEDED, as a node whose quota for the sender is spent. */
+  quotaRate: number;
+  /** The Retry-After (seconds) of those 429s. */
+  retryAfterSeconds: number;
 }
 
 export const DEFAULT_FAULTS: Readonly<FaultSettings> = Object.freeze({
@@ -22,6 +26,8 @@ export const DEFAULT_FAULTS: Readonly<FaultSettings> = Object.freeze({
   timeoutRate: 0,
   badSignatureRate: 0,
   down: false,
+  quotaRate: 0,
+  retryAfterSeconds: 60,
 });
 
 /** Which nodes a change applies to: indexes, a seeded fraction of all nodes, or all. */
@@ -33,8 +39,9 @@ export type FaultOverride = Partial<FaultSettings> & { nodes: NodeSelector };
 export type ControlChange = Partial<FaultSettings> & { nodes?: NodeSelector };
 
 const DURATIONS = ['latencyMs', 'jitterMs'] as const;
-const RATES = ['errorRate', 'timeoutRate', 'badSignatureRate'] as const;
-const CHANGE_FIELDS = new Set<string>(['nodes', 'down', ...DURATIONS, ...RATES]);
+const RATES = ['errorRate', 'timeoutRate', 'badSignatureRate', 'quotaRate'] as const;
+const SECONDS = ['retryAfterSeconds'] as const;
+const CHANGE_FIELDS = new Set<string>(['nodes', 'down', ...DURATIONS, ...RATES, ...SECONDS]);
 const MAX_DELAY_MS = 600_000;
 
 export class FaultSettingsError extends Error {
@@ -59,6 +66,12 @@ export function checkFaultChange(value: unknown, nodeCount: number): asserts val
     const v = change[field];
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= 1)) {
       throw new FaultSettingsError(`${field} must be a number from 0 to 1`);
+    }
+  }
+  for (const field of SECONDS) {
+    const v = change[field];
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_DELAY_MS / 1000)) {
+      throw new FaultSettingsError(`${field} must be an integer from 0 to ${MAX_DELAY_MS / 1000}`);
     }
   }
   if (change.down !== undefined && typeof change.down !== 'boolean') {
@@ -92,7 +105,7 @@ export function selectNodes(nodes: NodeSelector | undefined, nodeCount: number, 
 /** Only the fault fields of a change (drops `nodes` and fields left undefined). */
 export function faultFields(change: ControlChange): Partial<FaultSettings> {
   const fields: Partial<FaultSettings> = {};
-  for (const key of [...DURATIONS, ...RATES, 'down'] as const) {
+  for (const key of [...DURATIONS, ...RATES, ...SECONDS, 'down'] as const) {
     if (change[key] !== undefined) (fields as Record<string, unknown>)[key] = change[key];
   }
   return fields;

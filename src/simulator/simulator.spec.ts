@@ -444,7 +444,7 @@ describe('peer-node simulator', () => {
         queries: 5,
         refused: 1,
         answered: 2,
-        faults: { error: 0, timeout: 0, badSignature: 0, down: 0 },
+        faults: { error: 0, timeout: 0, badSignature: 0, down: 0, quota: 0 },
         byNode: { 0: { messages: 2, queries: 5, refused: 0 }, 2: { messages: 1, queries: 0, refused: 1 } },
       });
       expect(sim.stats()).toEqual(stats);

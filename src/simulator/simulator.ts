@@ -106,7 +106,7 @@ export interface SimulatorStats extends NodeStats {
   /** Messages answered 200 (including those signed with a wrong key). */
   answered: number;
   /** Messages that met a fault instead of their normal handling. */
-  faults: { error: number; timeout: number; badSignature: number; down: number };
+  faults: { error: number; timeout: number; badSignature: number; down: number; quota: number };
   /** Only the nodes that received messages, by index. */
   byNode: Record<string, NodeStats>;
 }
@@ -272,7 +272,7 @@ interface Totals {
 const emptyTotals = (): Totals => ({
   answered: 0,
   refused: 0,
-  faults: { error: 0, timeout: 0, badSignature: 0, down: 0 },
+  faults: { error: 0, timeout: 0, badSignature: 0, down: 0, quota: 0 },
 });
 
 interface Settings {
@@ -470,6 +470,11 @@ class Simulator implements RunningSimulator {
       // Never answered: the client gives up, or close() ends the connection.
       counts.timeout++;
       return;
+    }
+    if (fate < faults.errorRate + faults.timeoutRate + faults.quotaRate) {
+      counts.quota++;
+      res.setHeader('retry-after', String(faults.retryAfterSeconds));
+      return sendProblem(res, 'PEER_QUOTA_EXCEEDED');
     }
     let sealed: string;
     try {

@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../common/http/retry-after.js';
 import type { AttemptResult } from './webhook-deliveries.repository.js';
 
 /** What one POST to a receiver came to. */
@@ -5,20 +6,6 @@ export interface SendResult extends AttemptResult {
   ok: boolean;
   /** A failed attempt's `Retry-After`, in milliseconds from now (null: none, or not understood). */
   retryAfterMs: number | null;
-}
-
-/**
- * `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from
- * `now` (a date in the past is 0); null when absent or neither.
- */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
-  if (value === null) return null;
-  const trimmed = value.trim();
-  if (/^\d{1,10}$/.test(trimmed)) return Number(trimmed) * 1000;
-  // An HTTP-date names its weekday and GMT; Date.parse alone would take "1" or "2026".
-  if (!/^[A-Za-z]{3},? .* GMT$/.test(trimmed)) return null;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseRetryAfter } from './webhook-sender.js';
+import { parseRetryAfter } from '../common/http/retry-after.js';
 import { RETRY_AFTER_CAP_MS, webhookBackoffMs, webhookRetryDelay, webhookRetryInMs } from './webhook.processor.js';
 
 describe('webhook retry schedule', () => {

@@ -151,6 +151,24 @@ describe('inquiries across peer nodes', () => {
     sim.control({ nodes: [SIM.failing], errorRate: 1 });
   });
 
+  it("a node whose quota for us is spent (429, Retry-After) is asked again only once the wait it asked for has passed", async () => {
+    sim.resetStats();
+    // Four seconds, where the schedule alone would retry after PEER_RETRY_BACKOFF_MS (one).
+    sim.control({ nodes: [SIM.failing], errorRate: 0, quotaRate: 1, retryAfterSeconds: 4 });
+    const myNumber = validMyNumber(9015);
+    const id = await inquire(myNumber);
+    await eventually(async () => sim.stats().byNode[SIM.failing]?.messages ?? 0, (n) => n >= 1);
+    const refusedAt = Date.now();
+    expect(sim.stats().faults.quota).toBe(1);
+    sim.control({ nodes: [SIM.failing], quotaRate: 0 });
+    await eventually(async () => sim.stats().byNode[SIM.failing]?.messages ?? 0, (n) => n >= 2, 20_000);
+    // Seen up to one poll (100 ms) late each time: the retry came at least ~4 s after the 429.
+    expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(3_500);
+    const view = await finalInquiry(a, requester, id, 40_000);
+    expect(resultsOf(view)).toEqual(expected(myNumber, false, [...HEALTHY, SIM.failing]));
+    sim.control({ nodes: [SIM.failing], errorRate: 1 });
+  });
+
   it('a worker killed with SIGKILL mid-fan-out: a new worker finishes every inquiry with the same results', async () => {
     sim.resetStats();
     sim.control({ nodes: HEALTHY, latencyMs: 4000 });

@@ -108,6 +108,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       new Worker(QueueName.PeerQueries, (job: Job<NodeJobData>) => this.askNodes(job), {
         ...common,
         concurrency: nodeJobConcurrency(this.config),
+        settings: { backoffStrategy: peerRetryDelay(this.config) },
       }),
     );
     for (const worker of this.workers) {
@@ -194,7 +195,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
           ...childOptions,
           jobId: `fanout-${fanoutId}-${nodeIds[0]}`,
           attempts: this.config.PEER_RETRY_ATTEMPTS,
-          backoff: { type: 'exponential', delay: this.config.PEER_RETRY_BACKOFF_MS },
+          // Exponential, or longer where a peer asked for longer (peerRetryDelay).
+          backoff: { type: PEER_BACKOFF, delay: this.config.PEER_RETRY_BACKOFF_MS },
         },
       });
     }
@@ -303,8 +305,11 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     const outcomes = await Promise.allSettled(nodeIds.map((nodeId) => this.askNode(job, nodeId)));
     const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed.length > 0) {
-      const error = failed[0].reason as Error;
+      const error = failed[0].reason as Error & { retryAfterMs?: number };
       if (failed.length > 1) error.message = `${error.message} (and ${failed.length - 1} more of the job's ${nodeIds.length} nodes)`;
+      // The job's retry waits as long as the most patient of its peers asked.
+      const asked = failed.map((f) => (f.reason as { retryAfterMs?: unknown }).retryAfterMs).filter((ms): ms is number => typeof ms === 'number');
+      if (asked.length > 0) Object.defineProperty(error, 'retryAfterMs', { value: Math.max(...asked), configurable: true });
       throw error;
     }
     const done = outcomes as PromiseFulfilledResult<{ queries: number; unreachable?: string }>[];
@@ -448,6 +453,25 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     }
     return finalized;
   }
+}
+
+/** The node jobs' backoff type (BullMQ hands it to peerRetryDelay, the worker's strategy). */
+export const PEER_BACKOFF = 'peer';
+
+/**
+ * The wait before a node job's next attempt: PEER_RETRY_BACKOFF_MS doubling per attempt,
+ * or what a peer asked with Retry-After (a 429 when our quota there is spent, a 503) when
+ * that is longer — but never past the node's deadline (PEER_NODE_DEADLINE_SECONDS), after
+ * which the retry only records the nodes unreachable. A peer's "retry at once" does not
+ * make retries faster than the schedule.
+ */
+export function peerRetryDelay(config: Pick<AppConfig, 'PEER_RETRY_BACKOFF_MS' | 'PEER_NODE_DEADLINE_SECONDS'>) {
+  return (attemptsMade: number, _type?: string, error?: Error): number => {
+    const schedule = config.PEER_RETRY_BACKOFF_MS * 2 ** Math.max(0, attemptsMade - 1);
+    const asked = (error as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    const wanted = typeof asked === 'number' && Number.isFinite(asked) ? Math.max(schedule, asked) : schedule;
+    return Math.min(wanted, config.PEER_NODE_DEADLINE_SECONDS * 1000);
+  };
 }
 
 /**
