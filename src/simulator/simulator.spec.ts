@@ -17,6 +17,7 @@ import {
   type NodeIdentity,
   type PeerKeys,
 } from '../peers/envelope.js';
+import { signCheckpoint } from '../audit/audit-checkpoint.js';
 import { verifyKeyStatement } from '../peers/key-statement.js';
 import { newMessageId, parseLocationAnswerMessage, type LocationAnswerMessage } from '../peers/peer-messages.js';
 import type { ControlChange } from './faults.js';
@@ -160,6 +161,51 @@ describe('peer-node simulator', () => {
 
   afterAll(async () => {
     await Promise.all(started.map((s) => s.close()));
+  });
+
+  describe('as a witness of the hub\'s audit chain', () => {
+    const witnessPost = async (index: number, path: string, claims: Record<string, unknown>) => {
+      const iat = epochSeconds();
+      const jti = newMessageId();
+      const jwe = await sealEnvelope(
+        { iss: hub.identity.nodeId, aud: hub.node(index).nodeId, jti, iat, exp: iat + 60, ...claims },
+        hub.identity,
+        hub.node(index),
+      );
+      const response = await fetch(`${sim.url}/nodes/${index}${path}`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
+      return { jti, jwe, response };
+    };
+    const latest = async (index: number) => {
+      const { jti, response } = await witnessPost(index, '/v1/peer/audit-checkpoints/latest', { typ: 'audit-checkpoint-query', node: hub.identity.nodeId });
+      expect(response.status).toBe(200);
+      const node = hub.node(index);
+      const { claims } = await openEnvelope(await response.text(), hub.identity, async (kid) => (kid === node.nodeId ? node : undefined));
+      checkClaims(claims, { typ: 'audit-checkpoint-answer', audience: hub.identity.nodeId, issuer: node.nodeId });
+      expect(claims).toMatchObject({ inReplyTo: jti, node: hub.identity.nodeId });
+      return claims.checkpoint;
+    };
+
+    it('keeps the newest checkpoint it is sent (204) and hands it back when asked', async () => {
+      expect(await latest(1)).toBeNull();
+      const newer = await signCheckpoint(hub.identity, { seq: '12', hash: Buffer.alloc(32, 2) });
+      const older = await signCheckpoint(hub.identity, { seq: '11', hash: Buffer.alloc(32, 1) });
+      for (const checkpoint of [newer, older]) {
+        const { response } = await witnessPost(1, '/v1/peer/audit-checkpoints', { typ: 'audit-checkpoint-notice', checkpoint });
+        expect(response.status).toBe(204);
+      }
+      expect(await latest(1)).toBe(newer);
+    });
+
+    it('refuses a checkpoint signed by another node, and a replayed notice', async () => {
+      const { identity: other } = await generateNodeIdentity('hub-b');
+      const forged = await signCheckpoint(other, { seq: '99', hash: Buffer.alloc(32, 9) });
+      await expectRefused((await witnessPost(2, '/v1/peer/audit-checkpoints', { typ: 'audit-checkpoint-notice', checkpoint: forged })).response);
+      const checkpoint = await signCheckpoint(hub.identity, { seq: '5', hash: Buffer.alloc(32, 5) });
+      const first = await witnessPost(2, '/v1/peer/audit-checkpoints', { typ: 'audit-checkpoint-notice', checkpoint });
+      expect(first.response.status).toBe(204);
+      const again = await fetch(`${sim.url}/nodes/2/v1/peer/audit-checkpoints`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: first.jwe });
+      await expectRefused(again);
+    });
   });
 
   describe('nodes and manifest', () => {

@@ -17,6 +17,7 @@ import {
   sealEnvelope,
   type NodeIdentity,
 } from '../peers/envelope.js';
+import { verifyCheckpoint, type AuditCheckpoint } from '../audit/audit-checkpoint.js';
 import { publishedNode, signKeyStatement } from '../peers/key-statement.js';
 import {
   newMessageId,
@@ -146,6 +147,8 @@ interface SimulatedNode {
   /** Replay protection: `${iss}\n${jti}` → exp, kept while the message could still be accepted. */
   seen: Map<string, number>;
   published: Buffer;
+  /** As a witness: the newest audit checkpoint (compact JWS) received from each node. */
+  checkpoints: Map<string, { seq: bigint; jws: string }>;
 }
 
 const MAX_NODES = 10_000;
@@ -155,6 +158,8 @@ const SWEEP_INTERVAL_MS = 10_000;
 const NODE_ROUTE = /^\/nodes\/(\d{1,5})(\/.*)$/;
 const QUERY_PATH = '/v1/peer/location-queries';
 const NUMBERING_PATH = '/v1/peer/numbering-notices';
+const CHECKPOINTS_PATH = '/v1/peer/audit-checkpoints';
+const CHECKPOINT_QUERY_PATH = '/v1/peer/audit-checkpoints/latest';
 const JOSE_TYPE = 'application/jose';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
@@ -256,6 +261,7 @@ async function createNodes(layout: NodeLayout): Promise<SimulatedNode[]> {
       random: seededRandom(seed, `faults/${index}`),
       stats: emptyStats(),
       seen: new Map(),
+      checkpoints: new Map(),
       // As a kouza-hub publishes it: the keys, and the key statement signed by the node's key.
       published: Buffer.from(JSON.stringify(await publishedWithStatement(identity))),
     });
@@ -403,6 +409,9 @@ class Simulator implements RunningSimulator {
         return this.handleMessage(node, req, res, (body, forge) => this.answerNumbering(node, body, forge));
       }
       if (node && nodeRoute[2] === '/v1/node' && req.method === 'GET') return send(res, 200, JSON_TYPE, node.published);
+      // As a witness of the hub's audit chain (no faults: they are drawn for location queries only).
+      if (node && nodeRoute[2] === CHECKPOINTS_PATH && req.method === 'POST') return this.witness(node, req, res, 'notice');
+      if (node && nodeRoute[2] === CHECKPOINT_QUERY_PATH && req.method === 'POST') return this.witness(node, req, res, 'query');
       return sendProblem(res, 'ROUTE_NOT_FOUND');
     }
     switch (`${req.method} ${path}`) {
@@ -491,6 +500,58 @@ class Simulator implements RunningSimulator {
     this.totals.answered++;
     if (forge) counts.badSignature++;
     send(res, 200, JOSE_TYPE, sealed);
+  }
+
+  /**
+   * The witness protocol as kouza-hub speaks it: an `audit-checkpoint-notice` is opened,
+   * checked, its checkpoint verified against the sender's key and kept if newest (204); an
+   * `audit-checkpoint-query` is answered with the newest held of the node asked.
+   */
+  private async witness(node: SimulatedNode, req: IncomingMessage, res: ServerResponse, kind: 'notice' | 'query'): Promise<void> {
+    const body = await readBody(req, this.settings.bodyLimit);
+    try {
+      if (!req.headers['content-type']?.startsWith(JOSE_TYPE)) throw new EnvelopeError('not-jose');
+      const { claims, sender } = await openEnvelope(body, node.identity, this.trustStore.resolve);
+      checkClaims(claims, { typ: kind === 'notice' ? 'audit-checkpoint-notice' : 'audit-checkpoint-query', audience: node.nodeId, issuer: sender.nodeId });
+      const { jti, exp } = claims as { jti?: unknown; exp: number };
+      if (typeof jti !== 'string' || jti.length === 0 || jti.length > 128) throw new EnvelopeError('malformed', 'jti');
+      const seenKey = `${sender.nodeId}\n${jti}`;
+      if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
+      node.seen.set(seenKey, exp);
+      if (kind === 'notice') {
+        let checkpoint: AuditCheckpoint;
+        try {
+          checkpoint = await verifyCheckpoint(claims.checkpoint, sender);
+        } catch {
+          throw new EnvelopeError('malformed', 'the checkpoint does not verify');
+        }
+        const held = node.checkpoints.get(sender.nodeId);
+        if (!held || BigInt(checkpoint.seq) > held.seq) {
+          node.checkpoints.set(sender.nodeId, { seq: BigInt(checkpoint.seq), jws: claims.checkpoint as string });
+        }
+        res.writeHead(204).end();
+        return;
+      }
+      const asked = typeof claims.node === 'string' ? claims.node : '';
+      const iat = epochSeconds();
+      const answer = {
+        typ: 'audit-checkpoint-answer',
+        iss: node.nodeId,
+        aud: sender.nodeId,
+        jti: newMessageId(),
+        iat,
+        exp: iat + this.settings.ttl,
+        inReplyTo: jti,
+        node: asked,
+        checkpoint: node.checkpoints.get(asked)?.jws ?? null,
+      };
+      send(res, 200, JOSE_TYPE, await sealEnvelope(answer, node.identity, sender));
+    } catch (error) {
+      if (!(error instanceof EnvelopeError)) throw error;
+      node.stats.refused++;
+      this.totals.refused++;
+      sendProblem(res, 'PEER_MESSAGE_REFUSED');
+    }
   }
 
   /** Opens and checks a query like a real peer, and seals the answer; EnvelopeError for any refusal. */
