@@ -109,6 +109,39 @@ describe('compact JWS (EdDSA, Ed25519)', () => {
   });
 });
 
+describe('base64url parts are read strictly', () => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const reencodes = (text: string) => Buffer.from(text, 'base64url').toString('base64url') === text;
+
+  it('a last character with stray bits, or a 4n+1 length, is refused; the one canonical text is read (oracle: decode and encode back)', () => {
+    const { privateKey, publicKey } = ed25519();
+    // '{}' encodes to 3 characters (2 stray bits), the 64-byte signature to 86 (4 stray bits).
+    const jws = signCompact(Buffer.from('{}'), {}, privateKey);
+    const [h, p, sig] = jws.split('.');
+    expect([p.length % 4, sig.length % 4]).toEqual([3, 2]);
+    for (const c of ALPHABET) {
+      for (const [part, forged] of [
+        ['payload', `${h}.${p.slice(0, -1)}${c}.${sig}`],
+        ['signature', `${h}.${p}.${sig.slice(0, -1)}${c}`],
+      ] as const) {
+        const text = part === 'payload' ? `${p.slice(0, -1)}${c}` : `${sig.slice(0, -1)}${c}`;
+        const expected = !reencodes(text) ? 'malformed' : forged === jws ? 'ok' : 'bad-signature';
+        const outcome = (() => {
+          try {
+            verifyCompact(forged, [publicKey]);
+            return 'ok';
+          } catch (error) {
+            return (error as CompactJoseError).reason;
+          }
+        })();
+        expect([part, c, outcome]).toEqual([part, c, expected]);
+      }
+    }
+    expect(reasonOf(() => verifyCompact(`${h}.${p}A.${sig}`, [publicKey]))).toBe('bad-signature');
+    expect(reasonOf(() => verifyCompact(`${h}.${p}AA.${sig}`, [publicKey]))).toBe('malformed');
+  });
+});
+
 describe('compact JWE (ECDH-ES+A256KW, A256GCM, X25519)', () => {
   it('the Concat KDF gives RFC 7518 Appendix C’s key', () => {
     const z = Buffer.from([

@@ -19,6 +19,7 @@ import {
   type PeerKeys,
 } from './envelope.js';
 import {
+  isCheckedLocationQuery,
   locationQueryMembers,
   newMessageId,
   parseLocationAnswerMessage,
@@ -311,8 +312,9 @@ export class PeerClient implements OnModuleDestroy {
       iat,
       exp: iat + this.config.PEER_MESSAGE_TTL_SECONDS,
       purpose,
-      // Only the members of the protocol, whatever else the caller's objects hold.
-      queries: queries.map(locationQueryMembers),
+      // Only the members of the protocol, whatever else the caller's objects hold (a
+      // checked query holds nothing else, and is not checked again below).
+      queries: queries.map((q) => (isCheckedLocationQuery(q, purpose) ? q : locationQueryMembers(q))),
     };
     try {
       // What the peer would refuse is the caller's mistake: say so here, not as "unreachable".

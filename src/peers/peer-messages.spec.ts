@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { EnvelopeError } from './envelope.js';
 import {
+  checkedLocationQuery,
+  isCheckedLocationQuery,
   newMessageId,
   parseLocationAnswerMessage,
   parseLocationQueryMessage,
@@ -162,6 +164,33 @@ describe('parseLocationQueryMessage', () => {
   it('refuses null and a non-object', () => {
     expect(refusal(() => parseLocationQueryMessage(null))).toMatch(/\$ must be an object/);
     expect(refusal(() => parseLocationQueryMessage('{}'))).toMatch(/\$ must be an object/);
+  });
+});
+
+describe('checkedLocationQuery (a fan-out\'s query, checked once for every node)', () => {
+  const [heir, plain] = query().queries;
+
+  it('checks as the parser does, keeps only the protocol members, and freezes', () => {
+    const checked = checkedLocationQuery({ ...heir, extra: 'not sent' } as never, 'inheritance');
+    expect(checked).toEqual(heir);
+    expect(Object.isFrozen(checked) && Object.isFrozen(checked.deceased) && Object.isFrozen(checked.deceased!.evidence[0])).toBe(true);
+    expect(isCheckedLocationQuery(checked, 'inheritance')).toBe(true);
+    expect(() => checkedLocationQuery({ ...plain, myNumber: '123456789012' } as never, 'inheritance')).toThrow(EnvelopeError);
+  });
+
+  it('the parser takes a checked query as it is, and checks anything else, an equal copy included', () => {
+    const checked = checkedLocationQuery(plain as never, 'inheritance');
+    const message = { ...query(), queries: [checked] };
+    expect(parseLocationQueryMessage(message).queries[0]).toBe(checked);
+    const copy = { ...checked };
+    expect(isCheckedLocationQuery(copy, 'inheritance')).toBe(false);
+    expect(parseLocationQueryMessage({ ...query(), queries: [copy] }).queries[0]).not.toBe(copy);
+  });
+
+  it('checked for one purpose, it is checked again in a message of the other (a claim of death is for heirs only)', () => {
+    const checked = checkedLocationQuery(heir as never, 'inheritance');
+    expect(isCheckedLocationQuery(checked, 'disaster')).toBe(false);
+    expect(() => parseLocationQueryMessage({ ...query(), purpose: 'disaster', queries: [checked] })).toThrow();
   });
 });
 

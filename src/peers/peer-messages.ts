@@ -278,27 +278,63 @@ function deceasedClaim(value: unknown, path: string, purpose: PeerPurpose, birth
   };
 }
 
+function parseQuery(item: unknown, path: string, purpose: PeerPurpose): LocationQuery {
+  const q = object(item, path, ['ref', 'myNumber', 'nameKey', 'birthDate'], ['deceased']);
+  const query: LocationQuery = {
+    ref: ref(q.ref, `${path}.ref`),
+    myNumber: isValidMyNumber(q.myNumber) ? q.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
+    nameKey: nameKeyOf(q.nameKey, `${path}.nameKey`),
+    birthDate: calendarDate(q.birthDate, `${path}.birthDate`),
+  };
+  if ('deceased' in q) query.deceased = deceasedClaim(q.deceased, `${path}.deceased`, purpose, query.birthDate);
+  return query;
+}
+
+/**
+ * Queries already checked for a purpose by checkedLocationQuery(): frozen, protocol members
+ * only. A fan-out sends the same queries to every node; each is checked once, not once per
+ * node. Only objects made here are in it (a parsed message's objects are new), so nothing
+ * received can skip a check.
+ */
+const CHECKED_QUERIES = new WeakMap<LocationQuery, PeerPurpose>();
+
+/**
+ * A query as a peer will check it (parseLocationQueryMessage's rules for one query), with
+ * only the protocol's members, frozen: put in any number of messages of that purpose
+ * without being checked again. Throws EnvelopeError('malformed') as the parser does.
+ */
+export function checkedLocationQuery(query: LocationQuery, purpose: PeerPurpose): LocationQuery {
+  const checked = deepFreeze(parseQuery(locationQueryMembers(query), '$.queries[]', purpose));
+  CHECKED_QUERIES.set(checked, purpose);
+  return checked;
+}
+
+/** Whether `query` came from checkedLocationQuery() for this purpose. */
+export function isCheckedLocationQuery(query: LocationQuery, purpose: PeerPurpose): boolean {
+  return CHECKED_QUERIES.get(query) === purpose;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /**
  * Throws EnvelopeError('malformed', path and rule) unless `value` is exactly a
  * location-query (PeerMessageRefusal for another version or a claim of death without
- * its grounds).
+ * its grounds). Queries from checkedLocationQuery() for the message's purpose are not
+ * checked again (the refs' uniqueness is).
  */
 export function parseLocationQueryMessage(value: unknown): LocationQueryMessage {
   const { obj, v, iss, aud, jti, iat, exp } = header(value, 'location-query', ['purpose', 'queries']);
   if (!PEER_PURPOSES.includes(obj.purpose as PeerPurpose)) invalid('$.purpose', 'must be inheritance or disaster');
   const purpose = obj.purpose as PeerPurpose;
-  const queries = array(obj.queries, '$.queries', 1, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationQuery => {
-    const path = `$.queries[${i}]`;
-    const q = object(item, path, ['ref', 'myNumber', 'nameKey', 'birthDate'], ['deceased']);
-    const query: LocationQuery = {
-      ref: ref(q.ref, `${path}.ref`),
-      myNumber: isValidMyNumber(q.myNumber) ? q.myNumber : invalid(`${path}.myNumber`, 'must be a valid My Number'),
-      nameKey: nameKeyOf(q.nameKey, `${path}.nameKey`),
-      birthDate: calendarDate(q.birthDate, `${path}.birthDate`),
-    };
-    if ('deceased' in q) query.deceased = deceasedClaim(q.deceased, `${path}.deceased`, purpose, query.birthDate);
-    return query;
-  });
+  const queries = array(obj.queries, '$.queries', 1, MAX_QUERIES_PER_MESSAGE).map((item, i): LocationQuery =>
+    isCheckedLocationQuery(item as LocationQuery, purpose) ? (item as LocationQuery) : parseQuery(item, `$.queries[${i}]`, purpose),
+  );
   unique(queries.map((q) => q.ref), '$.queries[].ref');
   return { v, typ: 'location-query', iss, aud, jti, iat, exp, purpose, queries };
 }

@@ -21,7 +21,8 @@ import { DEATH_EVIDENCE, HOSTED_NODE_ID, PRIORITY } from '../inquiry.types.js';
 import type { FanoutKind, InstitutionFinding } from '../inquiry.types.js';
 import { HostedNumbering } from '../../numbering/hosted-numbering.js';
 import type { NumberingOrigin, NumberingSubject } from '../../numbering/hosted-numbering.js';
-import type { DeathEvidence, NumberedInstitution, NumberingNotice } from '../../peers/peer-messages.js';
+import { checkedLocationQuery } from '../../peers/peer-messages.js';
+import type { DeathEvidence, LocationQuery, NumberedInstitution, NumberingNotice, PeerPurpose } from '../../peers/peer-messages.js';
 import { AnswerWriter } from './answer-writer.js';
 import { asks, FanoutCache } from './fanout-cache.js';
 import { InquiryAdmission } from './inquiry-admission.js';
@@ -73,6 +74,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly workers: Worker[] = [];
   /** Registered peers, read once for the thousands of node jobs of a fan-out. */
   private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
+  /** Per cached inquiry (FanoutCache), its checked location query: gone with the cache entry. */
+  private readonly peerQueries = new WeakMap<FanoutInquiry, LocationQuery>();
 
   constructor(
     private readonly db: DataSource,
@@ -362,11 +365,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         const answers = await this.peerClient.locate(
           peer,
           fanout.kind!,
-          pending.map((i) => ({
-            ...hostedQuery(i),
-            // An heir's inquiry reports the death, with its date and evidence; a disaster inquiry never does.
-            ...(i.kind === 'inheritance' ? { deceased: { dateOfDeath: i.dateOfDeath!, evidence: deathEvidence(i) } } : {}),
-          })),
+          pending.map((i) => this.peerQuery(i, fanout.kind as PeerPurpose)),
           { timeoutMs },
         );
         rows = pending.map((inquiry) => ({
@@ -393,6 +392,31 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
       await unreachable(reason);
       return { queries: pending.length, unreachable: reason };
     }
+  }
+
+  /**
+   * An inquiry's location query, built and checked once for the fan-out (the cached
+   * inquiry is the same object for every node job of it), not once per node.
+   */
+  private peerQuery(inquiry: FanoutInquiry, purpose: PeerPurpose): LocationQuery {
+    let query = this.peerQueries.get(inquiry);
+    if (!query) {
+      try {
+        query = checkedLocationQuery(
+          {
+            ...hostedQuery(inquiry),
+            // An heir's inquiry reports the death, with its date and evidence; a disaster inquiry never does.
+            ...(inquiry.kind === 'inheritance' ? { deceased: { dateOfDeath: inquiry.dateOfDeath!, evidence: deathEvidence(inquiry) } } : {}),
+          },
+          purpose,
+        );
+      } catch (error) {
+        // What the peer would refuse is our mistake: said so, not "unreachable".
+        throw new TypeError(`invalid location query: ${(error as Error).message}`);
+      }
+      this.peerQueries.set(inquiry, query);
+    }
+    return query;
   }
 
   private activePeers(): Promise<Map<string, PeerNode>> {
