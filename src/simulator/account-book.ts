@@ -94,9 +94,14 @@ export function checkAccountRecords(records: readonly unknown[], institutionCode
  * The simulated institutions' accounts: the seeded ones plus those listed explicitly
  * (a file, or records given in code), without duplicates.
  */
+/** Numbers whose holder is kept (accountsOf), at most. */
+const MAX_KEPT_HOLDERS = 100_000;
+
 export class AccountBook {
   private readonly listed = new Map<string, AccountRef[]>();
   private readonly holders = new Map<string, SimulatedHolder>();
+
+  private readonly defaultHolders = new Map<string, { nameKey: string | null; birthDate: string }>();
 
   constructor(
     private readonly seed: Seed,
@@ -128,9 +133,28 @@ export class AccountBook {
    * and birth date are the query's (the rule of kouza-hub's HostedLocations), else none.
    */
   accountsOf(query: { myNumber: string; nameKey: string; birthDate: string }, institutionCode: string): AccountRef[] {
-    const holder = this.holder(query.myNumber, institutionCode);
-    if (nameKey(holder.nameKana) !== query.nameKey || holder.birthDate !== query.birthDate) return [];
+    const holder = this.holderKey(query.myNumber, institutionCode);
+    if (holder.nameKey !== query.nameKey || holder.birthDate !== query.birthDate) return [];
     return this.accounts(query.myNumber, institutionCode);
+  }
+
+  /**
+   * The holder's name key and birth date. A number's seeded holder does not depend on the
+   * institution, and a fan-out asks the same numbers at every node: kept (a bounded map),
+   * so that the simulated peers cost what a real peer's index look-up would, not an HMAC
+   * and a kana normalization per query and node.
+   */
+  private holderKey(myNumber: string, institutionCode: string): { nameKey: string | null; birthDate: string } {
+    const listed = this.holders.get(AccountBook.key(myNumber, institutionCode));
+    if (listed) return { nameKey: nameKey(listed.nameKana), birthDate: listed.birthDate };
+    let known = this.defaultHolders.get(myNumber);
+    if (!known) {
+      const holder = this.defaultHolder ?? seededHolder(this.seed, myNumber);
+      known = { nameKey: nameKey(holder.nameKana), birthDate: holder.birthDate };
+      if (this.defaultHolders.size >= MAX_KEPT_HOLDERS) this.defaultHolders.clear();
+      this.defaultHolders.set(myNumber, known);
+    }
+    return known;
   }
 
   private static key(myNumber: string, institutionCode: string): string {

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { ACCOUNT_TYPES, type AccountRef } from '../linkages/linkage.types.js';
 
 /**
@@ -12,8 +12,19 @@ const HIT_SCALE = 2 ** (8 * HIT_BYTES);
 const MAX_SEEDED_ACCOUNTS = 3;
 const BYTES_PER_ACCOUNT = 7;
 
+/** The seed as an HMAC key, made once per seed (not per call). */
+const seedKeys = new Map<Seed, KeyObject>();
+function seedKey(seed: Seed): KeyObject {
+  let key = seedKeys.get(seed);
+  if (!key) {
+    key = createSecretKey(Buffer.from(String(seed), 'utf8'));
+    seedKeys.set(seed, key);
+  }
+  return key;
+}
+
 function seededDigest(seed: Seed, myNumber: string, institutionCode: string): Buffer {
-  return createHmac('sha256', String(seed)).update(`${myNumber}:${institutionCode}`).digest();
+  return createHmac('sha256', seedKey(seed)).update(`${myNumber}:${institutionCode}`).digest();
 }
 
 /**
