@@ -17,6 +17,7 @@ import { PeerTrust1764140000016 } from '../../migrations/1764140000016-PeerTrust
 import { DeceasedReportEvidence1764140000017 } from '../../migrations/1764140000017-DeceasedReportEvidence.js';
 import { RegisterOneActiveUpload1764140000019 } from '../../migrations/1764140000019-RegisterOneActiveUpload.js';
 import { RegisterUploadSpool1764140000024 } from '../../migrations/1764140000024-RegisterUploadSpool.js';
+import { InquiryAnswersNoForeignKey1764140000025 } from '../../migrations/1764140000025-InquiryAnswersNoForeignKey.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -39,4 +40,5 @@ export const MIGRATIONS = [
   DeceasedReportEvidence1764140000017,
   RegisterOneActiveUpload1764140000019,
   RegisterUploadSpool1764140000024,
+  InquiryAnswersNoForeignKey1764140000025,
 ];

@@ -349,5 +349,13 @@ describe('inquiries: hosted institutions', () => {
       expect(view.results.map((r: { status: string }) => r.status)).toEqual(['found', 'found', 'not-found']);
       expect(view.results.every((r: { accounts: unknown[] }) => r.accounts.length === 0)).toBe(true);
     });
+
+    it('an inquiry is never deleted, not even with the owner role: its answers (no foreign key) cannot be orphaned', async () => {
+      for (const sql of [`DELETE FROM inquiries WHERE id = '${deceasedInquiryId}'`, 'TRUNCATE inquiries CASCADE']) {
+        await expect(t.db.query(sql)).rejects.toThrow(/inquiries rows are never deleted/);
+      }
+      const [row] = await t.db.query(`SELECT count(*)::int AS n FROM inquiry_answers WHERE inquiry_id = $1`, [deceasedInquiryId]);
+      expect(row.n).toBeGreaterThan(0);
+    });
   });
 });
