@@ -45,6 +45,16 @@ describe('loadConfig', () => {
     expect(sut.BLIND_INDEX_ACTIVE_VERSION).toBe(2);
   });
 
+  it('every numeric setting can be set from the environment (a string), as its own default', () => {
+    const defaults = loadConfig({}) as unknown as Record<string, unknown>;
+    const numeric = Object.keys(defaults).filter((key) => typeof defaults[key] === 'number');
+    expect(numeric).toEqual(expect.arrayContaining(['PORT', 'AUDIT_WITNESSES', 'PEER_CONCURRENCY']));
+    for (const key of numeric) {
+      const value = String(defaults[key]);
+      expect([key, (loadConfig({ [key]: value }) as unknown as Record<string, unknown>)[key]]).toEqual([key, defaults[key]]);
+    }
+  });
+
   it('reads the values it is given', () => {
     const sut = loadConfig({
       NODE_ENV: 'production',

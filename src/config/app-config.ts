@@ -444,6 +444,7 @@ export class AppConfig {
    * (rendezvous hashing on the two node ids), so that it changes little as peers come
    * and go and each node's witnesses differ; 0 keeps checkpoints in the local log only.
    */
+  @Transform(toInt)
   @IsInt()
   @Min(0)
   @Max(1000)
