@@ -68,7 +68,7 @@ const BIRTH_DAYS = 70 * 365;
  * (name key and birth date), as kouza-hub does.
  */
 export function seededHolder(seed: Seed, myNumber: string): SimulatedHolder {
-  const digest = createHmac('sha256', String(seed)).update(`holder:${myNumber}`).digest();
+  const digest = createHmac('sha256', seedKey(seed)).update(`holder:${myNumber}`).digest();
   const part = (at: number) => [0, 1, 2].map((k) => SYLLABLES[digest[at + k] % SYLLABLES.length]).join('');
   const day = digest.readUInt32BE(8) % BIRTH_DAYS;
   return { nameKana: `${part(0)} ${part(3)}`, birthDate: new Date(FIRST_BIRTH_DAY + day * 86_400_000).toISOString().slice(0, 10) };

@@ -515,9 +515,7 @@ class Simulator implements RunningSimulator {
       checkClaims(claims, { typ: kind === 'notice' ? 'audit-checkpoint-notice' : 'audit-checkpoint-query', audience: node.nodeId, issuer: sender.nodeId });
       const { jti, exp } = claims as { jti?: unknown; exp: number };
       if (typeof jti !== 'string' || jti.length === 0 || jti.length > 128) throw new EnvelopeError('malformed', 'jti');
-      const seenKey = `${sender.nodeId}\n${jti}`;
-      if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
-      node.seen.set(seenKey, exp);
+      claimOnce(node, sender.nodeId, jti, exp);
       if (kind === 'notice') {
         let checkpoint: AuditCheckpoint;
         try {
@@ -559,9 +557,7 @@ class Simulator implements RunningSimulator {
     const { claims, sender } = await openEnvelope(body, node.identity, this.trustStore.resolve);
     checkClaims(claims, { typ: 'location-query', audience: node.nodeId, issuer: sender.nodeId });
     const query = parseLocationQueryMessage(claims);
-    const seenKey = `${query.iss}\n${query.jti}`;
-    if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
-    node.seen.set(seenKey, query.exp);
+    claimOnce(node, query.iss, query.jti, query.exp);
     node.stats.queries += query.queries.length;
     const iat = epochSeconds();
     const message: LocationAnswerMessage = {
@@ -583,9 +579,7 @@ class Simulator implements RunningSimulator {
     const { claims, sender } = await openEnvelope(body, node.identity, this.trustStore.resolve);
     checkClaims(claims, { typ: 'numbering-notice', audience: node.nodeId, issuer: sender.nodeId });
     const notice = parseNumberingNoticeMessage(claims);
-    const seenKey = `${notice.iss}\n${notice.jti}`;
-    if (node.seen.has(seenKey)) throw new EnvelopeError('replayed');
-    node.seen.set(seenKey, notice.exp);
+    claimOnce(node, notice.iss, notice.jti, notice.exp);
     node.stats.queries += notice.notices.length;
     const hosted = new Set(node.institutions.map((i) => i.code));
     const iat = epochSeconds();
@@ -615,6 +609,13 @@ class Simulator implements RunningSimulator {
     }
     return found;
   }
+}
+
+/** A message id accepted once per sender and node (kept until its exp); a replay is refused. */
+function claimOnce(node: SimulatedNode, sender: string, jti: string, exp: number): void {
+  const key = `${sender}\n${jti}`;
+  if (node.seen.has(key)) throw new EnvelopeError('replayed');
+  node.seen.set(key, exp);
 }
 
 /** Runs `action`; what it throws becomes an InvalidRequest (422 with its message). */
