@@ -18,6 +18,7 @@ import { DeceasedReportEvidence1764140000017 } from '../../migrations/1764140000
 import { RegisterOneActiveUpload1764140000019 } from '../../migrations/1764140000019-RegisterOneActiveUpload.js';
 import { RegisterUploadSpool1764140000024 } from '../../migrations/1764140000024-RegisterUploadSpool.js';
 import { InquiryAnswersNoForeignKey1764140000025 } from '../../migrations/1764140000025-InquiryAnswersNoForeignKey.js';
+import { EmptyAnswers1764140000026 } from '../../migrations/1764140000026-EmptyAnswers.js';
 
 /** Every migration, oldest first. Listed explicitly so that tests and builds load the same set. */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   RegisterOneActiveUpload1764140000019,
   RegisterUploadSpool1764140000024,
   InquiryAnswersNoForeignKey1764140000025,
+  EmptyAnswers1764140000026,
 ];

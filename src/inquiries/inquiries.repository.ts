@@ -73,6 +73,10 @@ export const KNOWN_INSTITUTIONS = `
   SELECT pi.code, pi.name, pi.peer_id FROM peer_institutions pi JOIN peers p ON p.id = pi.peer_id
    WHERE p.disabled_at IS NULL`;
 
+/** The nodes that answered inquiry $1 listing nothing (a node job that ran twice: once). */
+export const EMPTY_ANSWERS_OF_INQUIRY = `
+  SELECT DISTINCT node_id FROM empty_answers WHERE inquiry_ids @> ARRAY[$1::uuid]`;
+
 @Injectable()
 export class InquiriesRepository {
   constructor(private readonly db: DataSource) {}
@@ -165,20 +169,22 @@ export class InquiriesRepository {
 
   /**
    * One row per institution asked: its node's answer, if any. An institution whose
-   * node answered is `found` when the answer lists it, else `not-found`.
+   * node answered is `found` when the answer lists it, else `not-found` (an answer that
+   * listed nothing is an entry of empty_answers); an answer beats an "unreachable".
    */
   results(id: string, db: SqlExecutor = this.db): Promise<InquiryResultRow[]> {
     return db.query(
       `SELECT t.code AS "institutionCode", coalesce(k.name, t.code) AS "institutionName",
-              CASE WHEN a.status IS NULL THEN CASE WHEN i.completed_at IS NULL THEN 'pending' ELSE 'unreachable' END
-                   WHEN a.status = 'unreachable' THEN 'unreachable'
-                   WHEN f.accounts IS NOT NULL THEN 'found'
-                   ELSE 'not-found' END AS status,
+              CASE WHEN a.status = 'answered' THEN CASE WHEN f.accounts IS NOT NULL THEN 'found' ELSE 'not-found' END
+                   WHEN ea.node_id IS NOT NULL THEN 'not-found'
+                   WHEN a.status = 'unreachable' OR i.completed_at IS NOT NULL THEN 'unreachable'
+                   ELSE 'pending' END AS status,
               coalesce(f.accounts, '[]'::jsonb) AS accounts
          FROM inquiries i
          CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
          LEFT JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
          LEFT JOIN inquiry_answers a ON a.inquiry_id = i.id AND a.node_id = k.node_id
+         LEFT JOIN (${EMPTY_ANSWERS_OF_INQUIRY}) ea ON ea.node_id = k.node_id
          LEFT JOIN LATERAL (
            SELECT e -> 'accounts' AS accounts FROM jsonb_array_elements(a.found) e WHERE e ->> 'code' = t.code
          ) f ON true

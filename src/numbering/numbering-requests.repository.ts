@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { SqlExecutor } from '../database/sql-executor.js';
-import { KNOWN_INSTITUTIONS } from '../inquiries/inquiries.repository.js';
+import { EMPTY_ANSWERS_OF_INQUIRY, KNOWN_INSTITUTIONS } from '../inquiries/inquiries.repository.js';
 import type { NumberingTargetStatus } from './numbering.types.js';
 
 export interface NumberingTargetRow {
@@ -20,20 +20,23 @@ export class NumberingRequestsRepository {
   /**
    * One row per target: the outcome its node reported for it. A node's answer lists
    * every institution it was asked about; one that it left out is `unreachable`
-   * (reason `not-in-answer`), as is one whose node never answered by the end.
+   * (reason `not-in-answer`), as is one whose node never answered by the end. An answer
+   * that listed nothing is an entry of empty_answers; an answer beats an "unreachable".
    */
   results(id: string, db: SqlExecutor = this.db): Promise<NumberingTargetRow[]> {
     return db.query(
       `SELECT t.code AS "institutionCode", coalesce(k.name, t.code) AS "institutionName",
-              CASE WHEN a.status IS NULL THEN CASE WHEN i.completed_at IS NULL THEN 'pending' ELSE 'unreachable' END
-                   WHEN a.status = 'unreachable' OR f.e IS NULL THEN 'unreachable'
-                   ELSE f.e ->> 'status' END AS status,
+              CASE WHEN a.status = 'answered' THEN coalesce(f.e ->> 'status', 'unreachable')
+                   WHEN ea.node_id IS NOT NULL OR a.status = 'unreachable' OR i.completed_at IS NOT NULL THEN 'unreachable'
+                   ELSE 'pending' END AS status,
               (f.e ->> 'accounts')::int AS accounts,
-              CASE WHEN a.status = 'answered' AND f.e IS NULL THEN 'not-in-answer' ELSE f.e ->> 'reason' END AS reason
+              CASE WHEN a.status = 'answered' THEN coalesce(f.e ->> 'reason', CASE WHEN f.e IS NULL THEN 'not-in-answer' END)
+                   WHEN ea.node_id IS NOT NULL THEN 'not-in-answer' END AS reason
          FROM inquiries i
          CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
          LEFT JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
          LEFT JOIN inquiry_answers a ON a.inquiry_id = i.id AND a.node_id = k.node_id
+         LEFT JOIN (${EMPTY_ANSWERS_OF_INQUIRY}) ea ON ea.node_id = k.node_id
          LEFT JOIN LATERAL (
            SELECT e FROM jsonb_array_elements(a.found) e WHERE e ->> 'code' = t.code LIMIT 1
          ) f ON true

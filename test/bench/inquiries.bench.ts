@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
 import { loadConfig } from '../../src/config/app-config.js';
-import { createBenchDatabase, openPool } from './support/bench-database.js';
+import { ANSWERS_OF_INQUIRIES, createBenchDatabase, openPool } from './support/bench-database.js';
 import { cleanup } from './support/cleanup.js';
 import { createInstitutionKey, startBenchApi, startBenchWorker, type BenchApi } from './support/kouza-api.js';
 import { mapConcurrently } from './support/load.js';
@@ -130,7 +130,7 @@ async function singleStages(db: pg.Pool, runs: { id: string; ms: number }[]) {
             extract(epoch FROM max(a.answered_at) - min(a.answered_at)) * 1000 AS answers,
             extract(epoch FROM i.completed_at - max(a.answered_at)) * 1000 AS finish,
             extract(epoch FROM i.completed_at - i.created_at) * 1000 AS total
-       FROM inquiries i JOIN inquiry_answers a ON a.inquiry_id = i.id
+       FROM inquiries i JOIN (${ANSWERS_OF_INQUIRIES}) a ON a.inquiry_id = i.id
       WHERE i.id = ANY ($1::uuid[]) GROUP BY i.id`,
     [runs.map((r) => r.id)],
   );

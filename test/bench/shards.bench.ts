@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
 import { federate } from '../../src/peers/federation.js';
-import { createBenchDatabase, openPool, type BenchDatabase } from './support/bench-database.js';
+import { ANSWERS_OF_INQUIRIES, createBenchDatabase, openPool, type BenchDatabase } from './support/bench-database.js';
 import { cleanup } from './support/cleanup.js';
 import { createInstitutionKey, startBenchApi, startBenchWorker, type BenchApi, type BenchWorker } from './support/kouza-api.js';
 import { mapConcurrently } from './support/load.js';
@@ -236,7 +236,7 @@ async function measureLayout(
   const { rows: stageRows } = await first.pool.query<{ hosted: number; peers: number | null }>(
     `SELECT extract(epoch FROM max(a.answered_at) FILTER (WHERE a.node_id = $2) - i.started_at) * 1000 AS hosted,
             extract(epoch FROM max(a.answered_at) FILTER (WHERE a.node_id <> $2) - i.started_at) * 1000 AS peers
-       FROM inquiries i JOIN inquiry_answers a ON a.inquiry_id = i.id
+       FROM inquiries i JOIN (${ANSWERS_OF_INQUIRIES}) a ON a.inquiry_id = i.id
       WHERE i.id = ANY ($1::uuid[]) GROUP BY i.id, i.started_at`,
     [single.result.map((r) => r.id), HOSTED],
   );

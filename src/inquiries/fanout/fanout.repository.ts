@@ -147,32 +147,62 @@ export class FanoutRepository {
   /** Of these inquiries, those the node has already answered (or failed) for. */
   async answered(inquiryIds: string[], nodeId: string): Promise<Set<string>> {
     const rows: { inquiry_id: string }[] = await this.db.query(
-      `SELECT inquiry_id FROM inquiry_answers WHERE inquiry_id = ANY ($1::uuid[]) AND node_id = $2`,
+      `SELECT inquiry_id FROM inquiry_answers WHERE inquiry_id = ANY ($1::uuid[]) AND node_id = $2
+       UNION
+       SELECT x.id FROM empty_answers e
+        CROSS JOIN LATERAL unnest(e.inquiry_ids) AS x(id)
+        JOIN unnest($1::uuid[]) AS asked(id) ON asked.id = x.id
+        WHERE e.inquiry_ids && $1::uuid[] AND e.node_id = $2`,
       [inquiryIds, nodeId],
     );
     return new Set(rows.map((r) => r.inquiry_id));
   }
 
   /**
-   * Writes nodes' answers; a row already there wins (a job that runs twice changes
-   * nothing), as does an inquiry already final. Returns the inquiries written.
+   * Writes nodes' answers, for running inquiries only (an answer to an inquiry already
+   * final is dropped). An answer that lists nothing (the usual one) is an entry of
+   * empty_answers, one row per node for the whole call; any other is a row of
+   * inquiry_answers under (inquiry, node), where a row already there wins — except that
+   * an answer replaces an "unreachable" (the node did answer). A job that runs twice
+   * changes nothing the readers see. Returns the inquiries written.
    */
   async writeAnswers(executor: SqlExecutor, answers: AnswerRow[]): Promise<string[]> {
     if (answers.length === 0) return [];
+    const listed: AnswerRow[] = [];
+    const empty: AnswerRow[] = [];
+    for (const a of answers) (a.status === 'answered' && !a.found?.length ? empty : listed).push(a);
     const rows: { inquiry_id: string }[] = await executor.query(
-      `INSERT INTO inquiry_answers (inquiry_id, node_id, status, found, failure)
-       SELECT a.inquiry_id, a.node_id, a.status, a.found, a.failure
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[])
-              AS a(inquiry_id, node_id, status, found, failure)
-         JOIN inquiries i ON i.id = a.inquiry_id AND i.status = 'running'
-       ON CONFLICT (inquiry_id, node_id) DO NOTHING
-       RETURNING inquiry_id`,
+      `WITH running AS (
+         SELECT id FROM inquiries WHERE id = ANY ($1::uuid[] || $6::uuid[]) AND status = 'running'
+       ), listed AS (
+         INSERT INTO inquiry_answers (inquiry_id, node_id, status, found, failure)
+         SELECT a.inquiry_id, a.node_id, a.status, a.found, a.failure
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[])
+                AS a(inquiry_id, node_id, status, found, failure)
+          WHERE a.inquiry_id IN (SELECT id FROM running)
+         ON CONFLICT (inquiry_id, node_id) DO UPDATE
+            SET status = excluded.status, found = excluded.found, failure = NULL, answered_at = excluded.answered_at
+          WHERE inquiry_answers.status = 'unreachable' AND excluded.status = 'answered'
+         RETURNING inquiry_id
+       ), empty AS (
+         INSERT INTO empty_answers (node_id, inquiry_ids)
+         SELECT e.node_id, array_agg(DISTINCT e.inquiry_id)
+           FROM unnest($6::uuid[], $7::uuid[]) AS e(inquiry_id, node_id)
+          WHERE e.inquiry_id IN (SELECT id FROM running)
+          GROUP BY e.node_id
+         RETURNING inquiry_ids
+       )
+       SELECT inquiry_id FROM listed
+       UNION ALL
+       SELECT unnest(inquiry_ids) FROM empty`,
       [
-        answers.map((a) => a.inquiryId),
-        answers.map((a) => a.nodeId),
-        answers.map((a) => a.status),
-        answers.map((a) => JSON.stringify(a.found ?? [])),
-        answers.map((a) => a.failure ?? null),
+        listed.map((a) => a.inquiryId),
+        listed.map((a) => a.nodeId),
+        listed.map((a) => a.status),
+        listed.map((a) => JSON.stringify(a.found ?? [])),
+        listed.map((a) => a.failure ?? null),
+        empty.map((a) => a.inquiryId),
+        empty.map((a) => a.nodeId),
       ],
     );
     return rows.map((r) => r.inquiry_id);
@@ -188,7 +218,7 @@ export class FanoutRepository {
 
   /**
    * Makes inquiries final: every node that has not answered is unreachable, then the
-   * status is `partial` if any node was unreachable and `completed` otherwise. The
+   * status is `partial` if any node has no answer and `completed` otherwise. The
    * number's ciphertext goes, and a numbering request's address: nothing needs them any more. Returns what became final.
    */
   async finalize(
@@ -197,27 +227,48 @@ export class FanoutRepository {
     failure: string,
   ): Promise<FinalizedInquiry[]> {
     const [filter, param] =
-      'fanoutId' in which ? ['i.fanout_id = $1', which.fanoutId] : ['i.id = ANY ($1::uuid[])', which.inquiryIds];
-    await executor.query(
-      `INSERT INTO inquiry_answers (inquiry_id, node_id, status, failure)
-       SELECT DISTINCT i.id, k.node_id, 'unreachable', $2
-         FROM inquiries i
-         CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
-         JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
-        WHERE ${filter} AND i.status IN ('queued', 'running')
-       ON CONFLICT (inquiry_id, node_id) DO NOTHING`,
-      [param, failure],
+      'fanoutId' in which ? ['fanout_id = $1', which.fanoutId] : ['id = ANY ($1::uuid[])', which.inquiryIds];
+    // Locked in one order, so that the fan-out's finish and the reconciler cannot deadlock.
+    const locked: { id: string }[] = await executor.query(
+      `SELECT id FROM inquiries WHERE ${filter} AND status IN ('queued', 'running') ORDER BY id FOR UPDATE`,
+      [param],
+    );
+    const ids = locked.map((r) => r.id);
+    if (ids.length === 0) return [];
+    // Each inquiry's (inquiry, node) pairs without an answer: one pass over its answers
+    // and its empty-answer entries, not one key look-up per pair.
+    const unanswered: { inquiry_id: string }[] = await executor.query(
+      `WITH target AS (
+         SELECT i.id AS inquiry_id, k.node_id
+           FROM inquiries i
+           CROSS JOIN LATERAL unnest(i.target_codes) AS t(code)
+           JOIN (${KNOWN_INSTITUTIONS}) k ON k.code = t.code
+          WHERE i.id = ANY ($1::uuid[])
+       ), answered AS (
+         SELECT inquiry_id, node_id FROM inquiry_answers WHERE inquiry_id = ANY ($1::uuid[]) AND status = 'answered'
+         UNION ALL
+         SELECT x.id, e.node_id FROM empty_answers e
+          CROSS JOIN LATERAL unnest(e.inquiry_ids) AS x(id)
+          JOIN unnest($1::uuid[]) AS f(id) ON f.id = x.id
+          WHERE e.inquiry_ids && $1::uuid[]
+       ), missing AS (
+         SELECT inquiry_id, node_id FROM target EXCEPT SELECT inquiry_id, node_id FROM answered
+       ), recorded AS (
+         INSERT INTO inquiry_answers (inquiry_id, node_id, status, failure)
+         SELECT inquiry_id, node_id, 'unreachable', $2 FROM missing
+         ON CONFLICT (inquiry_id, node_id) DO NOTHING
+       )
+       SELECT DISTINCT inquiry_id FROM missing`,
+      [ids, failure],
     );
     const result = await executor.query(
       `UPDATE inquiries i
-          SET status = CASE WHEN EXISTS (SELECT 1 FROM inquiry_answers a
-                                          WHERE a.inquiry_id = i.id AND a.status = 'unreachable')
-                            THEN 'partial' ELSE 'completed' END,
+          SET status = CASE WHEN i.id = ANY ($2::uuid[]) THEN 'partial' ELSE 'completed' END,
               completed_at = now(), my_number_ciphertext = NULL, data_key_id = NULL, address = NULL
-        WHERE ${filter} AND i.status IN ('queued', 'running')
+        WHERE i.id = ANY ($1::uuid[]) AND i.status IN ('queued', 'running')
        RETURNING i.id, i.institution_id AS "institutionId", i.kind, i.status,
                  EXTRACT(EPOCH FROM i.completed_at - i.created_at)::float8 AS "durationSeconds"`,
-      [param],
+      [ids, unanswered.map((r) => r.inquiry_id)],
     );
     return returnedRows(result);
   }

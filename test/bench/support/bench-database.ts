@@ -50,3 +50,14 @@ export function openPool(url: string, max: number): pg.Pool {
   });
   return pool;
 }
+
+/**
+ * Every node answer of the inquiries in `$1` (uuid[]), with when it was written: rows of
+ * inquiry_answers, and the entries of empty_answers (answers that listed nothing).
+ */
+export const ANSWERS_OF_INQUIRIES = `
+  SELECT inquiry_id, node_id, answered_at FROM inquiry_answers WHERE inquiry_id = ANY ($1::uuid[])
+  UNION ALL
+  SELECT x.id, e.node_id, e.answered_at FROM empty_answers e
+   CROSS JOIN LATERAL unnest(e.inquiry_ids) AS x(id)
+   WHERE e.inquiry_ids && $1::uuid[] AND x.id = ANY ($1::uuid[])`;
