@@ -279,6 +279,16 @@ export async function run(): Promise<void> {
     [burst.result.ids],
   );
   const burstLatency: LatencySummary = summarizeLatencies(burstRows[0].latencies.map(Number));
+  // Each fan-out of the burst: its inquiries, when it began and when its last inquiry was
+  // final, in seconds after the burst's first inquiry (database clock).
+  const { rows: fanoutRows } = await admin.query<{ inquiries: number; started: number; final: number }>(
+    `WITH b AS (SELECT * FROM inquiries WHERE id = ANY ($1::uuid[])), t0 AS (SELECT min(created_at) AS t0 FROM b)
+     SELECT count(*)::int AS inquiries,
+            extract(epoch FROM min(fanout_started_at) - (SELECT t0 FROM t0))::float8 AS started,
+            extract(epoch FROM max(completed_at) - (SELECT t0 FROM t0))::float8 AS final
+       FROM b GROUP BY fanout_id ORDER BY 2`,
+    [burst.result.ids],
+  );
 
   // Where the burst's keys and commands went (the keys still held: finished flows' jobs
   // are kept for an hour, webhook and maintenance history by count).
@@ -306,6 +316,11 @@ export async function run(): Promise<void> {
     `\nburst: ${settings.burst} inquiries accepted in ${fmt(burst.result.postedS, 2)} s (${fmt(settings.burst / burst.result.postedS)}/s), ` +
       `all final after ${fmt(burst.result.totalS, 2)} s; ${burstRows[0].fanouts} fan-outs (≤ ${config.PEER_BATCH_SIZE} inquiries each), ` +
       `so ${expectedBurstMessages} messages expected without retries, ${burst.phase.messages} received`,
+  );
+  console.log('\nburst fan-outs: inquiries, began and final (s after the first inquiry; database clock)\n');
+  printTable(
+    ['fan-out', 'inquiries', 'began s', 'final s', 'took s'],
+    fanoutRows.map((f, i) => [String(i + 1), String(f.inquiries), fmt(f.started, 2), fmt(f.final, 2), fmt(f.final - f.started, 2)]),
   );
   console.log(
     `\nCPU during each phase, % of one core (${machine.nproc} cores = ${machine.nproc * 100}%); ` +
@@ -376,7 +391,7 @@ export async function run(): Promise<void> {
     },
     target: TARGET,
     single: { warmupMs, latency: singleLatency, stagesP50Ms: stages, ...single.phase },
-    burst: { postedS: burst.result.postedS, totalS: burst.result.totalS, fanouts: burstRows[0].fanouts, outcome: burstOutcome, latency: burstLatency, ...burst.phase },
+    burst: { postedS: burst.result.postedS, totalS: burst.result.totalS, fanouts: burstRows[0].fanouts, fanoutTimeline: fanoutRows, outcome: burstOutcome, latency: burstLatency, ...burst.phase },
     redis: { cluster: Boolean(config.REDIS_CLUSTER_NODES), queuePrefix, masters: shares },
     workerPeakRssMb,
     apiPeakRssMb,

@@ -115,6 +115,29 @@ describe('node answers: empty ones compact, every one read back', () => {
     ]);
   });
 
+  it('admission: while a fan-out is in flight, a batch that is not full waits to fill, unless more urgent or nobody joins it', async () => {
+    const post = async (body: Record<string, unknown>) => (await t.http.post('/v1/inquiries').set(requester.auth).send(body).expect(202)).body.id as string;
+    const claim = (limit: number, mostUrgent: number) =>
+      db.transaction(async (tx) => (await repository.claim(tx, randomUUID(), limit, { mostUrgent, quietMs: 60_000 })).map((c) => c.id).sort());
+    // The earlier tests left inheritance inquiries running: a fan-out in flight.
+    expect(await repository.fanoutsInFlight(db)).toEqual({ fanouts: expect.any(Number), mostUrgent: 2 });
+    const queued = [await post(inheritanceBody(validMyNumber(901))), await post(inheritanceBody(validMyNumber(902)))].sort();
+    expect(await claim(3, 2)).toEqual([]); // two of three, freshly queued: they wait
+    expect(await repository.anyQueued(db)).toBe(true);
+    expect(await claim(2, 2)).toEqual(queued); // full
+    // Nothing else in flight, the lone inquiry leaves at once.
+    const lone = await post(inheritanceBody(validMyNumber(903)));
+    expect(await db.transaction(async (tx) => (await repository.claim(tx, randomUUID(), 3)).map((c) => c.id))).toEqual([lone]);
+    // Nobody joined it for longer than quietMs: waiting would not fill it.
+    const quiet = await post(inheritanceBody(validMyNumber(904)));
+    expect(await claim(3, 2)).toEqual([]);
+    await t.db.query(`UPDATE inquiries SET created_at = created_at - interval '2 minutes' WHERE id = $1`, [quiet]);
+    expect(await claim(3, 2)).toEqual([quiet]);
+    // More urgent than every fan-out in flight (inheritance, 2, against numbering, 3): leaves at once.
+    const urgent = await post(inheritanceBody(validMyNumber(905)));
+    expect(await claim(3, 3)).toEqual([urgent]);
+  });
+
   it('the database refuses an empty or nested list of inquiries', async () => {
     for (const ids of [`'{}'`, `ARRAY[ARRAY['${randomUUID()}'::uuid]]`]) {
       await expect(t.db.query(`INSERT INTO empty_answers (node_id, inquiry_ids) VALUES ($1, ${ids})`, [peers.p])).rejects.toThrow(/check constraint/);

@@ -83,17 +83,33 @@ export class FanoutRepository {
   /**
    * Moves up to `limit` queued inquiries of one kind (the most urgent waiting) into
    * a new fan-out. SKIP LOCKED lets several workers admit at once.
+   *
+   * While other fan-outs are in flight (`inFlight`), a batch smaller than `limit` stays
+   * queued so that it fills up, unless its kind is more urgent than every fan-out in
+   * flight, or no inquiry of its kind was queued in the last `quietMs` (waiting would not
+   * fill it). A lone inquiry leaves at once; under load, inquiries leave in full batches.
    */
-  async claim(executor: SqlExecutor, fanoutId: string, limit: number): Promise<ClaimedInquiry[]> {
+  async claim(
+    executor: SqlExecutor,
+    fanoutId: string,
+    limit: number,
+    inFlight?: { mostUrgent: number; quietMs: number },
+  ): Promise<ClaimedInquiry[]> {
     const result = await executor.query(
       `WITH next_kind AS (
-         SELECT kind FROM inquiries WHERE status = 'queued' ORDER BY priority, created_at LIMIT 1
+         SELECT kind, priority FROM inquiries WHERE status = 'queued' ORDER BY priority, created_at LIMIT 1
        ), picked AS (
-         SELECT id, started_at IS NOT NULL AS resumed FROM inquiries
+         SELECT id, created_at, started_at IS NOT NULL AS resumed FROM inquiries
           WHERE status = 'queued' AND kind = (SELECT kind FROM next_kind) AND deadline_at > now()
           ORDER BY priority, created_at
           LIMIT $2
           FOR UPDATE SKIP LOCKED
+       ), leaves AS (
+         SELECT $3::int IS NULL
+             OR (SELECT priority FROM next_kind) < $3
+             OR (SELECT count(*) FROM picked) >= $2
+             OR (SELECT max(created_at) FROM picked) < clock_timestamp() - make_interval(secs => $4::float8 / 1000)
+             AS go
        )
        -- clock_timestamp(), not now(): now() is when the transaction began, before it waited
        -- for the admission lock, so a claim that waited would look older than the one it
@@ -101,11 +117,19 @@ export class FanoutRepository {
        UPDATE inquiries i
           SET status = 'running', fanout_id = $1, fanout_started_at = clock_timestamp(),
               started_at = coalesce(i.started_at, clock_timestamp())
-         FROM picked WHERE i.id = picked.id
+         FROM picked WHERE i.id = picked.id AND (SELECT go FROM leaves)
        RETURNING i.id, i.kind, picked.resumed`,
-      [fanoutId, limit],
+      [fanoutId, limit, inFlight?.mostUrgent ?? null, inFlight?.quietMs ?? 0],
     );
     return returnedRows(result);
+  }
+
+  /** Whether any inquiry is queued (admission held one back). */
+  async anyQueued(executor: SqlExecutor): Promise<boolean> {
+    const rows: { queued: boolean }[] = await executor.query(
+      `SELECT EXISTS (SELECT 1 FROM inquiries WHERE status = 'queued' AND deadline_at > now()) AS queued`,
+    );
+    return rows[0].queued;
   }
 
   /** The nodes (this node's hosted institutions being the nil node) a fan-out must ask. */
@@ -208,12 +232,12 @@ export class FanoutRepository {
     return rows.map((r) => r.inquiry_id);
   }
 
-  /** Fan-outs carrying running inquiries: admission holds back while enough are. */
-  async fanoutsInFlight(executor: SqlExecutor): Promise<number> {
-    const rows: { n: number }[] = await executor.query(
-      `SELECT count(DISTINCT fanout_id)::int AS n FROM inquiries WHERE status = 'running'`,
+  /** Fan-outs carrying running inquiries, and the most urgent priority among them (null if none). */
+  async fanoutsInFlight(executor: SqlExecutor): Promise<{ fanouts: number; mostUrgent: number | null }> {
+    const rows: { fanouts: number; most_urgent: number | null }[] = await executor.query(
+      `SELECT count(DISTINCT fanout_id)::int AS fanouts, min(priority)::int AS most_urgent FROM inquiries WHERE status = 'running'`,
     );
-    return rows[0].n;
+    return { fanouts: rows[0].fanouts, mostUrgent: rows[0].most_urgent };
   }
 
   /**

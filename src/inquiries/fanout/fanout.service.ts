@@ -143,18 +143,30 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   /**
    * Admits queued inquiries, a fan-out of up to PEER_BATCH_SIZE at a time, while
    * fewer than FANOUTS_IN_FLIGHT fan-outs run; each finished fan-out admits again.
+   * While one runs, a batch that is not full waits to fill (FanoutRepository.claim):
+   * a burst leaves in full batches, not as a first few fan-outs of a handful each that
+   * cost as many messages as full ones and hold the fan-out slots. Held back, it is
+   * looked at again after PEER_BATCH_WAIT_MS, and leaves once no newcomer joins it.
    */
   async admit(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
     let inquiries = 0;
     for (;;) {
       const fanoutId = randomUUID();
-      const claimed = await this.db.transaction(async (tx) => {
+      const { claimed, heldBack } = await this.db.transaction(async (tx) => {
         await this.repository.lockAdmission(tx);
         // Under load, inquiries wait here and leave in full batches: fewer, larger messages.
-        if ((await this.repository.fanoutsInFlight(tx)) >= this.config.FANOUTS_IN_FLIGHT) return [];
-        return this.repository.claim(tx, fanoutId, this.config.PEER_BATCH_SIZE);
+        const inFlight = await this.repository.fanoutsInFlight(tx);
+        if (inFlight.fanouts >= this.config.FANOUTS_IN_FLIGHT) return { claimed: [], heldBack: false };
+        const claimed = await this.repository.claim(
+          tx,
+          fanoutId,
+          this.config.PEER_BATCH_SIZE,
+          inFlight.mostUrgent === null ? undefined : { mostUrgent: inFlight.mostUrgent, quietMs: this.config.PEER_BATCH_WAIT_MS },
+        );
+        return { claimed, heldBack: claimed.length === 0 && inFlight.fanouts > 0 && (await this.repository.anyQueued(tx)) };
       });
+      if (heldBack) await this.admission.request();
       if (claimed.length === 0) break;
       // After the commit, so that the jobs see their inquiries; if this fails, the
       // reconciler re-queues them.
