@@ -475,6 +475,16 @@ export class AppConfig {
   PEER_BATCH_WAIT_MS = 50;
 
   /**
+   * While another fan-out is in flight, how long a batch that is not full may wait to
+   * fill (its oldest inquiry's wait); a more urgent kind does not wait. 0: never waits.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60000)
+  PEER_BATCH_MAX_WAIT_MS = 1000;
+
+  /**
    * Fan-outs running at once across the workers; more inquiries wait and leave in
    * full batches. Raise it with more worker capacity.
    */

@@ -7,8 +7,8 @@ import { ACCOUNT_TYPES, type AccountRef } from '../linkages/linkage.types.js';
  */
 export type Seed = string | number;
 
+/** The account details are read from the digest after its first bytes. */
 const HIT_BYTES = 6;
-const HIT_SCALE = 2 ** (8 * HIT_BYTES);
 const MAX_SEEDED_ACCOUNTS = 3;
 const BYTES_PER_ACCOUNT = 7;
 
@@ -27,15 +27,47 @@ function seededDigest(seed: Seed, myNumber: string, institutionCode: string): Bu
   return createHmac('sha256', seedKey(seed)).update(`${myNumber}:${institutionCode}`).digest();
 }
 
+/** Numbers whose draw is kept (numberDraw), at most. */
+const MAX_KEPT_DRAWS = 100_000;
+const numberDraws = new Map<string, number>();
+
 /**
- * The accounts the seed gives `myNumber` at `institutionCode`: none unless the hash
- * of (seed, number, code) falls under `hitRate`, else 1–3 accounts whose branch, type
- * and number come from the same hash.
+ * 32 bits the seed gives a number, from an HMAC of (seed, number) made once per number:
+ * a fan-out asks the same numbers at a thousand simulated institutions, and one HMAC per
+ * number and institution was the simulator's largest cost, which a real peer's index
+ * look-up does not have.
+ */
+function numberDraw(seed: Seed, myNumber: string): number {
+  const key = `${String(seed)}\0${myNumber}`;
+  let draw = numberDraws.get(key);
+  if (draw === undefined) {
+    draw = createHmac('sha256', seedKey(seed)).update(`draw:${myNumber}`).digest().readUInt32BE(0);
+    if (numberDraws.size >= MAX_KEPT_DRAWS) numberDraws.clear();
+    numberDraws.set(key, draw);
+  }
+  return draw;
+}
+
+/** Uniform in [0, 1) per (number, institution): the number's draw mixed with the code (murmur3's finalizer, a bijection). */
+function hitDraw(seed: Seed, myNumber: string, institutionCode: string): number {
+  let h = numberDraw(seed, myNumber);
+  for (let i = 0; i < institutionCode.length; i++) h = Math.imul(h ^ institutionCode.charCodeAt(i), 0x9e3779b1);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
+}
+
+/**
+ * The accounts the seed gives `myNumber` at `institutionCode`: none unless the draw of
+ * (seed, number, code) falls under `hitRate`, else 1–3 accounts whose branch, type and
+ * number come from a hash of (seed, number, code).
  */
 export function seededAccounts(seed: Seed, hitRate: number, myNumber: string, institutionCode: string): AccountRef[] {
-  if (hitRate <= 0) return [];
+  if (hitRate <= 0 || hitDraw(seed, myNumber, institutionCode) >= hitRate) return [];
   const digest = seededDigest(seed, myNumber, institutionCode);
-  if (digest.readUIntBE(0, HIT_BYTES) / HIT_SCALE >= hitRate) return [];
   const count = 1 + (digest[HIT_BYTES] % MAX_SEEDED_ACCOUNTS);
   const accounts: AccountRef[] = [];
   for (let k = 0; k < count; k++) {

@@ -278,6 +278,11 @@ describe('peer-node simulator', () => {
         }
       }
       expect(seededAccounts('s', 0.1, numbers[0], '5000')).toEqual(seededAccounts('s', 0.1, numbers[0], '5000'));
+      // Across institutions too: one number, 4,000 codes (the draw mixes the code in, it is not the number's alone).
+      const codes = Array.from({ length: 4000 }, (_, i) => String(1000 + i));
+      const held = codes.filter((code) => seededAccounts('s', 0.1, numbers[0], code).length > 0).length;
+      expect(held / codes.length).toBeGreaterThan(0.08);
+      expect(held / codes.length).toBeLessThan(0.12);
       expect(seededAccounts('s', 0, numbers[0], '5000')).toEqual([]);
       expect(numbers.slice(0, 50).every((n) => seededAccounts('s', 1, n, '5000').length > 0)).toBe(true);
     });

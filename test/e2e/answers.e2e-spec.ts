@@ -115,10 +115,10 @@ describe('node answers: empty ones compact, every one read back', () => {
     ]);
   });
 
-  it('admission: while a fan-out is in flight, a batch that is not full waits to fill, unless more urgent or nobody joins it', async () => {
+  it('admission: while a fan-out is in flight, a batch that is not full waits to fill, unless more urgent or it has waited long enough', async () => {
     const post = async (body: Record<string, unknown>) => (await t.http.post('/v1/inquiries').set(requester.auth).send(body).expect(202)).body.id as string;
     const claim = (limit: number, mostUrgent: number) =>
-      db.transaction(async (tx) => (await repository.claim(tx, randomUUID(), limit, { mostUrgent, quietMs: 60_000 })).map((c) => c.id).sort());
+      db.transaction(async (tx) => (await repository.claim(tx, randomUUID(), limit, { mostUrgent, maxWaitMs: 60_000 })).map((c) => c.id).sort());
     // The earlier tests left inheritance inquiries running: a fan-out in flight.
     expect(await repository.fanoutsInFlight(db)).toEqual({ fanouts: expect.any(Number), mostUrgent: 2 });
     const queued = [await post(inheritanceBody(validMyNumber(901))), await post(inheritanceBody(validMyNumber(902)))].sort();
@@ -128,11 +128,11 @@ describe('node answers: empty ones compact, every one read back', () => {
     // Nothing else in flight, the lone inquiry leaves at once.
     const lone = await post(inheritanceBody(validMyNumber(903)));
     expect(await db.transaction(async (tx) => (await repository.claim(tx, randomUUID(), 3)).map((c) => c.id))).toEqual([lone]);
-    // Nobody joined it for longer than quietMs: waiting would not fill it.
-    const quiet = await post(inheritanceBody(validMyNumber(904)));
+    // Its oldest inquiry has waited maxWaitMs: it leaves, full or not.
+    const waited = await post(inheritanceBody(validMyNumber(904)));
     expect(await claim(3, 2)).toEqual([]);
-    await t.db.query(`UPDATE inquiries SET created_at = created_at - interval '2 minutes' WHERE id = $1`, [quiet]);
-    expect(await claim(3, 2)).toEqual([quiet]);
+    await t.db.query(`UPDATE inquiries SET created_at = created_at - interval '2 minutes' WHERE id = $1`, [waited]);
+    expect(await claim(3, 2)).toEqual([waited]);
     // More urgent than every fan-out in flight (inheritance, 2, against numbering, 3): leaves at once.
     const urgent = await post(inheritanceBody(validMyNumber(905)));
     expect(await claim(3, 3)).toEqual([urgent]);

@@ -86,14 +86,14 @@ export class FanoutRepository {
    *
    * While other fan-outs are in flight (`inFlight`), a batch smaller than `limit` stays
    * queued so that it fills up, unless its kind is more urgent than every fan-out in
-   * flight, or no inquiry of its kind was queued in the last `quietMs` (waiting would not
-   * fill it). A lone inquiry leaves at once; under load, inquiries leave in full batches.
+   * flight, or its oldest inquiry has waited `maxWaitMs`. A lone inquiry leaves at once;
+   * under load, inquiries leave in full batches.
    */
   async claim(
     executor: SqlExecutor,
     fanoutId: string,
     limit: number,
-    inFlight?: { mostUrgent: number; quietMs: number },
+    inFlight?: { mostUrgent: number; maxWaitMs: number },
   ): Promise<ClaimedInquiry[]> {
     const result = await executor.query(
       `WITH next_kind AS (
@@ -108,7 +108,7 @@ export class FanoutRepository {
          SELECT $3::int IS NULL
              OR (SELECT priority FROM next_kind) < $3
              OR (SELECT count(*) FROM picked) >= $2
-             OR (SELECT max(created_at) FROM picked) < clock_timestamp() - make_interval(secs => $4::float8 / 1000)
+             OR (SELECT min(created_at) FROM picked) <= clock_timestamp() - make_interval(secs => $4::float8 / 1000)
              AS go
        )
        -- clock_timestamp(), not now(): now() is when the transaction began, before it waited
@@ -119,7 +119,7 @@ export class FanoutRepository {
               started_at = coalesce(i.started_at, clock_timestamp())
          FROM picked WHERE i.id = picked.id AND (SELECT go FROM leaves)
        RETURNING i.id, i.kind, picked.resumed`,
-      [fanoutId, limit, inFlight?.mostUrgent ?? null, inFlight?.quietMs ?? 0],
+      [fanoutId, limit, inFlight?.mostUrgent ?? null, inFlight?.maxWaitMs ?? 0],
     );
     return returnedRows(result);
   }

@@ -146,7 +146,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
    * While one runs, a batch that is not full waits to fill (FanoutRepository.claim):
    * a burst leaves in full batches, not as a first few fan-outs of a handful each that
    * cost as many messages as full ones and hold the fan-out slots. Held back, it is
-   * looked at again after PEER_BATCH_WAIT_MS, and leaves once no newcomer joins it.
+   * looked at again after PEER_BATCH_WAIT_MS, and leaves at the latest once its oldest
+   * inquiry has waited PEER_BATCH_MAX_WAIT_MS.
    */
   async admit(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
@@ -162,7 +163,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
           tx,
           fanoutId,
           this.config.PEER_BATCH_SIZE,
-          inFlight.mostUrgent === null ? undefined : { mostUrgent: inFlight.mostUrgent, quietMs: this.config.PEER_BATCH_WAIT_MS },
+          inFlight.mostUrgent === null ? undefined : { mostUrgent: inFlight.mostUrgent, maxWaitMs: this.config.PEER_BATCH_MAX_WAIT_MS },
         );
         return { claimed, heldBack: claimed.length === 0 && inFlight.fanouts > 0 && (await this.repository.anyQueued(tx)) };
       });
