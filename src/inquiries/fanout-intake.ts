@@ -29,8 +29,8 @@ export interface IntakeRequest {
   myNumber: string;
   idempotencyKey?: string;
   row: IntakeRow;
-  /** The creation's audit row (its resource is the new request). */
-  audit: Omit<AuditEvent, 'resourceId'>;
+  /** The creation's audit row (its resource is the new request), given how many institutions it asks. */
+  audit: (institutions: number) => Omit<AuditEvent, 'resourceId'>;
 }
 
 export interface Accepted {
@@ -96,7 +96,7 @@ export class FanoutIntake {
         dataKeyId: encrypted.dataKeyId,
         deadlineSeconds: this.config.INQUIRY_DEADLINE_SECONDS,
       });
-      await this.audit.record(tx, actor, { ...request.audit, resourceId: id });
+      await this.audit.record(tx, actor, { ...request.audit(row.institutions), resourceId: id });
       const body = { id: row.id, status: row.status };
       if (idempotencyKey) await this.idempotencyKeys.complete(tx, caller.institutionId, idempotencyKey, 202, body);
       return { body, replayed: false };
@@ -105,7 +105,7 @@ export class FanoutIntake {
     return outcome;
   }
 
-  /** The codes of `requested` (all known institutions when absent); an unknown one is refused. */
+  /** The codes of `requested` (all known institutions when absent), sorted; an unknown one is refused. */
   async knownTargets(requested: string[] | undefined): Promise<string[]> {
     const known = await this.inquiries.knownCodes(requested ?? null);
     if (requested) {
@@ -116,5 +116,10 @@ export class FanoutIntake {
       }
     }
     return known;
+  }
+
+  /** knownTargets, except that "every known institution" is null (the row's INSERT reads them). */
+  async namedTargets(requested: string[] | undefined): Promise<string[] | null> {
+    return requested ? this.knownTargets(requested) : null;
   }
 }

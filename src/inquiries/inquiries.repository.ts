@@ -25,7 +25,8 @@ export interface NewInquiry {
   applicantName: string | null;
   evidence: { type: string; reference: string }[];
   declarationId: string | null;
-  targetCodes: string[];
+  /** The institutions asked, sorted; null: every institution known when the row is written (read by the INSERT itself). */
+  targetCodes: string[] | null;
   targetsAll: boolean;
   deadlineSeconds: number;
   /** Numbering requests only. */
@@ -90,15 +91,21 @@ export class InquiriesRepository {
     return rows.map((r) => r.code);
   }
 
-  async insert(executor: SqlExecutor, row: NewInquiry): Promise<{ id: string; status: InquiryStatus }> {
+  /**
+   * Writes a new inquiry or numbering request; `institutions` is how many it asks. Every
+   * known institution (targetCodes null) is read here, in the statement: a thousand codes
+   * need not travel to the API and back for each inquiry.
+   */
+  async insert(executor: SqlExecutor, row: NewInquiry): Promise<{ id: string; status: InquiryStatus; institutions: number }> {
     const rows = await executor.query(
       `INSERT INTO inquiries (id, institution_id, api_key_id, kind, priority, branch_code, operator_id,
          blind_index_version, blind_index, my_number_ciphertext, data_key_id, name_kana, birth_date, date_of_death,
          municipality_code, applicant_relationship, applicant_name, evidence, declaration_id, target_codes,
          targets_all, deadline_at, address, postal_code, number_document, identity_document, consent_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+         coalesce($20::text[], (SELECT coalesce(array_agg(code ORDER BY code), '{}') FROM (${KNOWN_INSTITUTIONS}) k)), $21,
          now() + make_interval(secs => $22), $23, $24, $25, $26, $27)
-       RETURNING id, status`,
+       RETURNING id, status, cardinality(target_codes) AS institutions`,
       [
         row.id,
         row.institutionId,

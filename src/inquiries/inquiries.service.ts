@@ -58,7 +58,7 @@ export class InquiriesService {
       }
       declarationId = declaration.id;
     }
-    const targetCodes = await this.intake.knownTargets(dto.targetInstitutions);
+    const targetCodes = await this.intake.namedTargets(dto.targetInstitutions);
     const accepted = await this.intake.accept(caller, actor, {
       route: 'POST /v1/inquiries',
       dto,
@@ -80,11 +80,11 @@ export class InquiriesService {
         targetCodes,
         targetsAll: !dto.targetInstitutions,
       },
-      audit: {
+      audit: (institutions) => ({
         action: 'inquiry.create',
         resourceType: 'inquiry',
-        details: { kind: dto.kind, institutions: targetCodes.length, declarationId },
-      },
+        details: { kind: dto.kind, institutions, declarationId },
+      }),
     });
     // A replay created nothing. A jump of this per institution is KouzaInquiryVolumeJump.
     if (!accepted.replayed) this.metrics.inquiriesCreated.inc({ institution: caller.institutionCode, kind: dto.kind });

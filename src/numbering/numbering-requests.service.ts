@@ -73,11 +73,11 @@ export class NumberingRequestsService {
           consentAt: dto.consentAt,
         },
       },
-      audit: {
+      audit: (institutions) => ({
         action: 'numbering.create',
         resourceType: 'numbering-request',
-        details: { institutions: targetCodes.length, all: !dto.targetInstitutions },
-      },
+        details: { institutions, all: !dto.targetInstitutions },
+      }),
     });
   }
 

@@ -265,8 +265,13 @@ export async function sealEnvelope(
   sender: NodeIdentity,
   recipient: PeerKeys,
 ): Promise<string> {
+  return sealEnvelopeJson(JSON.stringify(claims), sender, recipient);
+}
+
+/** sealEnvelope of claims already serialised (the JSON of an object), for a caller that reuses parts of it. */
+export async function sealEnvelopeJson(claimsJson: string, sender: NodeIdentity, recipient: PeerKeys): Promise<string> {
   const jws = signCompact(
-    Buffer.from(JSON.stringify(claims)),
+    Buffer.from(claimsJson),
     { kid: sender.nodeId, ...(sender.signingKid ? { skid: sender.signingKid } : {}) },
     sender.signingPrivateKey,
   );

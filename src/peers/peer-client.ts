@@ -15,11 +15,13 @@ import {
   epochSeconds,
   openEnvelope,
   sealEnvelope,
+  sealEnvelopeJson,
   type NodeIdentity,
   type PeerKeys,
 } from './envelope.js';
 import {
   isCheckedLocationQuery,
+  locationQueryMessageJson,
   locationQueryMembers,
   newMessageId,
   parseLocationAnswerMessage,
@@ -184,7 +186,7 @@ export class PeerClient implements OnModuleDestroy {
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<PeerLocations> {
     const query = this.queryMessage(peer, purpose, queries);
-    const envelope = await sealEnvelope({ ...query }, this.identity, peer.keys);
+    const envelope = await sealEnvelopeJson(locationQueryMessageJson(query), this.identity, peer.keys);
     const sealedAnswer = await this.send(peer, PEER_LOCATION_QUERIES_PATH, envelope, options);
     const answer = await this.verifyReply(peer, query.jti, sealedAnswer, 'location-answer', parseLocationAnswerMessage);
     return this.believe(peer, query, answer);

@@ -3,6 +3,7 @@ import { EnvelopeError } from './envelope.js';
 import {
   checkedLocationQuery,
   isCheckedLocationQuery,
+  locationQueryMessageJson,
   newMessageId,
   parseLocationAnswerMessage,
   parseLocationQueryMessage,
@@ -191,6 +192,19 @@ describe('checkedLocationQuery (a fan-out\'s query, checked once for every node)
     const checked = checkedLocationQuery(heir as never, 'inheritance');
     expect(isCheckedLocationQuery(checked, 'disaster')).toBe(false);
     expect(() => parseLocationQueryMessage({ ...query(), purpose: 'disaster', queries: [checked] })).toThrow();
+  });
+});
+
+describe('locationQueryMessageJson (a checked query serialised once)', () => {
+  it('is JSON.stringify of the message, byte for byte, for checked and unchecked queries alike, and stays so', () => {
+    const [heir, plain] = query().queries;
+    const checked = checkedLocationQuery(heir as never, 'inheritance');
+    for (const queries of [[checked], [checked, plain], [plain, checked, { ...checked, ref: 'inq-3' }]]) {
+      const message = parseLocationQueryMessage({ ...query(), queries });
+      for (let i = 0; i < 2; i++) expect(locationQueryMessageJson(message)).toBe(JSON.stringify(message));
+    }
+    // Unicode (the name key is half-width katakana) and the claim of death come out as JSON.stringify writes them.
+    expect(locationQueryMessageJson(parseLocationQueryMessage({ ...query(), queries: [checked] }))).toContain('"nameKey":"ﾔﾏﾀﾞﾀﾛｳ"');
   });
 });
 

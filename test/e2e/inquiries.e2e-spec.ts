@@ -249,6 +249,11 @@ describe('inquiries: hosted institutions', () => {
       const view = await finalInquiry(t, requester, inquiry.body.id);
       expect(view.status).toBe('completed');
       expect(view.results).toEqual([{ institutionCode: '0002', institutionName: 'Bank 0002', status: 'not-found', accounts: [] }]);
+      // The creation's audit row counts the institutions asked: one here, every known one (three) by default.
+      const created = async (id: string) =>
+        (await t.db.query(`SELECT details FROM audit_events WHERE resource_id = $1 AND action = 'inquiry.create'`, [id]))[0].details;
+      expect(await created(inquiry.body.id)).toMatchObject({ kind: 'inheritance', institutions: 1 });
+      expect(await created(deceasedInquiryId)).toMatchObject({ kind: 'inheritance', institutions: 3 });
     });
 
     it('served the disaster inquiries queued before the worker started ahead of an earlier inheritance inquiry', async () => {
