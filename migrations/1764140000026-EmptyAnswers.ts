@@ -11,7 +11,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * node) pairs against that key. Now the answer of a node that listed nothing (for a
  * location query: no accounts; for a numbering notice: no institution) is one entry of
  * empty_answers.inquiry_ids: one row per node per group commit, holding every inquiry
- * it answered so, found by inquiry through a GIN index.
+ * it answered so, found by inquiry through a GIN index (and by node and time, for a retry).
  *
  * What a node answered for an inquiry, read by inquiry and node:
  *   - a row of inquiry_answers with status 'answered': its list (accounts found, or the
@@ -41,6 +41,9 @@ export class EmptyAnswers1764140000026 implements MigrationInterface {
       ) WITH (toast_tuple_target = 8160)`);
     await q.query(`ALTER TABLE empty_answers ALTER COLUMN inquiry_ids SET STORAGE EXTERNAL`);
     await q.query(`CREATE INDEX empty_answers_inquiries ON empty_answers USING gin (inquiry_ids)`);
+    // A node job's retry asks again only the inquiries its node has not answered: that
+    // node's entries since the inquiries started (the GIN index would read every node's).
+    await q.query(`CREATE INDEX empty_answers_node ON empty_answers (node_id, answered_at)`);
     await q.query(`
       COMMENT ON TABLE empty_answers IS
         'Answers that listed nothing: node_id answered each of inquiry_ids with an empty list. See migration 26.'`);

@@ -176,7 +176,9 @@ export class FanoutRepository {
        SELECT x.id FROM empty_answers e
         CROSS JOIN LATERAL unnest(e.inquiry_ids) AS x(id)
         JOIN unnest($1::uuid[]) AS asked(id) ON asked.id = x.id
-        WHERE e.inquiry_ids && $1::uuid[] AND e.node_id = $2`,
+        WHERE e.node_id = $2
+          -- Nothing answers an inquiry before it started; a minute's margin for a failover's clock.
+          AND e.answered_at >= (SELECT min(started_at) FROM inquiries WHERE id = ANY ($1::uuid[])) - interval '1 minute'`,
       [inquiryIds, nodeId],
     );
     return new Set(rows.map((r) => r.inquiry_id));
@@ -276,7 +278,8 @@ export class FanoutRepository {
           JOIN unnest($1::uuid[]) AS f(id) ON f.id = x.id
           WHERE e.inquiry_ids && $1::uuid[]
        ), missing AS (
-         SELECT inquiry_id, node_id FROM target EXCEPT SELECT inquiry_id, node_id FROM answered
+         SELECT t.inquiry_id, t.node_id FROM target t
+          WHERE NOT EXISTS (SELECT 1 FROM answered a WHERE a.inquiry_id = t.inquiry_id AND a.node_id = t.node_id)
        ), recorded AS (
          INSERT INTO inquiry_answers (inquiry_id, node_id, status, failure)
          SELECT inquiry_id, node_id, 'unreachable', $2 FROM missing
