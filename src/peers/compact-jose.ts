@@ -117,7 +117,8 @@ export function decodeProtectedHeader(compact: string): ProtectedHeader {
 /** Compact JWS, EdDSA over Ed25519. `header` gets `alg: EdDSA`. */
 export function signCompact(payload: Uint8Array, header: ProtectedHeader, privateKey: KeyObject): string {
   const signingInput = `${b64u(Buffer.from(JSON.stringify({ ...header, alg: EDDSA })))}.${b64u(payload)}`;
-  return `${signingInput}.${b64u(sign(null, Buffer.from(signingInput), privateKey))}`;
+  // base64url is ASCII: latin1 copies its bytes, without UTF-8's pass over them.
+  return `${signingInput}.${b64u(sign(null, Buffer.from(signingInput, 'latin1'), privateKey))}`;
 }
 
 /** The parts of a compact EdDSA JWS, checked for form (nothing verified yet). */
@@ -137,7 +138,8 @@ export function parseCompactJws(jws: string): ParsedJws {
   const payload = fromB64u(p, 'JWS payload');
   const signature = fromB64u(s, 'JWS signature');
   if (signature.length !== ED25519_SIGNATURE_BYTES) throw new CompactJoseError('malformed', 'JWS: not an Ed25519 signature');
-  return { header, payload, signingInput: Buffer.from(jws.slice(0, h.length + 1 + p.length)), signature };
+  // Both parts passed the base64url check (ASCII): latin1 is their bytes.
+  return { header, payload, signingInput: Buffer.from(jws.slice(0, h.length + 1 + p.length), 'latin1'), signature };
 }
 
 /** Checks a parsed JWS's signature under one of `keys` (the first that verifies wins). */

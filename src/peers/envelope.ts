@@ -276,7 +276,7 @@ export async function sealEnvelopeJson(claimsJson: string, sender: NodeIdentity,
     sender.signingPrivateKey,
   );
   return encryptCompact(
-    Buffer.from(jws),
+    Buffer.from(jws, 'latin1'), // a compact JWS is ASCII
     {
       // The sender, in the clear but integrity-protected (the header is the AES-GCM AAD).
       iss: sender.nodeId,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WORKER_NODE_OPTIONS } from '../../../src/worker/worker-node-options.js';
 import { loadConfig } from '../../../src/config/app-config.js';
 import { cleanup } from './cleanup.js';
 import { REPO_ROOT } from './report.js';
@@ -68,7 +69,7 @@ export interface BenchWorker {
 }
 
 /**
- * The worker as `npm run start:worker` runs it (dist/src/worker.js), with the API's
+ * The worker as `npm run start:worker` runs it (dist/src/worker.js, WORKER_NODE_OPTIONS), with the API's
  * environment (same database, Redis, queue prefix and keys file) but two changes:
  * the database pool as the service defaults it (the API's small bench pool is sized
  * for API processes per core; the worker is one process), unless DATABASE_POOL_SIZE
@@ -78,7 +79,8 @@ export interface BenchWorker {
 export async function startBenchWorker(api: BenchApi): Promise<BenchWorker> {
   const env: NodeJS.ProcessEnv = { ...api.env, LOG_LEVEL: 'info' };
   if (process.env.DATABASE_POOL_SIZE === undefined) delete env.DATABASE_POOL_SIZE;
-  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  // As start:worker runs it (WORKER_NODE_OPTIONS), then the bench's own flags (a later flag wins).
+  const nodeArgs = [...WORKER_NODE_OPTIONS, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
   const worker = await startProcess({ label: 'worker', script: join(REPO_ROOT, 'dist/src/worker.js'), env, nodeArgs, readyLine: 'worker started' });
   cleanup.add('stop the worker', () => worker.stop());
   return { process: worker, poolSize: loadConfig(env).DATABASE_POOL_SIZE };
