@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { myNumberCheckDigit } from '../../src/common/my-number/my-number.js';
+import { HOSTED_NODE_ID } from '../../src/inquiries/inquiry.types.js';
 import { loadConfig } from '../../src/config/app-config.js';
 import { ANSWERS_OF_INQUIRIES, createBenchDatabase, openPool } from './support/bench-database.js';
 import { cleanup } from './support/cleanup.js';
@@ -281,13 +282,18 @@ export async function run(): Promise<void> {
   const burstLatency: LatencySummary = summarizeLatencies(burstRows[0].latencies.map(Number));
   // Each fan-out of the burst: its inquiries, when it began and when its last inquiry was
   // final, in seconds after the burst's first inquiry (database clock).
-  const { rows: fanoutRows } = await admin.query<{ inquiries: number; started: number; final: number }>(
-    `WITH b AS (SELECT * FROM inquiries WHERE id = ANY ($1::uuid[])), t0 AS (SELECT min(created_at) AS t0 FROM b)
+  const { rows: fanoutRows } = await admin.query<{ inquiries: number; started: number; hosted: number; peers: number; final: number }>(
+    `WITH b AS (SELECT * FROM inquiries WHERE id = ANY ($1::uuid[])), t0 AS (SELECT min(created_at) AS t0 FROM b),
+          a AS (SELECT a.inquiry_id, max(a.answered_at) FILTER (WHERE a.node_id = $2) AS hosted,
+                       max(a.answered_at) FILTER (WHERE a.node_id <> $2) AS peers
+                  FROM (${ANSWERS_OF_INQUIRIES}) a GROUP BY a.inquiry_id)
      SELECT count(*)::int AS inquiries,
-            extract(epoch FROM min(fanout_started_at) - (SELECT t0 FROM t0))::float8 AS started,
-            extract(epoch FROM max(completed_at) - (SELECT t0 FROM t0))::float8 AS final
-       FROM b GROUP BY fanout_id ORDER BY 2`,
-    [burst.result.ids],
+            extract(epoch FROM min(b.fanout_started_at) - (SELECT t0 FROM t0))::float8 AS started,
+            extract(epoch FROM max(a.hosted) - (SELECT t0 FROM t0))::float8 AS hosted,
+            extract(epoch FROM max(a.peers) - (SELECT t0 FROM t0))::float8 AS peers,
+            extract(epoch FROM max(b.completed_at) - (SELECT t0 FROM t0))::float8 AS final
+       FROM b LEFT JOIN a ON a.inquiry_id = b.id GROUP BY b.fanout_id ORDER BY 2`,
+    [burst.result.ids, HOSTED_NODE_ID],
   );
 
   // Where the burst's keys and commands went (the keys still held: finished flows' jobs
@@ -317,10 +323,10 @@ export async function run(): Promise<void> {
       `all final after ${fmt(burst.result.totalS, 2)} s; ${burstRows[0].fanouts} fan-outs (≤ ${config.PEER_BATCH_SIZE} inquiries each), ` +
       `so ${expectedBurstMessages} messages expected without retries, ${burst.phase.messages} received`,
   );
-  console.log('\nburst fan-outs: inquiries, began and final (s after the first inquiry; database clock)\n');
+  console.log('\nburst fan-outs: inquiries; when it began, its hosted answer and its last peer answer were written, and its last inquiry was final (s after the first inquiry; database clock)\n');
   printTable(
-    ['fan-out', 'inquiries', 'began s', 'final s', 'took s'],
-    fanoutRows.map((f, i) => [String(i + 1), String(f.inquiries), fmt(f.started, 2), fmt(f.final, 2), fmt(f.final - f.started, 2)]),
+    ['fan-out', 'inquiries', 'began s', 'hosted s', 'last peer s', 'final s', 'took s'],
+    fanoutRows.map((f, i) => [String(i + 1), String(f.inquiries), fmt(f.started, 2), fmt(f.hosted, 2), fmt(f.peers, 2), fmt(f.final, 2), fmt(f.final - f.started, 2)]),
   );
   console.log(
     `\nCPU during each phase, % of one core (${machine.nproc} cores = ${machine.nproc * 100}%); ` +

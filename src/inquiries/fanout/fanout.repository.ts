@@ -75,9 +75,15 @@ const ADMISSION_LOCK = String(0x6b6f757a61_01n);
 export class FanoutRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** Serialises admission across workers, so that inquiries queued together leave together. */
-  async lockAdmission(executor: SqlExecutor): Promise<void> {
-    await executor.query(`SELECT pg_advisory_xact_lock($1)`, [ADMISSION_LOCK]);
+  /**
+   * Serialises admission across workers, so that inquiries queued together leave together.
+   * False when another admission holds it: the caller looks again shortly instead of
+   * waiting (admission jobs waiting in line for the lock filled the queue's slots that the
+   * fan-outs' hosted and finishing jobs need, and held up whole fan-outs in a burst).
+   */
+  async tryLockAdmission(executor: SqlExecutor): Promise<boolean> {
+    const rows: { locked: boolean }[] = await executor.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [ADMISSION_LOCK]);
+    return rows[0].locked;
   }
 
   /**

@@ -147,7 +147,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
    * a burst leaves in full batches, not as a first few fan-outs of a handful each that
    * cost as many messages as full ones and hold the fan-out slots. Held back, it is
    * looked at again after PEER_BATCH_WAIT_MS, and leaves at the latest once its oldest
-   * inquiry has waited PEER_BATCH_MAX_WAIT_MS.
+   * inquiry has waited PEER_BATCH_MAX_WAIT_MS. An admission that finds another one
+   * running (the advisory lock taken) looks again after PEER_BATCH_WAIT_MS too.
    */
   async admit(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
@@ -155,7 +156,9 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
     for (;;) {
       const fanoutId = randomUUID();
       const { claimed, heldBack } = await this.db.transaction(async (tx) => {
-        await this.repository.lockAdmission(tx);
+        // Another admission is running: it may have claimed before our inquiries were
+        // committed, so look again after PEER_BATCH_WAIT_MS rather than wait in line.
+        if (!(await this.repository.tryLockAdmission(tx))) return { claimed: [], heldBack: true };
         // Under load, inquiries wait here and leave in full batches: fewer, larger messages.
         const inFlight = await this.repository.fanoutsInFlight(tx);
         if (inFlight.fanouts >= this.config.FANOUTS_IN_FLIGHT) return { claimed: [], heldBack: false };
@@ -167,7 +170,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
         );
         return { claimed, heldBack: claimed.length === 0 && inFlight.fanouts > 0 && (await this.repository.anyQueued(tx)) };
       });
-      if (heldBack) await this.admission.request();
+      if (heldBack) await this.admission.request(true);
       if (claimed.length === 0) break;
       // After the commit, so that the jobs see their inquiries; if this fails, the
       // reconciler re-queues them.

@@ -8,6 +8,8 @@ import { JobName, QueueName } from '../../queue/queues.js';
 
 /** How long a request waits for Redis to take the wake-up before answering anyway. */
 const ADMISSION_WAIT_MS = 1000;
+/** The shortest wait before admission looks again at what it could not admit. */
+const RETRY_FLOOR_MS = 20;
 
 /**
  * Wakes the fan-out when inquiries are queued. Inquiries accepted within one
@@ -28,8 +30,12 @@ export class InquiryAdmission {
     logger.setContext(InquiryAdmission.name);
   }
 
-  async request(): Promise<void> {
-    const wait = this.config.PEER_BATCH_WAIT_MS;
+  /**
+   * `again`: admission looks again (it held a batch back, or found another admission
+   * running), after PEER_BATCH_WAIT_MS but at least RETRY_FLOOR_MS, so that it never spins.
+   */
+  async request(again = false): Promise<void> {
+    const wait = again ? Math.max(RETRY_FLOOR_MS, this.config.PEER_BATCH_WAIT_MS) : this.config.PEER_BATCH_WAIT_MS;
     const now = Date.now();
     const window = wait > 0 ? Math.floor(now / wait) : now;
     const adding = this.queue.add(

@@ -60,4 +60,5 @@ export const ANSWERS_OF_INQUIRIES = `
   UNION ALL
   SELECT x.id, e.node_id, e.answered_at FROM empty_answers e
    CROSS JOIN LATERAL unnest(e.inquiry_ids) AS x(id)
-   WHERE e.inquiry_ids && $1::uuid[] AND x.id = ANY ($1::uuid[])`;
+   JOIN unnest($1::uuid[]) AS asked(id) ON asked.id = x.id
+   WHERE e.inquiry_ids && $1::uuid[]`;
