@@ -74,22 +74,24 @@ export class WebhookDeliveriesRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
-   * The outbox row, in the caller's transaction: written only when the institution
-   * can receive webhooks. Returns the id, or null when nothing was written.
+   * The outbox rows, in the caller's transaction, in one statement: each written only
+   * when its institution can receive webhooks. Returns the ids written.
    */
   async insertIfSubscribed(
     executor: SqlExecutor,
-    row: { id: string; institutionId: string; eventType: string; payload: Record<string, unknown> },
-  ): Promise<string | null> {
-    const rows: Array<{ id: string }> = await executor.query(
+    rows: { id: string; institutionId: string; eventType: string; payload: Record<string, unknown> }[],
+  ): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const written: Array<{ id: string }> = await executor.query(
       `INSERT INTO webhook_deliveries (id, institution_id, event_type, payload, url, next_attempt_at)
-       SELECT $1, i.id, $3, $4::jsonb, i.webhook_url, now()
-         FROM institutions i
-        WHERE i.id = $2 AND ${SUBSCRIBED}
+       SELECT r.id, i.id, r.event_type, r.payload, i.webhook_url, now()
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) AS r(id, institution_id, event_type, payload)
+         JOIN institutions i ON i.id = r.institution_id
+        WHERE ${SUBSCRIBED}
        RETURNING id`,
-      [row.id, row.institutionId, row.eventType, JSON.stringify(row.payload)],
+      [rows.map((r) => r.id), rows.map((r) => r.institutionId), rows.map((r) => r.eventType), rows.map((r) => JSON.stringify(r.payload))],
     );
-    return rows[0]?.id ?? null;
+    return written.map((r) => r.id);
   }
 
   /**

@@ -67,14 +67,21 @@ export class WebhooksService {
     });
   }
 
-  /** Inside the caller's transaction (outbox): one delivery row if the institution has a webhook URL; returns its id or null. */
-  record(executor: SqlExecutor, event: WebhookEvent): Promise<string | null> {
-    return this.deliveries.insertIfSubscribed(executor, {
-      id: randomUUID(),
-      institutionId: event.institutionId,
-      eventType: event.type,
-      payload: { type: event.type, timestamp: new Date().toISOString(), data: event.data },
-    });
+  /**
+   * Inside the caller's transaction (outbox): one delivery row per event whose institution
+   * has a webhook URL, all in one statement; returns the ids written.
+   */
+  record(executor: SqlExecutor, events: WebhookEvent[]): Promise<string[]> {
+    const timestamp = new Date().toISOString();
+    return this.deliveries.insertIfSubscribed(
+      executor,
+      events.map((event) => ({
+        id: randomUUID(),
+        institutionId: event.institutionId,
+        eventType: event.type,
+        payload: { type: event.type, timestamp, data: event.data },
+      })),
+    );
   }
 
   /**

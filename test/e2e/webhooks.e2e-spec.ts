@@ -6,7 +6,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { MetricsService } from '../../src/metrics/metrics.service.js';
 import { JOB_SCHEDULERS, QueueName, queuePrefix } from '../../src/queue/queues.js';
 import { WebhooksService, type WebhookEvent } from '../../src/webhooks/webhooks.service.js';
@@ -119,10 +119,13 @@ describe('completion webhooks', () => {
 
   const completed = (inquiryId = randomUUID()) => ({ inquiryId, kind: 'inheritance', status: 'completed' });
 
+  /** One event through the outbox (which records a fan-out's events in one statement). */
+  const recordOne = async (tx: EntityManager, event: WebhookEvent): Promise<string | null> => (await webhooks.record(tx, [event]))[0] ?? null;
+
   /** What the inquiry code does: record in its transaction, dispatch after the commit. */
   async function announce(bank: Bank, data: Record<string, unknown> = completed()): Promise<string | null> {
     const event: WebhookEvent = { type: 'inquiry.completed', institutionId: bank.id, data };
-    const id = await dataSource.transaction((tx) => webhooks.record(tx, event));
+    const id = await dataSource.transaction((tx) => recordOne(tx, event));
     if (id) await webhooks.dispatch([id]);
     return id;
   }
@@ -347,7 +350,7 @@ describe('completion webhooks', () => {
       const before = await deliveriesMetric();
       // A second delivery, recorded but held back (not queued, not due for the sweeper):
       // it is still pending when the first one's answer disables the webhook.
-      const waiting = (await dataSource.transaction((tx) => webhooks.record(tx, { type: 'inquiry.completed', institutionId: bank.id, data: completed() })))!;
+      const waiting = (await dataSource.transaction((tx) => recordOne(tx, { type: 'inquiry.completed', institutionId: bank.id, data: completed() })))!;
       await t.db.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [waiting]);
       const id = (await announce(bank))!;
       const done = await settled(bank, id);
@@ -407,13 +410,26 @@ describe('completion webhooks', () => {
       expect(receiver.received.length).toBeGreaterThan(0);
     });
 
+    it('records many events in one statement, each only where its institution has a webhook', async () => {
+      const [a, none, b] = [await createBank(), await createBank(null), await createBank()];
+      const ids = await dataSource.transaction((tx) =>
+        webhooks.record(tx, [a, none, b].map((bank) => ({ type: 'inquiry.completed' as const, institutionId: bank.id, data: completed() }))),
+      );
+      expect(ids).toHaveLength(2);
+      const { rows } = await t.db.pool.query('SELECT institution_id FROM webhook_deliveries WHERE id = ANY($1) ORDER BY institution_id', [ids]);
+      expect(rows.map((r: { institution_id: string }) => r.institution_id)).toEqual([a.id, b.id].sort());
+      expect(await dataSource.transaction((tx) => webhooks.record(tx, []))).toEqual([]);
+      // Not dispatched, and gone: the sweeper must not deliver them under the other tests.
+      await t.db.pool.query('DELETE FROM webhook_deliveries WHERE id = ANY($1)', [ids]);
+    });
+
     it('an institution without a webhook URL gets no delivery; a rolled-back event none either', async () => {
       const bank = await createBank(null);
       expect(await announce(bank)).toBeNull();
       const withUrl = await createBank();
       await expect(
         dataSource.transaction(async (tx) => {
-          expect(await webhooks.record(tx, { type: 'inquiry.completed', institutionId: withUrl.id, data: completed() })).toEqual(expect.any(String));
+          expect(await recordOne(tx, { type: 'inquiry.completed', institutionId: withUrl.id, data: completed() })).toEqual(expect.any(String));
           throw new Error('the inquiry failed to commit');
         }),
       ).rejects.toThrow('the inquiry failed to commit');
@@ -478,7 +494,7 @@ describe('completion webhooks', () => {
         const first = (await announce(bank))!;
         // An event whose dispatch never happened (the API stopped right after its commit).
         const second = (await dataSource.transaction((tx) =>
-          webhooks.record(tx, { type: 'inquiry.completed', institutionId: bank.id, data: completed() }),
+          recordOne(tx, { type: 'inquiry.completed', institutionId: bank.id, data: completed() }),
         ))!;
         expect(await jobState(first)).toBe('waiting');
         await deleteQueueKeys();

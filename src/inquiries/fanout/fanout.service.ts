@@ -74,6 +74,9 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly workers: Worker[] = [];
   /** Registered peers, read once for the thousands of node jobs of a fan-out. */
   private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
+  /** An admission runs in this process; another was asked for while it ran. */
+  private admitting = false;
+  private admitAgain = false;
   /** Per cached inquiry (FanoutCache), its checked location query: gone with the cache entry. */
   private readonly peerQueries = new WeakMap<FanoutInquiry, LocationQuery>();
 
@@ -151,6 +154,34 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
    * running (the advisory lock taken) looks again after PEER_BATCH_WAIT_MS too.
    */
   async admit(): Promise<{ fanouts: number; inquiries: number }> {
+    // One admission at a time in this process: a job that comes while one runs only asks
+    // it to go round once more (what it claimed may predate inquiries committed since).
+    // Under load admission jobs came faster than the busy worker ran them, and waiting in
+    // line they held the queue's slots from the fan-outs' hosted and finishing jobs.
+    if (this.admitting) {
+      this.admitAgain = true;
+      return { fanouts: 0, inquiries: 0 };
+    }
+    this.admitting = true;
+    const total = { fanouts: 0, inquiries: 0 };
+    try {
+      for (;;) {
+        this.admitAgain = false;
+        const round = await this.admitRound();
+        total.fanouts += round.fanouts;
+        total.inquiries += round.inquiries;
+        // Checked and cleared in one step (no await between): no request falls in a gap.
+        if (!this.admitAgain) return total;
+      }
+    } catch (error) {
+      if (this.admitAgain) await this.admission.request(true);
+      throw error;
+    } finally {
+      this.admitting = false;
+    }
+  }
+
+  private async admitRound(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
     let inquiries = 0;
     for (;;) {
@@ -455,22 +486,29 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Makes inquiries final (nodes without an answer are unreachable), audited. */
   async complete(which: { fanoutId: string } | { inquiryIds: string[] }, failure: string): Promise<FinalizedInquiry[]> {
-    const deliveries: string[] = [];
+    // A fan-out's inquiries become final together: their audit rows (per requesting
+    // institution) and webhook outbox rows in one statement each, not two per inquiry
+    // (which kept a fan-out's slot for seconds on a busy worker).
+    let deliveries: string[] = [];
     const finalized = await this.db.transaction(async (tx) => {
       const rows = await this.repository.finalize(tx, which, failure);
+      const events = new Map<string, AuditEvent[]>();
       for (const inquiry of rows) {
         const numbering = inquiry.kind === 'numbering';
-        await this.audit.record(
-          tx,
-          { actorType: 'system', institutionId: inquiry.institutionId },
+        const of = events.get(inquiry.institutionId) ?? [];
+        events.set(inquiry.institutionId, of);
+        of.push(
           numbering
             ? { action: 'numbering.complete', resourceType: 'numbering-request', resourceId: inquiry.id, details: { status: inquiry.status } }
             : { action: 'inquiry.complete', resourceType: 'inquiry', resourceId: inquiry.id, details: { status: inquiry.status } },
         );
-        // The outbox: the webhook is announced if and only if the completion commits.
-        const delivery = await this.webhooks.record(
-          tx,
-          numbering
+      }
+      for (const [institutionId, of] of events) await this.audit.record(tx, { actorType: 'system', institutionId }, ...of);
+      // The outbox: the webhook is announced if and only if the completion commits.
+      deliveries = await this.webhooks.record(
+        tx,
+        rows.map((inquiry) =>
+          inquiry.kind === 'numbering'
             ? {
                 type: 'numbering-request.completed',
                 institutionId: inquiry.institutionId,
@@ -481,9 +519,8 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
                 institutionId: inquiry.institutionId,
                 data: { inquiryId: inquiry.id, kind: inquiry.kind, status: inquiry.status },
               },
-        );
-        if (delivery) deliveries.push(delivery);
-      }
+        ),
+      );
       return rows;
     });
     await this.webhooks.dispatch(deliveries);
