@@ -5,6 +5,7 @@ import { Worker } from 'bullmq';
 import type { FlowJob, FlowProducer, Job } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import { DataSource } from 'typeorm';
+import { coalesced } from '../../common/async/coalesced.js';
 import type { AuditActor, AuditEvent } from '../../audit/audit-event.js';
 import { AuditService } from '../../audit/audit.service.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -74,9 +75,6 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly workers: Worker[] = [];
   /** Registered peers, read once for the thousands of node jobs of a fan-out. */
   private peerCache?: { at: number; peers: Promise<Map<string, PeerNode>> };
-  /** An admission runs in this process; another was asked for while it ran. */
-  private admitting = false;
-  private admitAgain = false;
   /** Per cached inquiry (FanoutCache), its checked location query: gone with the cache entry. */
   private readonly peerQueries = new WeakMap<FanoutInquiry, LocationQuery>();
 
@@ -153,33 +151,16 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
    * inquiry has waited PEER_BATCH_MAX_WAIT_MS. An admission that finds another one
    * running (the advisory lock taken) looks again after PEER_BATCH_WAIT_MS too.
    */
-  async admit(): Promise<{ fanouts: number; inquiries: number }> {
-    // One admission at a time in this process: a job that comes while one runs only asks
-    // it to go round once more (what it claimed may predate inquiries committed since).
-    // Under load admission jobs came faster than the busy worker ran them, and waiting in
-    // line they held the queue's slots from the fan-outs' hosted and finishing jobs.
-    if (this.admitting) {
-      this.admitAgain = true;
-      return { fanouts: 0, inquiries: 0 };
-    }
-    this.admitting = true;
-    const total = { fanouts: 0, inquiries: 0 };
-    try {
-      for (;;) {
-        this.admitAgain = false;
-        const round = await this.admitRound();
-        total.fanouts += round.fanouts;
-        total.inquiries += round.inquiries;
-        // Checked and cleared in one step (no await between): no request falls in a gap.
-        if (!this.admitAgain) return total;
-      }
-    } catch (error) {
-      if (this.admitAgain) await this.admission.request(true);
-      throw error;
-    } finally {
-      this.admitting = false;
-    }
-  }
+  /**
+   * One admission at a time in this process: a job that comes while one runs only asks it
+   * to go round once more (what it claimed may predate inquiries committed since). Under
+   * load, admission jobs came faster than the busy worker ran them, and waiting in line
+   * they held the queue's slots that the fan-outs' hosted and finishing jobs need.
+   */
+  readonly admit = coalesced(() => this.admitRound(), { fanouts: 0, inquiries: 0 }, (total, round) => ({
+    fanouts: total.fanouts + round.fanouts,
+    inquiries: total.inquiries + round.inquiries,
+  }));
 
   private async admitRound(): Promise<{ fanouts: number; inquiries: number }> {
     let fanouts = 0;
