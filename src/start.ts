@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadStartupSettings } from './config/bootstrap.js';
 import { migrate } from './database/migrate.js';
-import { WORKER_NODE_OPTIONS } from './worker/worker-node-options.js';
+import { workerNodeOptions } from './worker/worker-node-options.js';
 
 /**
  * `npm start`: checks the configuration, creates the database if missing, applies
@@ -26,8 +26,8 @@ async function main(): Promise<void> {
   for (const name of ['main', 'worker']) {
     const child = fork(fileURLToPath(new URL(`./${name}.js`, import.meta.url)), {
       stdio: 'inherit',
-      // The worker's heap limit (WORKER_NODE_OPTIONS), before this process's own flags so that those win.
-      execArgv: name === 'worker' ? [...WORKER_NODE_OPTIONS, ...process.execArgv] : process.execArgv,
+      // The worker's heap limit (WORKER_NODE_OPTIONS), before the environment's own options so that those win.
+      env: name === 'worker' ? { ...process.env, NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS) } : process.env,
     });
     children.set(name, child);
     child.on('exit', (code, signal) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WORKER_NODE_OPTIONS } from '../../../src/worker/worker-node-options.js';
+import { workerNodeOptions } from '../../../src/worker/worker-node-options.js';
 import { loadConfig } from '../../../src/config/app-config.js';
 import { cleanup } from './cleanup.js';
 import { REPO_ROOT } from './report.js';
@@ -77,10 +77,10 @@ export interface BenchWorker {
  * start is known from its "worker started" line. Stopped by the cleanup.
  */
 export async function startBenchWorker(api: BenchApi): Promise<BenchWorker> {
-  const env: NodeJS.ProcessEnv = { ...api.env, LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...api.env, LOG_LEVEL: 'info', NODE_OPTIONS: workerNodeOptions(api.env.NODE_OPTIONS) };
   if (process.env.DATABASE_POOL_SIZE === undefined) delete env.DATABASE_POOL_SIZE;
-  // As start:worker runs it (WORKER_NODE_OPTIONS), then the bench's own flags (a later flag wins).
-  const nodeArgs = [...WORKER_NODE_OPTIONS, ...(process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+  // As start:worker runs it (WORKER_NODE_OPTIONS in NODE_OPTIONS); the bench's own flags, on the command line, win.
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
   const worker = await startProcess({ label: 'worker', script: join(REPO_ROOT, 'dist/src/worker.js'), env, nodeArgs, readyLine: 'worker started' });
   cleanup.add('stop the worker', () => worker.stop());
   return { process: worker, poolSize: loadConfig(env).DATABASE_POOL_SIZE };
