@@ -150,8 +150,7 @@ export class FanoutService implements OnApplicationBootstrap, OnApplicationShutd
    * looked at again after PEER_BATCH_WAIT_MS, and leaves at the latest once its oldest
    * inquiry has waited PEER_BATCH_MAX_WAIT_MS. An admission that finds another one
    * running (the advisory lock taken) looks again after PEER_BATCH_WAIT_MS too.
-   */
-  /**
+   *
    * One admission at a time in this process: a job that comes while one runs only asks it
    * to go round once more (what it claimed may predate inquiries committed since). Under
    * load, admission jobs came faster than the busy worker ran them, and waiting in line
