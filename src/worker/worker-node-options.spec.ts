@@ -30,9 +30,12 @@ describe('the worker runs with WORKER_NODE_OPTIONS wherever it is started', () =
           env: { ...process.env, NODE_OPTIONS: nodeOptions },
         }),
       );
+    // heap_size_limit is the old space plus V8's young generation, which differs by Node
+    // version (Node 20: 432 MB for 384, Node 24: 576): compared, not matched.
     const ours = limitMb(workerNodeOptions(undefined));
     const theirs = limitMb(options);
-    expect(ours).toBeLessThan(512);
-    expect(theirs).toBeGreaterThan(900);
+    expect(ours).toBeLessThan(1000);
+    expect(theirs).toBeGreaterThanOrEqual(1000);
+    expect(theirs - ours).toBeGreaterThan(400);
   });
 });
